@@ -1,0 +1,33 @@
+# hcledger: PGXS build.
+#
+# Regression tests: pg_regress scripts in sql/ (every sql/*.sql except the
+# extension's own hcledger*.sql) with their expected output in expected/.
+# They run on a throwaway server pg_regress starts itself (--temp-instance).
+
+EXTENSION  = hcledger
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = hcledger
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DOCS       = README.md
+
+REGRESS      = $(filter-out $(EXTENSION)%,$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf
+
+PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+SHLIB_LINK = -lcrypto
+
+EXTRA_CLEAN = $(DATA_built) tmp_check results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+# Benchmarks: a throwaway server, ratios against openssl speed and the baseline.
+.PHONY: bench
+bench:
+	bash bench/run.sh

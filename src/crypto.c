@@ -1,0 +1,299 @@
+/*
+ * crypto.c
+ *		The one file that calls OpenSSL: SHA-256, Ed25519 and ECDSA P-256.
+ *
+ * See crypto.h for the contract.  Every function frees what it allocated
+ * before it returns and clears OpenSSL's error queue on failure, so a
+ * failing check leaves nothing behind.
+ */
+#include "crypto.h"
+
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* A digest context kept for the life of the process: hashing is hot. */
+static EVP_MD *hcl_sha256_md = NULL;
+static EVP_MD_CTX *hcl_sha256_ctx = NULL;
+
+static bool
+hcl_sha256_ready(void)
+{
+	if (hcl_sha256_ctx != NULL)
+		return true;
+	if (hcl_sha256_md == NULL)
+		hcl_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (hcl_sha256_md == NULL)
+		return false;
+	hcl_sha256_ctx = EVP_MD_CTX_new();
+	return hcl_sha256_ctx != NULL;
+}
+
+bool
+hcl_sha256_prefixed(uint8_t prefix, const void *a, size_t alen,
+					const void *b, size_t blen, uint8_t out[HCL_HASH_LEN])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int outlen = 0;
+
+	if (!hcl_sha256_ready())
+		goto fail;
+	ctx = hcl_sha256_ctx;
+	if (EVP_DigestInit_ex2(ctx, hcl_sha256_md, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, &prefix, 1) != 1 ||
+		(alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
+		(blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
+		outlen != HCL_HASH_LEN)
+		goto fail;
+	return true;
+
+fail:
+	ERR_clear_error();
+	return false;
+}
+
+bool
+hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int outlen = 0;
+
+	if (!hcl_sha256_ready())
+		goto fail;
+	ctx = hcl_sha256_ctx;
+	if (EVP_DigestInit_ex2(ctx, hcl_sha256_md, NULL) != 1 ||
+		(len > 0 && EVP_DigestUpdate(ctx, data, len) != 1) ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
+		outlen != HCL_HASH_LEN)
+		goto fail;
+	return true;
+
+fail:
+	ERR_clear_error();
+	return false;
+}
+
+/* Is this buffer PEM text (it starts with the PEM boundary)? */
+static bool
+hcl_is_pem(const uint8_t *key, size_t keylen)
+{
+	static const char marker[] = "-----BEGIN";
+
+	return keylen >= sizeof(marker) - 1 &&
+		memcmp(key, marker, sizeof(marker) - 1) == 0;
+}
+
+/* A raw uncompressed (65 bytes) or compressed (33 bytes) P-256 point. */
+static EVP_PKEY *
+hcl_p256_from_point(const uint8_t *key, size_t keylen)
+{
+	EVP_PKEY_CTX *ctx;
+	EVP_PKEY   *pkey = NULL;
+	OSSL_PARAM	params[3];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+												 (char *) "prime256v1", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+												  (void *) key, keylen);
+	params[2] = OSSL_PARAM_construct_end();
+
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (ctx == NULL)
+		return NULL;
+	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+		EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	return pkey;
+}
+
+/* SubjectPublicKeyInfo, DER: the whole buffer must be one structure. */
+static EVP_PKEY *
+hcl_key_from_der(const uint8_t *key, size_t keylen)
+{
+	const unsigned char *p = key;
+	EVP_PKEY   *pkey;
+
+	if (keylen > (size_t) 0x7fffffff)
+		return NULL;
+	pkey = d2i_PUBKEY(NULL, &p, (long) keylen);
+	if (pkey != NULL && p != key + keylen)
+	{
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	return pkey;
+}
+
+/* PEM "PUBLIC KEY" block (SubjectPublicKeyInfo). */
+static EVP_PKEY *
+hcl_key_from_pem(const uint8_t *key, size_t keylen)
+{
+	BIO		   *bio;
+	EVP_PKEY   *pkey;
+
+	if (keylen > (size_t) 0x7fffffff)
+		return NULL;
+	bio = BIO_new_mem_buf(key, (int) keylen);
+	if (bio == NULL)
+		return NULL;
+	pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return pkey;
+}
+
+/*
+ * Parse a public key given as PEM, as raw bytes (32-byte Ed25519 key, or a
+ * 65/33-byte P-256 point) or as SubjectPublicKeyInfo DER, and check that it
+ * is a key of the wanted kind.  On failure *result says why.
+ */
+static EVP_PKEY *
+hcl_parse_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
+					 hcl_verify_result *result)
+{
+	EVP_PKEY   *pkey;
+	bool		right_kind;
+
+	if (hcl_is_pem(key, keylen))
+		pkey = hcl_key_from_pem(key, keylen);
+	else if (want_ed25519 && keylen == 32)
+		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, keylen);
+	else if (!want_ed25519 &&
+			 ((keylen == 65 && key[0] == 0x04) ||
+			  (keylen == 33 && (key[0] == 0x02 || key[0] == 0x03))))
+		pkey = hcl_p256_from_point(key, keylen);
+	else
+		pkey = hcl_key_from_der(key, keylen);
+
+	if (pkey == NULL)
+	{
+		*result = HCL_KEY_UNPARSEABLE;
+		return NULL;
+	}
+
+	if (want_ed25519)
+		right_kind = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519;
+	else
+	{
+		char		group[64];
+		size_t		glen = 0;
+
+		right_kind = EVP_PKEY_is_a(pkey, "EC") &&
+			EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) == 1 &&
+			strcmp(group, "prime256v1") == 0;
+	}
+	if (!right_kind)
+	{
+		EVP_PKEY_free(pkey);
+		*result = HCL_KEY_WRONG_ALGORITHM;
+		return NULL;
+	}
+	return pkey;
+}
+
+/* Run EVP_DigestVerify with the given digest (NULL for Ed25519). */
+static hcl_verify_result
+hcl_digest_verify(EVP_PKEY *pkey, const char *digest,
+				  const uint8_t *msg, size_t msglen,
+				  const uint8_t *sig, size_t siglen)
+{
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	hcl_verify_result result;
+	int			rc;
+
+	if (mctx == NULL)
+		return HCL_CRYPTO_FAILURE;
+	if (EVP_DigestVerifyInit_ex(mctx, NULL, digest, NULL, NULL, pkey, NULL) != 1)
+		result = HCL_CRYPTO_FAILURE;
+	else
+	{
+		rc = EVP_DigestVerify(mctx, sig, siglen, msg, msglen);
+		result = (rc == 1) ? HCL_SIG_VALID : HCL_SIG_INVALID;
+	}
+	EVP_MD_CTX_free(mctx);
+	return result;
+}
+
+hcl_verify_result
+hcl_ed25519_verify(const uint8_t *key, size_t keylen,
+				   const uint8_t *msg, size_t msglen,
+				   const uint8_t *sig, size_t siglen)
+{
+	hcl_verify_result result = HCL_SIG_INVALID;
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, true, &result);
+
+	if (pkey != NULL)
+	{
+		if (siglen == 64)
+			result = hcl_digest_verify(pkey, NULL, msg, msglen, sig, siglen);
+		else
+			result = HCL_SIG_INVALID;
+		EVP_PKEY_free(pkey);
+	}
+	ERR_clear_error();
+	return result;
+}
+
+/*
+ * Re-encode a raw r || s signature as DER.  Returns the DER length, or 0 if
+ * it cannot be encoded.
+ */
+static size_t
+hcl_raw_to_der(const uint8_t *sig, uint8_t *der, size_t dersize)
+{
+	ECDSA_SIG  *es = ECDSA_SIG_new();
+	BIGNUM	   *r = BN_bin2bn(sig, 32, NULL);
+	BIGNUM	   *s = BN_bin2bn(sig + 32, 32, NULL);
+	unsigned char *p = der;
+	int			len = 0;
+
+	if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1)
+	{
+		r = s = NULL;			/* now owned by es */
+		len = i2d_ECDSA_SIG(es, NULL);
+		if (len > 0 && (size_t) len <= dersize)
+			len = i2d_ECDSA_SIG(es, &p);
+		else
+			len = 0;
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(es);
+	return len > 0 ? (size_t) len : 0;
+}
+
+hcl_verify_result
+hcl_p256_verify(const uint8_t *key, size_t keylen,
+				const uint8_t *msg, size_t msglen,
+				const uint8_t *sig, size_t siglen, hcl_sig_format format)
+{
+	hcl_verify_result result = HCL_SIG_INVALID;
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, false, &result);
+	uint8_t		der[80];
+	size_t		derlen;
+
+	if (pkey == NULL)
+	{
+		ERR_clear_error();
+		return result;
+	}
+	if (format == HCL_SIG_DER)
+		result = hcl_digest_verify(pkey, "SHA256", msg, msglen, sig, siglen);
+	else if (siglen != 64)
+		result = HCL_SIG_INVALID;
+	else if ((derlen = hcl_raw_to_der(sig, der, sizeof(der))) == 0)
+		result = HCL_CRYPTO_FAILURE;
+	else
+		result = hcl_digest_verify(pkey, "SHA256", msg, msglen, der, derlen);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return result;
+}

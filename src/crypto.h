@@ -1,0 +1,57 @@
+/*
+ * crypto.h
+ *		hcledger's crypto core: the only interface to OpenSSL.
+ *
+ * Plain C with no PostgreSQL dependency, so that the extension and the
+ * offline verifier share it.  No function here raises a PostgreSQL error or
+ * allocates with palloc: every OpenSSL object is freed before returning, on
+ * every path, and the caller turns result codes into errors.  That keeps
+ * OpenSSL objects from leaking when an error unwinds the stack.
+ */
+#ifndef HCL_CRYPTO_H
+#define HCL_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HCL_HASH_LEN 32
+
+/* Outcome of a signature check. */
+typedef enum hcl_verify_result
+{
+	HCL_SIG_VALID = 0,			/* the signature verifies */
+	HCL_SIG_INVALID,			/* it does not (or cannot be parsed) */
+	HCL_KEY_UNPARSEABLE,		/* the public key is not a key in any form */
+	HCL_KEY_WRONG_ALGORITHM,	/* a key, but not for this algorithm */
+	HCL_CRYPTO_FAILURE			/* OpenSSL failed internally (out of memory) */
+} hcl_verify_result;
+
+/* Which form an ECDSA signature is in. */
+typedef enum hcl_sig_format
+{
+	HCL_SIG_RAW,				/* r || s, 32 bytes each (JOSE/COSE ES256) */
+	HCL_SIG_DER					/* DER SEQUENCE { INTEGER r, INTEGER s } */
+} hcl_sig_format;
+
+/* SHA-256 of one buffer.  Returns false only if OpenSSL fails. */
+extern bool hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN]);
+
+/* SHA-256 of a one-byte prefix followed by up to two buffers. */
+extern bool hcl_sha256_prefixed(uint8_t prefix,
+								const void *a, size_t alen,
+								const void *b, size_t blen,
+								uint8_t out[HCL_HASH_LEN]);
+
+/* Ed25519 (RFC 8032, pure) over msg. */
+extern hcl_verify_result hcl_ed25519_verify(const uint8_t *key, size_t keylen,
+											const uint8_t *msg, size_t msglen,
+											const uint8_t *sig, size_t siglen);
+
+/* ECDSA over P-256 with SHA-256 over msg. */
+extern hcl_verify_result hcl_p256_verify(const uint8_t *key, size_t keylen,
+										 const uint8_t *msg, size_t msglen,
+										 const uint8_t *sig, size_t siglen,
+										 hcl_sig_format format);
+
+#endif							/* HCL_CRYPTO_H */

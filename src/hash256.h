@@ -1,0 +1,28 @@
+/*
+ * hash256.h
+ *		The hash256 type: exactly 32 bytes, passed by reference.
+ */
+#ifndef HCL_HASH256_H
+#define HCL_HASH256_H
+
+#include "postgres.h"
+
+#include "crypto.h"
+
+typedef struct Hash256
+{
+	uint8		data[HCL_HASH_LEN];
+} Hash256;
+
+#define DatumGetHash256P(X)		((Hash256 *) DatumGetPointer(X))
+#define Hash256PGetDatum(X)		PointerGetDatum(X)
+#define PG_GETARG_HASH256_P(n)	DatumGetHash256P(PG_GETARG_DATUM(n))
+#define PG_RETURN_HASH256_P(x)	return Hash256PGetDatum(x)
+
+/* Raise an internal error after a crypto-core failure (out of memory). */
+extern void hcl_crypto_failed(const char *what) pg_attribute_noreturn();
+
+/* A palloc'd hash256 holding a copy of the 32 bytes. */
+extern Hash256 *hcl_make_hash256(const uint8 *bytes);
+
+#endif							/* HCL_HASH256_H */

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every hcledger test on a fresh Debian 12 machine: installs what is
+# needed, builds, installs, then runs the regression suite (pg_regress with
+# pgTAP) on a throwaway server that pg_regress starts itself, as the
+# unprivileged postgres user.  Usage: sudo bash test/check.sh
+set -eo pipefail
+. "$(dirname "$0")/setup.sh"
+
+work=$(hcl_user_copy)
+trap 'rm -rf "$work"' EXIT
+
+status=0
+hcl_as_postgres make -C "$work" -s installcheck 2>&1 | tee "$work/check.log" || status=$?
+
+# pgTAP assertions and pg_regress files, counted from the outputs.
+tap_ok=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ ok [0-9]+' || true)
+tap_bad=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ not ok [0-9]+' || true)
+files_ok=$(grep -cE '^(test )? *[a-z0-9_]+ +\.\.\. ok ' "$work/check.log" || true)
+files_bad=$(grep -cE '\.\.\. FAILED' "$work/check.log" || true)
+if [ "$status" -ne 0 ] && [ -f "$work/regression.diffs" ]; then
+	cat "$work/regression.diffs"
+fi
+echo "pgtap assertions: $tap_ok passed, $tap_bad failed"
+echo "tests: $files_ok passed, $files_bad failed"
+[ "$status" -eq 0 ] && [ "$files_bad" -eq 0 ] && [ "$files_ok" -gt 0 ]

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what hcledger needs on Debian 12, then builds and installs it.
+# Run as root (it uses apt-get and installs into PostgreSQL's directories).
+# Sourced by test/check.sh, test/demo.sh and bench/run.sh.
+set -euo pipefail
+
+HCL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HCL_PG_BIN=/usr/lib/postgresql/15/bin
+export PG_CONFIG=$HCL_PG_BIN/pg_config
+
+hcl_need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "hcledger: run this as root (sudo): it installs packages and the extension" >&2
+		exit 1
+	fi
+}
+
+# Debian packages: the build, the server, the test tools.
+hcl_install_packages() {
+	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	            libssl-dev openssl libipc-run-perl perl"
+	local missing=""
+	for p in $pkgs; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "hcledger: installing$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	fi
+}
+
+hcl_build_and_install() {
+	make -C "$HCL_ROOT" -s
+	make -C "$HCL_ROOT" -s install >/dev/null
+}
+
+# A copy of the tree that the unprivileged user running PostgreSQL can
+# write to (PostgreSQL refuses to run as root).  Prints its path.
+hcl_user_copy() {
+	local dir
+	dir=$(mktemp -d /tmp/hcledger.XXXXXX)
+	cp -a "$HCL_ROOT/." "$dir/"
+	chown -R postgres:postgres "$dir"
+	echo "$dir"
+}
+
+hcl_as_postgres() {
+	runuser -u postgres -- "$@"
+}
+
+hcl_need_root
+hcl_install_packages
+hcl_build_and_install
