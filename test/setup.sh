@@ -51,6 +51,24 @@ hcl_as_postgres() {
 	runuser -u postgres -- "$@"
 }
 
+# A throwaway server in a fresh directory owned by postgres, reachable only
+# through a Unix socket in that directory (no TCP port, so no clash with
+# any other server).  Sets PGHOST and friends for psql.
+hcl_start_server() {
+	local dir=$1
+	shift
+	chown postgres:postgres "$dir"
+	hcl_as_postgres "$HCL_PG_BIN/initdb" -D "$dir/data" -U postgres -A trust \
+		-E UTF8 --locale=C.UTF-8 >/dev/null
+	hcl_as_postgres "$HCL_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+		-o "-c listen_addresses='' -k $dir -p 5432 $*" start >/dev/null
+	export PGHOST=$dir PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+}
+
+hcl_stop_server() {
+	hcl_as_postgres "$HCL_PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null || true
+}
+
 hcl_need_root
 hcl_install_packages
 hcl_build_and_install

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The hcledger demo on a throwaway local server it starts and removes
+# itself: hashing, an RFC 9162 Merkle tree with proofs, and signatures made
+# by the openssl command line checked in SQL.  Usage: sudo bash test/demo.sh
+set -euo pipefail
+. "$(dirname "$0")/setup.sh"
+
+dir=$(mktemp -d /tmp/hcledger-demo.XXXXXX)
+trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
+hcl_start_server "$dir"
+
+# Keys and signatures made outside the database, by openssl.
+keys=$dir/keys
+mkdir "$keys"
+printf 'health code 42: green until 2026-12-01' > "$keys/msg"
+openssl genpkey -algorithm ed25519 -out "$keys/ed.key" 2>/dev/null
+openssl pkey -in "$keys/ed.key" -pubout -out "$keys/ed.pub"
+openssl pkeyutl -sign -rawin -inkey "$keys/ed.key" -in "$keys/msg" -out "$keys/ed.sig"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/ec.key" 2>/dev/null
+openssl pkey -in "$keys/ec.key" -pubout -out "$keys/ec.pub"
+openssl dgst -sha256 -sign "$keys/ec.key" -out "$keys/ec.sig" "$keys/msg"
+
+psql -X -q -v ON_ERROR_STOP=1 \
+	-v msg="$(cat "$keys/msg")" \
+	-v ed_pub="$(cat "$keys/ed.pub")" \
+	-v ed_sig="$(od -An -v -tx1 "$keys/ed.sig" | tr -d " \n")" \
+	-v ec_pub="$(cat "$keys/ec.pub")" \
+	-v ec_sig="$(od -An -v -tx1 "$keys/ec.sig" | tr -d " \n")" \
+	-f "$HCL_ROOT/test/demo.sql" 2>&1
