@@ -19,6 +19,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+static EVP_PKEY *hcl_decode_public_key(const uint8_t *key, size_t keylen,
+									   bool want_ed25519,
+									   hcl_verify_result *result);
+
 /* A digest context kept for the life of the process: hashing is hot. */
 static EVP_MD *hcl_sha256_md = NULL;
 static EVP_MD_CTX *hcl_sha256_ctx = NULL;
@@ -151,13 +155,82 @@ hcl_key_from_pem(const uint8_t *key, size_t keylen)
 }
 
 /*
+ * Parsed public keys, kept for the life of the process: OpenSSL 3's DER and
+ * PEM decoders cost about as much as a verification, and a verifier sees
+ * the same few authority keys again and again.  A handful of entries,
+ * replaced round-robin; only keys that parsed and were of the right kind
+ * are kept, each holding its own reference to the EVP_PKEY.
+ */
+#define HCL_KEY_CACHE_SIZE 16
+#define HCL_KEY_CACHE_MAX_LEN 1024
+
+typedef struct hcl_cached_key
+{
+	bool		ed25519;
+	size_t		len;
+	uint8_t		bytes[HCL_KEY_CACHE_MAX_LEN];
+	EVP_PKEY   *pkey;
+} hcl_cached_key;
+
+static hcl_cached_key hcl_key_cache[HCL_KEY_CACHE_SIZE];
+static int	hcl_key_cache_next = 0;
+
+static EVP_PKEY *
+hcl_key_cache_get(const uint8_t *key, size_t keylen, bool ed25519)
+{
+	int			i;
+
+	for (i = 0; i < HCL_KEY_CACHE_SIZE; i++)
+	{
+		hcl_cached_key *e = &hcl_key_cache[i];
+
+		if (e->pkey != NULL && e->ed25519 == ed25519 && e->len == keylen &&
+			memcmp(e->bytes, key, keylen) == 0)
+			return EVP_PKEY_up_ref(e->pkey) == 1 ? e->pkey : NULL;
+	}
+	return NULL;
+}
+
+static void
+hcl_key_cache_put(const uint8_t *key, size_t keylen, bool ed25519,
+				  EVP_PKEY *pkey)
+{
+	hcl_cached_key *e = &hcl_key_cache[hcl_key_cache_next];
+
+	if (keylen > HCL_KEY_CACHE_MAX_LEN || EVP_PKEY_up_ref(pkey) != 1)
+		return;
+	EVP_PKEY_free(e->pkey);
+	e->pkey = pkey;
+	e->ed25519 = ed25519;
+	e->len = keylen;
+	memcpy(e->bytes, key, keylen);
+	hcl_key_cache_next = (hcl_key_cache_next + 1) % HCL_KEY_CACHE_SIZE;
+}
+
+/*
  * Parse a public key given as PEM, as raw bytes (32-byte Ed25519 key, or a
  * 65/33-byte P-256 point) or as SubjectPublicKeyInfo DER, and check that it
- * is a key of the wanted kind.  On failure *result says why.
+ * is a key of the wanted kind.  On failure *result says why.  The caller
+ * frees the result.
  */
 static EVP_PKEY *
 hcl_parse_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
 					 hcl_verify_result *result)
+{
+	EVP_PKEY   *pkey = hcl_key_cache_get(key, keylen, want_ed25519);
+
+	if (pkey != NULL)
+		return pkey;
+	pkey = hcl_decode_public_key(key, keylen, want_ed25519, result);
+	if (pkey != NULL)
+		hcl_key_cache_put(key, keylen, want_ed25519, pkey);
+	return pkey;
+}
+
+/* Decode and check a public key, as hcl_parse_public_key says. */
+static EVP_PKEY *
+hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
+					  hcl_verify_result *result)
 {
 	EVP_PKEY   *pkey;
 	bool		right_kind;

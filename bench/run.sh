@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# hcledger benchmarks, in one run on a throwaway server, printed as a
+# Markdown table of ratios: the extension's throughput against `openssl
+# speed` on this machine (the physical ceiling) and against what a user
+# would otherwise call (pgcrypto, PostgreSQL's own sha256).
+# Usage: sudo make bench   (or: sudo bash bench/run.sh)
+set -euo pipefail
+. "$(dirname "$0")/../test/setup.sh"
+
+dir=$(mktemp -d /tmp/hcledger-bench.XXXXXX)
+trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
+hcl_start_server "$dir" -c shared_buffers=1GB -c work_mem=256MB -c max_parallel_workers_per_gather=0
+
+secs=${HCL_BENCH_SECONDS:-3}
+echo "openssl speed ($secs s each) ..." >&2
+sha=$(openssl speed -mr -seconds "$secs" -bytes 64 sha256 2>/dev/null | awk -F: '/^\+F:/ {print $4 / 64}')
+ed=$(openssl speed -mr -seconds "$secs" ed25519 2>/dev/null | awk -F: '/^\+F6:/ {print $6}')
+ec=$(openssl speed -mr -seconds "$secs" ecdsap256 2>/dev/null | awk -F: '/^\+F4:/ {print $5}')
+
+# A signature of each kind made by openssl for the database to check.
+keys=$dir/keys
+mkdir "$keys"
+printf 'hcledger benchmark message' > "$keys/msg"
+openssl genpkey -algorithm ed25519 -out "$keys/ed.key" 2>/dev/null
+openssl pkeyutl -sign -rawin -inkey "$keys/ed.key" -in "$keys/msg" -out "$keys/ed.sig"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/ec.key" 2>/dev/null
+openssl dgst -sha256 -sign "$keys/ec.key" -out "$keys/ec.sig" "$keys/msg"
+
+echo "database runs ..." >&2
+psql -X -q -v ON_ERROR_STOP=1 \
+	-v msg="$(cat "$keys/msg")" \
+	-v ed_pub="$(openssl pkey -in "$keys/ed.key" -pubout)" \
+	-v ed_sig="$(od -An -v -tx1 "$keys/ed.sig" | tr -d ' \n')" \
+	-v ec_pub="$(openssl pkey -in "$keys/ec.key" -pubout)" \
+	-v ec_sig="$(od -An -v -tx1 "$keys/ec.sig" | tr -d ' \n')" \
+	-v openssl_sha256="$sha" -v openssl_ed25519="$ed" -v openssl_ecdsa="$ec" \
+	-f "$HCL_ROOT/bench/crypto.sql"
