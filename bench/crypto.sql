@@ -57,9 +57,9 @@ INSERT INTO results VALUES
 (5, 'ed25519_verify', 'verifications/s', :r_ed, :openssl_ed25519, '`openssl speed ed25519` (verify)'),
 (6, 'ecdsa_p256_verify (DER)', 'verifications/s', :r_ec, :openssl_ecdsa, '`openssl speed ecdsap256` (verify)');
 
-\set QUIET off
 \pset tuples_only on
 \pset format unaligned
+\set QUIET off
 SELECT '| operation | unit | hcledger | reference | reference is | ratio |' || chr(10) ||
        '|---|---|--:|--:|---|--:|' || chr(10) ||
        string_agg(format('| %s | %s | %s | %s | %s | %s |', operation, unit,
