@@ -2,7 +2,8 @@
 #
 # Regression tests: pg_regress scripts in sql/ (every sql/*.sql except the
 # extension's own hcledger*.sql) with their expected output in expected/.
-# They run on a throwaway server pg_regress starts itself (--temp-instance).
+# They run on a throwaway server pg_regress starts itself (--temp-instance),
+# in a database where pgtap and hcledger are already created.
 
 EXTENSION  = hcledger
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -13,7 +14,8 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DOCS       = README.md
 
 REGRESS      = $(filter-out $(EXTENSION)%,$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf \
+               --load-extension=pgtap --load-extension=hcledger
 
 PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcrypto

@@ -1,11 +1,5 @@
 -- The hash256 type: text and binary I/O, comparison, operator classes,
 -- casts, hcledger.sha256(), and every input error path.
-\set QUIET on
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-CREATE EXTENSION IF NOT EXISTS hcledger;
-RESET client_min_messages;
-\set QUIET off
 SET search_path = hcledger, public;
 
 SELECT plan(32);

@@ -2,12 +2,6 @@
 -- (and many key-parsing errors) keep the backend's resident memory flat.
 -- OpenSSL allocates with malloc, outside PostgreSQL's memory contexts, so
 -- this reads the backend's own VmRSS from /proc.
-\set QUIET on
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-CREATE EXTENSION IF NOT EXISTS hcledger;
-RESET client_min_messages;
-\set QUIET off
 SET search_path = hcledger, public;
 
 CREATE FUNCTION pg_temp.rss_kb() RETURNS bigint LANGUAGE sql AS $$

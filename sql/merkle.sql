@@ -3,12 +3,6 @@
 -- against an independent reference written in SQL from the RFC's
 -- definitions (using PostgreSQL's own sha256, not hcledger's), every
 -- single-byte change to a proof, root, index or size, and bad input.
-\set QUIET on
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-CREATE EXTENSION IF NOT EXISTS hcledger;
-RESET client_min_messages;
-\set QUIET off
 SET search_path = hcledger, public;
 
 -- The reference: RFC 9162 section 2.1, transcribed.  Arrays are 1-based.

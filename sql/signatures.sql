@@ -1,12 +1,6 @@
 -- Signature checks against every Project Wycheproof case, with each public
 -- key in all three accepted forms (raw, SubjectPublicKeyInfo DER, PEM), and
 -- the error paths.
-\set QUIET on
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pgtap;
-CREATE EXTENSION IF NOT EXISTS hcledger;
-RESET client_min_messages;
-\set QUIET off
 \set ed25519 `cat test/data/wycheproof/ed25519_test.json`
 \set p256raw `cat test/data/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json`
 \set p256der `cat test/data/wycheproof/ecdsa_secp256r1_sha256_test.json`

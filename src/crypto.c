@@ -40,9 +40,10 @@ hcl_sha256_ready(void)
 	return hcl_sha256_ctx != NULL;
 }
 
-bool
-hcl_sha256_prefixed(uint8_t prefix, const void *a, size_t alen,
-					const void *b, size_t blen, uint8_t out[HCL_HASH_LEN])
+/* SHA-256 of up to three buffers in a row (NULL or zero length to skip). */
+static bool
+hcl_sha256_parts(const void *p, size_t plen, const void *a, size_t alen,
+				 const void *b, size_t blen, uint8_t out[HCL_HASH_LEN])
 {
 	EVP_MD_CTX *ctx;
 	unsigned int outlen = 0;
@@ -51,7 +52,7 @@ hcl_sha256_prefixed(uint8_t prefix, const void *a, size_t alen,
 		goto fail;
 	ctx = hcl_sha256_ctx;
 	if (EVP_DigestInit_ex2(ctx, hcl_sha256_md, NULL) != 1 ||
-		EVP_DigestUpdate(ctx, &prefix, 1) != 1 ||
+		(plen > 0 && EVP_DigestUpdate(ctx, p, plen) != 1) ||
 		(alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
 		(blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
 		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
@@ -65,24 +66,16 @@ fail:
 }
 
 bool
+hcl_sha256_prefixed(uint8_t prefix, const void *a, size_t alen,
+					const void *b, size_t blen, uint8_t out[HCL_HASH_LEN])
+{
+	return hcl_sha256_parts(&prefix, 1, a, alen, b, blen, out);
+}
+
+bool
 hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN])
 {
-	EVP_MD_CTX *ctx;
-	unsigned int outlen = 0;
-
-	if (!hcl_sha256_ready())
-		goto fail;
-	ctx = hcl_sha256_ctx;
-	if (EVP_DigestInit_ex2(ctx, hcl_sha256_md, NULL) != 1 ||
-		(len > 0 && EVP_DigestUpdate(ctx, data, len) != 1) ||
-		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
-		outlen != HCL_HASH_LEN)
-		goto fail;
-	return true;
-
-fail:
-	ERR_clear_error();
-	return false;
+	return hcl_sha256_parts(data, len, NULL, 0, NULL, 0, out);
 }
 
 /* Is this buffer PEM text (it starts with the PEM boundary)? */
