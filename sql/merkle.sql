@@ -87,7 +87,7 @@ FROM trees t, generate_series(0, t.n) m
 LEFT JOIN trees o ON o.n = m;
 UPDATE cons SET old_root = (SELECT merkle_root(x) FROM (SELECT '\x'::bytea x WHERE false) e) WHERE m = 0;
 
-SELECT plan(29);
+SELECT plan(38);
 
 -- Reference values
 SELECT is(merkle_root(leaf ORDER BY i)::text, '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
@@ -162,5 +162,23 @@ SELECT throws_ok($$SELECT consistency_proof(ARRAY['\x01', NULL]::bytea[], 1)$$, 
                  'consistency_proof: a NULL leaf is an error');
 SELECT throws_ok($$SELECT consistency_proof(ARRAY[['\x01'], ['\x02']]::bytea[], 1)$$, '2202E', 'leaves must be a one-dimensional array',
                  'consistency_proof: a two-dimensional array is an error');
+SELECT throws_ok($$SELECT verify_inclusion(lh, -1, n, proof, root) FROM incl LIMIT 1$$, '22023', 'leaf_index must not be negative',
+                 'verify_inclusion: a negative index is an error');
+SELECT throws_ok($$SELECT verify_consistency(1, -2, old_root, new_root, proof) FROM cons LIMIT 1$$, '22023', 'new_size must not be negative',
+                 'verify_consistency: a negative size is an error');
+SELECT throws_ok($$SELECT verify_inclusion(lh, m, n, proof || NULL::hash256, root) FROM incl LIMIT 1$$, '22004',
+                 'proof must not contain NULL elements', 'verify_inclusion: a NULL proof element is an error');
+SELECT throws_ok($$SELECT merkle_root(x) FROM (VALUES ('\x01'::bytea), (NULL)) v(x)$$, '22004',
+                 'a Merkle tree leaf must not be NULL', 'merkle_root: a NULL leaf is an error');
+SELECT is((SELECT bool_or(verify_inclusion(lh, m, 9223372036854775807, proof, root)) FROM incl), false,
+          'verify_inclusion: the largest bigint tree size is false, not a crash');
+SELECT is((SELECT bool_or(verify_consistency(m, 9223372036854775807, old_root, new_root, proof)) FROM cons WHERE m > 0), false,
+          'verify_consistency: the largest bigint new size is false, not a crash');
+SELECT is((SELECT verify_inclusion(lh, m, n, array_fill(root, ARRAY[100000]), root) FROM incl LIMIT 1), false,
+          'verify_inclusion: a proof of 100,000 elements is false');
+SELECT is((SELECT verify_consistency(m, n, old_root, new_root, '{}') FROM cons WHERE m > 0 AND m < n LIMIT 1), false,
+          'verify_consistency: an empty proof between different sizes is false');
+SELECT is(verify_inclusion(leaf_hash('\x'), 0, 1, '{}', leaf_hash('\x')), true,
+          'verify_inclusion: a one-leaf tree needs an empty proof');
 
 SELECT * FROM finish();
