@@ -158,3 +158,332 @@ CREATE FUNCTION ecdsa_p256_verify(public_key bytea, message bytea, signature byt
 								  signature_format text DEFAULT 'raw') RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hcl_p256_verify_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecdsa_p256_verify(bytea, bytea, bytea, text) IS 'ECDSA P-256 with SHA-256; signature raw r||s (ES256) or DER; key as a raw point, SubjectPublicKeyInfo DER or PEM';
+
+--
+-- Ledger tables (docs/format.md).
+--
+CREATE TABLE ledgers (
+	ledger_id		integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	relid			regclass NOT NULL,
+	ledger_uuid		bytea NOT NULL UNIQUE CHECK (length(ledger_uuid) = 16),
+	origin			text NOT NULL,
+	columns			text[] NOT NULL,
+	column_types	text[] NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	created_by		name NOT NULL DEFAULT current_user,
+	dropped_at		timestamptz,
+	-- the sealer's state
+	tree_size		bigint NOT NULL DEFAULT 0,
+	last_row		bigint NOT NULL DEFAULT 0,
+	frontier		bytea NOT NULL DEFAULT '\x',
+	last_checkpoint	hash256,
+	last_sealed_at	timestamptz,
+	gap_row			bigint,
+	gap_horizon		bigint,
+	blocked_by		bigint
+);
+CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS NULL;
+COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
+
+CREATE TABLE tiles (
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	level			integer NOT NULL CHECK (level >= 0),
+	tile			bigint NOT NULL CHECK (tile >= 0),
+	hashes			bytea NOT NULL,
+	row_numbers		bytea,
+	PRIMARY KEY (ledger_id, level, tile)
+);
+COMMENT ON TABLE tiles IS 'the Merkle log of each ledger, as tiles of 256 hashes (docs/format.md)';
+
+CREATE TABLE checkpoints (
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	last_row		bigint NOT NULL,
+	sealed_at		timestamptz NOT NULL,
+	prev_hash		hash256 NOT NULL,
+	body			text NOT NULL,
+	checkpoint_hash	hash256 NOT NULL,
+	PRIMARY KEY (ledger_id, tree_size)
+);
+COMMENT ON TABLE checkpoints IS 'checkpoints (C2SP tlog-checkpoint bodies), chained by hash';
+
+CREATE TABLE ledger_events (
+	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	event			text NOT NULL CHECK (event IN ('created', 'ddl_unlocked', 'dropped')),
+	reason			text,
+	at				timestamptz NOT NULL DEFAULT now(),
+	by_role			name NOT NULL DEFAULT session_user,
+	xact			xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+COMMENT ON TABLE ledger_events IS 'the record of ledgers made, DDL unlocked and ledgers dropped';
+
+SELECT pg_catalog.pg_extension_config_dump('ledgers', '');
+SELECT pg_catalog.pg_extension_config_dump('tiles', '');
+SELECT pg_catalog.pg_extension_config_dump('checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('ledger_events', '');
+
+-- Only hashes and the sealer's state: readable by all, written by our functions.
+REVOKE ALL ON ledgers, tiles, checkpoints, ledger_events FROM PUBLIC;
+GRANT SELECT ON ledgers, tiles, checkpoints, ledger_events TO PUBLIC;
+
+CREATE FUNCTION refuse_change() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hcl_refuse_change' LANGUAGE C;
+CREATE FUNCTION assign_xid() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hcl_assign_xid' LANGUAGE C;
+
+CREATE FUNCTION row_leaf(ledger regclass, row_number bigint) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_row_leaf' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION row_leaf(regclass, bigint) IS 'the canonical leaf bytes of one ledger row (docs/format.md)';
+
+CREATE FUNCTION seal_ledger(ledger regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_seal_ledger_sql' LANGUAGE C VOLATILE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seal_ledger(regclass) IS 'append the committed rows of one ledger to its Merkle log; returns how many';
+
+CREATE FUNCTION seal(target regclass DEFAULT NULL)
+RETURNS TABLE (ledger regclass, rows_sealed bigint, tree_size bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record;
+BEGIN
+	FOR l IN SELECT x.ledger_id, x.relid FROM hcledger.ledgers x
+	         WHERE x.dropped_at IS NULL AND (target IS NULL OR x.relid = target)
+	         ORDER BY x.ledger_id LOOP
+		seal.ledger := l.relid;
+		rows_sealed := hcledger.seal_ledger(l.relid);
+		SELECT x.tree_size INTO seal.tree_size FROM hcledger.ledgers x WHERE x.ledger_id = l.ledger_id;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION seal(regclass) IS 'seal one ledger, or all of them: what the sealer worker does every seal_interval';
+
+CREATE FUNCTION verify_ledger(ledger regclass)
+RETURNS TABLE (kind text, log_position bigint, row_number bigint, detail text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_ledger' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION verify_ledger(regclass) IS 'recompute a ledger from its rows and report every problem; no rows means it verifies';
+
+-- Types whose binary form is not stable across databases: OIDs inside.
+CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE
+		WHEN t.typsend = 0 THEN 'it has no binary send function'
+		WHEN t.typtype = 'c' THEN 'composite values carry type OIDs in their binary form'
+		WHEN t.typtype = 'p' THEN 'it is a pseudo-type'
+		WHEN t.oid IN ('oid'::regtype, 'regclass'::regtype, 'regtype'::regtype, 'regproc'::regtype,
+		               'regprocedure'::regtype, 'regoper'::regtype, 'regoperator'::regtype,
+		               'regconfig'::regtype, 'regdictionary'::regtype, 'regnamespace'::regtype,
+		               'regrole'::regtype, 'regcollation'::regtype, 'xid'::regtype, 'cid'::regtype,
+		               'tid'::regtype, 'xid8'::regtype)
+			THEN 'its values are object or transaction identifiers local to one database'
+		WHEN t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
+		     AND (t.typelem >= 16384 OR hcledger.ledger_type_problem(t.typelem) IS NOT NULL)
+			THEN 'arrays carry their element type''s OID, which is not the same in every database'
+		WHEN t.typtype = 'd' THEN hcledger.ledger_type_problem(t.typbasetype)
+	END
+	FROM pg_type t WHERE t.oid = typ
+$$;
+
+CREATE FUNCTION create_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel record;
+	bad record;
+	cols text[];
+	types text[];
+	order_by text;
+	n bigint;
+	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
+	id integer;
+	q text := ledger::text;
+BEGIN
+	SELECT c.relkind, c.relpersistence, c.relowner, n.nspname, c.relname INTO rel
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
+	IF rel.relkind <> 'r' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Only ordinary tables can be ledgers; this is ' || CASE rel.relkind
+				WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'p' THEN 'a partitioned table'
+				WHEN 'f' THEN 'a foreign table' WHEN 'S' THEN 'a sequence' WHEN 'i' THEN 'an index'
+				ELSE 'not a table' END || '.';
+	END IF;
+	IF rel.relpersistence <> 'p' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Temporary and unlogged tables lose their rows; a ledger must keep them.';
+	END IF;
+	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF EXISTS (SELECT 1 FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL) THEN
+		RAISE EXCEPTION 'table "%" is already a ledger', q USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ledger AND attname = 'hcl_row' AND NOT attisdropped) THEN
+		RAISE EXCEPTION 'table "%" already has a column named hcl_row', q USING ERRCODE = 'duplicate_column',
+			HINT = 'hcledger adds that column itself; rename yours first.';
+	END IF;
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
+	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped
+	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
+	ORDER BY a.attnum LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
+			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
+	END IF;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	  INTO cols, types
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
+	IF cols IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition';
+	END IF;
+
+	-- Existing rows get row numbers in primary key order (physical order without one).
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) INTO order_by
+	FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
+	WHERE i.indrelid = ledger AND i.indisprimary AND a.attrelid = ledger AND a.attnum = k.attnum;
+	EXECUTE format('ALTER TABLE %s ADD COLUMN hcl_row bigint', q);
+	EXECUTE format('UPDATE %1$s t SET hcl_row = o.n FROM (SELECT ctid, row_number() OVER (ORDER BY %2$s) AS n FROM %1$s) o WHERE t.ctid = o.ctid',
+	               q, coalesce(order_by, 'ctid'));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	EXECUTE format('ALTER TABLE %s ALTER COLUMN hcl_row SET NOT NULL, ALTER COLUMN hcl_row ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
+	               q, n + 1);
+	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
+	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
+	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
+
+	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types)
+	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types)
+	RETURNING ledger_id INTO id;
+	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION create_ledger(regclass) IS 'make a table (new, or with its rows) a ledger';
+
+CREATE FUNCTION unlock_ddl(ledger regclass, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to unlock DDL on a ledger' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, 'ddl_unlocked', reason);
+END
+$$;
+COMMENT ON FUNCTION unlock_ddl(regclass, text) IS 'allow DDL that changes what a ledger hashes, for the rest of this transaction; recorded';
+
+CREATE FUNCTION drop_ledger(ledger regclass, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to stop a table being a ledger' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.relid = ledger AND l.dropped_at IS NULL
+	RETURNING l.ledger_id INTO id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, 'dropped', reason);
+	EXECUTE format('DROP TRIGGER hcl_append_only ON %s', ledger);
+	EXECUTE format('DROP TRIGGER hcl_assign_xid ON %s', ledger);
+END
+$$;
+COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
+
+REVOKE EXECUTE ON FUNCTION unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
+
+-- The DDL guard: after any DDL, every active ledger must still have the
+-- columns, name and triggers it was made with, unless unlocked in this
+-- transaction.
+CREATE FUNCTION ddl_guard() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	l record;
+	now_cols text[];
+	now_types text[];
+	problem text;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
+		IF EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+		           AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()) THEN
+			CONTINUE;
+		END IF;
+		problem := NULL;
+		IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = l.relid) THEN
+			problem := 'the table was dropped';
+		ELSIF l.origin <> format('hcledger/%s.%s/%s',
+		                         (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = l.relid),
+		                         (SELECT relname FROM pg_class WHERE oid = l.relid), encode(l.ledger_uuid, 'hex')) THEN
+			problem := 'the table was renamed or moved to another schema';
+		ELSE
+			SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+			       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+			  INTO now_cols, now_types
+			FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+			WHERE a.attrelid = l.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row';
+			IF now_cols IS DISTINCT FROM l.columns OR now_types IS DISTINCT FROM l.column_types THEN
+				problem := 'its hashed columns would change (a column added, dropped, renamed or retyped)';
+			ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
+			                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
+				problem := 'its row-number column hcl_row would change';
+			ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
+			       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
+				problem := 'its append-only triggers would be dropped or disabled';
+			END IF;
+		END IF;
+		IF problem IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded.';
+		END IF;
+	END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER hcledger_ddl_guard ON ddl_command_end EXECUTE FUNCTION ddl_guard();
+CREATE EVENT TRIGGER hcledger_drop_guard ON sql_drop EXECUTE FUNCTION ddl_guard();
+ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
+ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
+
+-- Each ledger's counts and last checkpoint.
+CREATE FUNCTION ledger_status()
+RETURNS TABLE (ledger regclass, committed_rows bigint, sealed_rows bigint, pending_rows bigint,
+               last_checkpoint_size bigint, last_checkpoint_root hash256, last_checkpoint_at timestamptz,
+               blocked_by xid, waiting_on_row bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record; n bigint;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL ORDER BY ledger_id LOOP
+		EXECUTE format('SELECT count(*) FROM %s', l.relid) INTO n;
+		ledger := l.relid;
+		committed_rows := n;
+		sealed_rows := l.tree_size;
+		pending_rows := greatest(n - l.tree_size, 0);
+		SELECT c.tree_size, c.root, c.sealed_at INTO last_checkpoint_size, last_checkpoint_root, last_checkpoint_at
+		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
+		blocked_by := l.blocked_by::text::xid;
+		waiting_on_row := l.gap_row;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+CREATE VIEW status AS SELECT * FROM ledger_status();
+COMMENT ON VIEW status IS 'per ledger: committed, sealed and pending rows, the last checkpoint, and what holds the sealer up';

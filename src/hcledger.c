@@ -1,9 +1,38 @@
 /*
  * hcledger.c
- *		Module entry point.
+ *		Module entry point: settings, and the sealer worker when preloaded.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "worker.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("hcledger.seal_interval",
+							"Milliseconds between the sealer's rounds.",
+							"Each round appends the committed rows of every ledger to its Merkle log.",
+							&hcl_seal_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("hcledger.database",
+							   "Database whose ledgers the sealer worker seals (read when the worker starts).",
+							   NULL,
+							   &hcl_database,
+							   "postgres",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+	MarkGUCPrefixReserved("hcledger");
+
+	if (process_shared_preload_libraries_in_progress)
+		hcl_register_worker();
+}

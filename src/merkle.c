@@ -37,20 +37,51 @@ hcl_acc_init(hcl_merkle_acc *acc)
 }
 
 bool
-hcl_acc_push(hcl_merkle_acc *acc, const hcl_hash leaf_hash)
+hcl_acc_push_tracked(hcl_merkle_acc *acc, const hcl_hash leaf_hash,
+					 hcl_hash *completed, int *ncompleted)
 {
 	hcl_hash	cur;
 	uint64_t	s;
+	int			h = 0;
 
 	memcpy(cur, leaf_hash, HCL_HASH_LEN);
+	if (completed != NULL)
+		memcpy(completed[h++], cur, HCL_HASH_LEN);
 	/* each trailing one bit of size is a perfect subtree to merge with */
 	for (s = acc->size; s & 1; s >>= 1)
 	{
 		if (!hcl_node_hash(acc->stack[--acc->depth], cur, cur))
 			return false;
+		if (completed != NULL)
+			memcpy(completed[h++], cur, HCL_HASH_LEN);
 	}
 	memcpy(acc->stack[acc->depth++], cur, HCL_HASH_LEN);
 	acc->size++;
+	if (ncompleted != NULL)
+		*ncompleted = h;
+	return true;
+}
+
+bool
+hcl_acc_push(hcl_merkle_acc *acc, const hcl_hash leaf_hash)
+{
+	return hcl_acc_push_tracked(acc, leaf_hash, NULL, NULL);
+}
+
+bool
+hcl_acc_restore(hcl_merkle_acc *acc, uint64_t size, const uint8_t *stack,
+				size_t stack_len)
+{
+	int			depth = 0;
+	uint64_t	s;
+
+	for (s = size; s != 0; s &= s - 1)
+		depth++;				/* one entry per set bit of size */
+	if (stack_len != (size_t) depth * HCL_HASH_LEN)
+		return false;
+	acc->size = size;
+	acc->depth = depth;
+	memcpy(acc->stack, stack, stack_len);
 	return true;
 }
 

@@ -39,6 +39,18 @@ typedef struct hcl_merkle_acc
 
 extern void hcl_acc_init(hcl_merkle_acc *acc);
 extern bool hcl_acc_push(hcl_merkle_acc *acc, const hcl_hash leaf_hash);
+
+/*
+ * As hcl_acc_push, and also reports the perfect subtrees the new leaf
+ * completed: completed[h] is the root of the subtree of 2^h leaves ending at
+ * this leaf, for h = 0 .. *ncompleted - 1 (room for 65 entries).
+ */
+extern bool hcl_acc_push_tracked(hcl_merkle_acc *acc, const hcl_hash leaf_hash,
+								 hcl_hash *completed, int *ncompleted);
+
+/* Restore a compact range from its stack (depth entries, largest first). */
+extern bool hcl_acc_restore(hcl_merkle_acc *acc, uint64_t size,
+							const uint8_t *stack, size_t stack_len);
 extern bool hcl_acc_root(const hcl_merkle_acc *acc, hcl_hash out);
 
 /* MTH of n leaf hashes. */

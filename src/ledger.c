@@ -1,0 +1,408 @@
+/*
+ * ledger.c
+ *		Ledger tables: catalog access, the canonical row encoding
+ *		(docs/format.md), and the append-only guard triggers.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "port/pg_bswap.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "hash256.h"
+#include "ledger.h"
+
+/* The text elements of a text[] datum, palloc'd. */
+static char **
+hcl_text_array(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			elog(ERROR, "hcledger: NULL in a ledger's column list");
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/* A bytea column's bytes, checked for length (0 = any). */
+static bytea *
+hcl_spi_bytea(HeapTuple tup, TupleDesc desc, int col, size_t want, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+	bytea	   *b;
+
+	if (*isnull)
+		return NULL;
+	b = DatumGetByteaPP(d);
+	if (want != 0 && VARSIZE_ANY_EXHDR(b) != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("hcledger catalog entry has a field of %d bytes where %d were expected",
+						(int) VARSIZE_ANY_EXHDR(b), (int) want)));
+	return b;
+}
+
+static int64
+hcl_spi_int64(HeapTuple tup, TupleDesc desc, int col, int64 if_null)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? if_null : DatumGetInt64(d);
+}
+
+HclLedger *
+hcl_ledger_load(Oid relid, bool for_update)
+{
+	static const char *query =
+		"SELECT ledger_id, relid::oid, relid::text, ledger_uuid, origin, columns, column_types,"
+		"       tree_size, last_row, frontier, last_checkpoint::bytea,"
+		"       gap_row, gap_horizon, blocked_by"
+		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	char	   *sql = for_update ? psprintf("%s FOR NO KEY UPDATE", query) : (char *) query;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	HclLedger  *l;
+	bool		isnull;
+	bytea	   *b;
+	char	  **types;
+	int			ntypes;
+	int			i;
+
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the ledger catalog");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not a ledger", get_rel_name(relid) ? get_rel_name(relid) : "?"),
+				 errhint("Make it one with hcledger.create_ledger().")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	l = palloc0(sizeof(HclLedger));
+	l->ledger_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	l->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	l->relname = SPI_getvalue(tup, desc, 3);
+	b = hcl_spi_bytea(tup, desc, 4, HCL_UUID_LEN, &isnull);
+	memcpy(l->uuid, VARDATA_ANY(b), HCL_UUID_LEN);
+	l->origin = SPI_getvalue(tup, desc, 5);
+	{
+		char	  **names = hcl_text_array(SPI_getbinval(tup, desc, 6, &isnull), &l->ncolumns);
+
+		types = hcl_text_array(SPI_getbinval(tup, desc, 7, &isnull), &ntypes);
+		if (ntypes != l->ncolumns)
+			elog(ERROR, "hcledger: ledger %d has %d columns but %d types",
+				 l->ledger_id, l->ncolumns, ntypes);
+		l->columns = palloc0(sizeof(HclColumn) * Max(l->ncolumns, 1));
+		for (i = 0; i < l->ncolumns; i++)
+		{
+			l->columns[i].name = names[i];
+			l->columns[i].type_name = types[i];
+		}
+	}
+	l->tree_size = hcl_spi_int64(tup, desc, 8, 0);
+	l->last_row = hcl_spi_int64(tup, desc, 9, 0);
+	b = hcl_spi_bytea(tup, desc, 10, 0, &isnull);
+	if (!hcl_acc_restore(&l->frontier, (uint64) l->tree_size,
+						 (const uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the Merkle frontier of ledger \"%s\" does not match its tree size",
+						l->relname),
+				 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+	b = hcl_spi_bytea(tup, desc, 11, HCL_HASH_LEN, &isnull);
+	if (!isnull)
+		memcpy(l->last_checkpoint, VARDATA_ANY(b), HCL_HASH_LEN);
+	l->gap_row = hcl_spi_int64(tup, desc, 12, -1);
+	l->has_gap = l->gap_row >= 0;
+	l->gap_horizon = (TransactionId) hcl_spi_int64(tup, desc, 13, 0);
+	l->blocked_by = (TransactionId) hcl_spi_int64(tup, desc, 14, 0);
+	return l;
+}
+
+/* "<schema>.<type name>" of a type, as docs/format.md records it. */
+static char *
+hcl_type_name(Oid typid)
+{
+	HeapTuple	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	Form_pg_type typ;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "hcledger: cache lookup failed for type %u", typid);
+	typ = (Form_pg_type) GETSTRUCT(tp);
+	result = psprintf("%s.%s", get_namespace_name(typ->typnamespace),
+					  NameStr(typ->typname));
+	ReleaseSysCache(tp);
+	return result;
+}
+
+void
+hcl_ledger_resolve(HclLedger *ledger, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i,
+				a;
+
+	ledger->row_attnum = InvalidAttrNumber;
+	for (a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), HCL_ROW_COLUMN) == 0 &&
+			att->atttypid == INT8OID)
+			ledger->row_attnum = att->attnum;
+	}
+	if (ledger->row_attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger table \"%s\" has lost its \"%s\" column",
+						ledger->relname, HCL_ROW_COLUMN)));
+
+	for (i = 0; i < ledger->ncolumns; i++)
+	{
+		HclColumn  *col = &ledger->columns[i];
+		Oid			typsend;
+		bool		isvarlena;
+		char	   *now_type = NULL;
+
+		col->attnum = InvalidAttrNumber;
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+			{
+				col->attnum = att->attnum;
+				now_type = hcl_type_name(att->atttypid);
+				getTypeBinaryOutputInfo(att->atttypid, &typsend, &isvarlena);
+				fmgr_info(typsend, &col->send);
+			}
+		}
+		if (col->attnum == InvalidAttrNumber || strcmp(now_type, col->type_name) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("ledger table \"%s\" no longer has its hashed column \"%s\" of type %s",
+							ledger->relname, col->name, col->type_name),
+					 errdetail("Its rows can no longer be encoded as they were when the ledger was created."),
+					 errhint("See hcledger.ledger_events for the DDL that was unlocked.")));
+	}
+}
+
+Oid
+hcl_ledger_row_index(HclLedger *ledger, Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (irel->rd_rel->relam == BTREE_AM_OID &&
+			irel->rd_index->indisvalid &&
+			irel->rd_index->indnatts >= 1 &&
+			irel->rd_index->indkey.values[0] == ledger->row_attnum &&
+			irel->rd_indpred == NIL && RelationGetIndexPredicate(irel) == NIL)
+			found = RelationGetRelid(irel);
+		index_close(irel, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	if (!OidIsValid(found))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger table \"%s\" has no btree index on \"%s\"",
+						ledger->relname, HCL_ROW_COLUMN),
+				 errhint("Recreate it: CREATE UNIQUE INDEX ON %s (%s).",
+						 ledger->relname, HCL_ROW_COLUMN)));
+	return found;
+}
+
+static inline void
+hcl_put_u16(StringInfo out, size_t v)
+{
+	uint16		be;
+
+	if (v > PG_UINT16_MAX)
+		elog(ERROR, "hcledger: a name of %zu bytes is too long to encode", v);
+	be = pg_hton16((uint16) v);
+	appendBinaryStringInfo(out, (const char *) &be, 2);
+}
+
+void
+hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
+			   bool *nulls, StringInfo out)
+{
+	uint64		rn = pg_hton64((uint64) row_number);
+	int			i;
+
+	appendBinaryStringInfo(out, HCL_ROW_MAGIC, 16);
+	appendBinaryStringInfo(out, (const char *) ledger->uuid, HCL_UUID_LEN);
+	appendBinaryStringInfo(out, (const char *) &rn, 8);
+	hcl_put_u16(out, ledger->ncolumns);
+	for (i = 0; i < ledger->ncolumns; i++)
+	{
+		HclColumn  *col = &ledger->columns[i];
+		int			a = col->attnum - 1;
+		size_t		nlen = strlen(col->name);
+		size_t		tlen = strlen(col->type_name);
+
+		hcl_put_u16(out, nlen);
+		appendBinaryStringInfo(out, col->name, nlen);
+		hcl_put_u16(out, tlen);
+		appendBinaryStringInfo(out, col->type_name, tlen);
+		if (nulls[a])
+			appendStringInfoChar(out, 0x00);
+		else
+		{
+			bytea	   *v = SendFunctionCall(&col->send, values[a]);
+			uint32		len = pg_hton32((uint32) VARSIZE(v) - VARHDRSZ);
+
+			appendStringInfoChar(out, 0x01);
+			appendBinaryStringInfo(out, (const char *) &len, 4);
+			appendBinaryStringInfo(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+			pfree(v);
+		}
+	}
+}
+
+List *
+hcl_active_ledgers(void)
+{
+	List	   *result = NIL;
+	uint64		i;
+
+	if (SPI_execute("SELECT relid::oid FROM hcledger.ledgers"
+					" WHERE dropped_at IS NULL ORDER BY ledger_id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not list ledgers");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		result = lappend_oid(result,
+							 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull)));
+	}
+	return result;
+}
+
+/* SQL function: refuse_change() returns trigger (statement level) */
+PG_FUNCTION_INFO_V1(hcl_refuse_change);
+Datum
+hcl_refuse_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "hcledger: refuse_change called outside a trigger");
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		what = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		what = "DELETE";
+	else
+		what = "TRUNCATE";
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("ledger table \"%s\" is append-only",
+					RelationGetRelationName(td->tg_relation)),
+			 errdetail("%s is not allowed on a ledger table.", what),
+			 errhint("Record a correction as a new row.")));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * SQL function: assign_xid() returns trigger (BEFORE INSERT, statement level)
+ *
+ * Gives the inserting transaction its XID before any row number is drawn,
+ * so the sealer can tell when every transaction that may still insert a
+ * missing row number has ended (see seal.c).
+ */
+PG_FUNCTION_INFO_V1(hcl_assign_xid);
+Datum
+hcl_assign_xid(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "hcledger: assign_xid called outside a trigger");
+	(void) GetCurrentTransactionId();
+	return PointerGetDatum(NULL);
+}
+
+/* SQL function: row_leaf(ledger regclass, row_number bigint) returns bytea */
+PG_FUNCTION_INFO_V1(hcl_row_leaf);
+Datum
+hcl_row_leaf(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int64		row_number = PG_GETARG_INT64(1);
+	MemoryContext outer = CurrentMemoryContext;
+	HclLedger  *ledger;
+	Relation	rel;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	StringInfoData leaf;
+	bytea	   *result = NULL;
+
+	SPI_connect();
+	ledger = hcl_ledger_load(relid, false);
+	rel = table_open(relid, AccessShareLock);
+	hcl_ledger_resolve(ledger, rel);
+	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row_number));
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		slot_getallattrs(slot);
+		initStringInfo(&leaf);
+		hcl_encode_row(ledger, row_number, slot->tts_values, slot->tts_isnull, &leaf);
+		result = MemoryContextAlloc(outer, VARHDRSZ + leaf.len);
+		SET_VARSIZE(result, VARHDRSZ + leaf.len);
+		memcpy(VARDATA(result), leaf.data, leaf.len);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	SPI_finish();
+	if (result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("ledger \"%s\" has no row %lld", get_rel_name(relid),
+						(long long) row_number)));
+	PG_RETURN_BYTEA_P(result);
+}

@@ -1,0 +1,82 @@
+/*
+ * ledger.h
+ *		Ledger tables: the catalog entry, the canonical row encoding, and
+ *		the sealer and verifier that use them.
+ */
+#ifndef HCL_LEDGER_H
+#define HCL_LEDGER_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/relcache.h"
+
+#include "merkle.h"
+
+#define HCL_ROW_COLUMN		"hcl_row"
+#define HCL_UUID_LEN		16
+#define HCL_TILE_HEIGHT		8
+#define HCL_TILE_WIDTH		256
+#define HCL_ROW_MAGIC		"hcledger-row-v1\n"
+
+/* One hashed column: recorded at creation, resolved against the table. */
+typedef struct HclColumn
+{
+	char	   *name;
+	char	   *type_name;		/* "<schema>.<type>" as recorded */
+	AttrNumber	attnum;			/* in the table as it is now */
+	FmgrInfo	send;			/* the type's binary send function */
+} HclColumn;
+
+/* A ledger's catalog entry (hcledger.ledgers), as loaded. */
+typedef struct HclLedger
+{
+	int32		ledger_id;
+	Oid			relid;
+	char	   *relname;		/* schema-qualified, for messages */
+	uint8		uuid[HCL_UUID_LEN];
+	char	   *origin;
+	int			ncolumns;
+	HclColumn  *columns;
+	AttrNumber	row_attnum;		/* hcl_row */
+	int64		tree_size;
+	int64		last_row;
+	hcl_merkle_acc frontier;
+	hcl_hash	last_checkpoint;
+	bool		has_gap;
+	int64		gap_row;
+	TransactionId gap_horizon;
+	TransactionId blocked_by;
+} HclLedger;
+
+/*
+ * Load the active ledger on relid through SPI (the caller is connected),
+ * locking its catalog row when for_update.  Errors if relid is no ledger.
+ */
+extern HclLedger *hcl_ledger_load(Oid relid, bool for_update);
+
+/* Resolve the recorded columns against the open table (by name). */
+extern void hcl_ledger_resolve(HclLedger *ledger, Relation rel);
+
+/* The btree index on hcl_row of the open table. */
+extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
+
+/* Append the canonical leaf bytes of one row (docs/format.md) to out. */
+extern void hcl_encode_row(HclLedger *ledger, int64 row_number,
+						   Datum *values, bool *nulls, StringInfo out);
+
+/* Relation OIDs of all active ledgers (SPI connected). */
+extern List *hcl_active_ledgers(void);
+
+/* The checkpoint body of docs/format.md, palloc'd. */
+extern char *hcl_checkpoint_body(const char *origin, int64 tree_size,
+								 const hcl_hash root, const hcl_hash prev,
+								 int64 unix_time, int64 last_row);
+
+/* Sealing one ledger: returns the number of rows appended to its log. */
+extern int64 hcl_seal_ledger(Oid relid);
+
+#endif							/* HCL_LEDGER_H */

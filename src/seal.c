@@ -1,0 +1,469 @@
+/*
+ * seal.c
+ *		The sealer: appends a ledger's committed rows to its Merkle log, in
+ *		row-number order and without gaps in log positions, and records a
+ *		checkpoint.
+ *
+ * Writers take no lock and do no hashing: each row gets a row number from
+ * an identity column.  The sealer walks the row-number index forward from
+ * the last sealed row, seeing every tuple whatever its visibility
+ * (SnapshotAny):
+ *
+ * - a tuple whose inserter committed is encoded, hashed and appended;
+ * - one whose inserter aborted is skipped;
+ * - one whose inserter is still running ends the round (it is sealed in a
+ *   later one);
+ * - a row number with no tuple at all (a failed or skipped insert, or one
+ *   about to happen) ends the round until every transaction that could
+ *   still insert it has ended.  Inserting transactions get their XID before
+ *   they draw a row number (the assign_xid trigger), so once no transaction
+ *   older than the XID horizon noted when the gap was first seen is running,
+ *   the gap is final.
+ *
+ * One sealer at a time per ledger: the ledger's catalog row is locked for
+ * the round.  Writers never touch it.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "hash256.h"
+#include "ledger.h"
+
+#define HCL_MAX_LEVELS 8		/* 256^8 = 2^64 leaves */
+
+/* The last (partial) tile of one level, being filled. */
+typedef struct HclTile
+{
+	int64		index;
+	int			width;
+	bool		dirty;
+	hcl_hash	hashes[HCL_TILE_WIDTH];
+	int64		rows[HCL_TILE_WIDTH];
+} HclTile;
+
+typedef struct HclSealer
+{
+	HclLedger  *ledger;
+	HclTile		tiles[HCL_MAX_LEVELS];
+	SPIPlanPtr	upsert;
+	int64		appended;
+} HclSealer;
+
+typedef enum
+{
+	HCL_XMIN_COMMITTED,
+	HCL_XMIN_ABORTED,
+	HCL_XMIN_RUNNING
+} HclXminStatus;
+
+static HclXminStatus
+hcl_xmin_status(HeapTupleHeader htup)
+{
+	TransactionId xmin = HeapTupleHeaderGetRawXmin(htup);
+
+	if (HeapTupleHeaderXminFrozen(htup) || HeapTupleHeaderXminCommitted(htup))
+		return HCL_XMIN_COMMITTED;
+	if (HeapTupleHeaderXminInvalid(htup))
+		return HCL_XMIN_ABORTED;
+	if (TransactionIdIsCurrentTransactionId(xmin) || TransactionIdIsInProgress(xmin))
+		return HCL_XMIN_RUNNING;
+	return TransactionIdDidCommit(xmin) ? HCL_XMIN_COMMITTED : HCL_XMIN_ABORTED;
+}
+
+/* Load the stored partial tile of each level, so appending continues it. */
+static void
+hcl_load_tiles(HclSealer *s)
+{
+	HclLedger  *l = s->ledger;
+	int			level;
+
+	for (level = 0; level < HCL_MAX_LEVELS; level++)
+	{
+		HclTile    *t = &s->tiles[level];
+		uint64		entries = (uint64) l->tree_size >> (HCL_TILE_HEIGHT * level);
+
+		t->index = (int64) (entries / HCL_TILE_WIDTH);
+		t->width = (int) (entries % HCL_TILE_WIDTH);
+		t->dirty = false;
+		if (t->width > 0)
+		{
+			Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
+			Datum		args[3] = {Int32GetDatum(l->ledger_id), Int32GetDatum(level),
+			Int64GetDatum(t->index)};
+			bool		isnull;
+			bytea	   *hashes;
+			bytea	   *rows = NULL;
+
+			if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
+									  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
+									  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "hcledger: could not read tiles");
+			if (SPI_processed == 1)
+			{
+				hashes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+				if (level == 0)
+				{
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 2, &isnull);
+
+					rows = isnull ? NULL : DatumGetByteaPP(d);
+				}
+			}
+			if (SPI_processed != 1 ||
+				VARSIZE_ANY_EXHDR(hashes) != (Size) t->width * HCL_HASH_LEN ||
+				(level == 0 && (rows == NULL ||
+								VARSIZE_ANY_EXHDR(rows) != (Size) t->width * 8)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the Merkle log of ledger \"%s\" is damaged: tile %lld of level %d is missing or has the wrong size",
+								l->relname, (long long) t->index, level),
+						 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+			memcpy(t->hashes, VARDATA_ANY(hashes), (Size) t->width * HCL_HASH_LEN);
+			if (level == 0)
+			{
+				int			i;
+
+				for (i = 0; i < t->width; i++)
+				{
+					uint64		be;
+
+					memcpy(&be, VARDATA_ANY(rows) + 8 * i, 8);
+					t->rows[i] = (int64) pg_ntoh64(be);
+				}
+			}
+		}
+	}
+}
+
+static bytea *
+hcl_bytea_of(const void *data, Size len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+static void
+hcl_flush_tile(HclSealer *s, int level)
+{
+	HclTile    *t = &s->tiles[level];
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	if (!t->dirty || t->width == 0)
+		return;
+	args[0] = Int32GetDatum(s->ledger->ledger_id);
+	args[1] = Int32GetDatum(level);
+	args[2] = Int64GetDatum(t->index);
+	args[3] = PointerGetDatum(hcl_bytea_of(t->hashes, (Size) t->width * HCL_HASH_LEN));
+	if (level == 0)
+	{
+		uint64		be[HCL_TILE_WIDTH];
+		int			i;
+
+		for (i = 0; i < t->width; i++)
+			be[i] = pg_hton64((uint64) t->rows[i]);
+		args[4] = PointerGetDatum(hcl_bytea_of(be, (Size) t->width * 8));
+	}
+	else
+	{
+		args[4] = (Datum) 0;
+		nulls[4] = 'n';
+	}
+	if (SPI_execute_plan(s->upsert, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "hcledger: could not store a tile");
+	t->dirty = false;
+}
+
+/* Add one hash to a level's tile, flushing the tile when it is full. */
+static void
+hcl_tile_append(HclSealer *s, int level, const hcl_hash h, int64 row)
+{
+	HclTile    *t = &s->tiles[level];
+
+	memcpy(t->hashes[t->width], h, HCL_HASH_LEN);
+	t->rows[t->width] = row;
+	t->width++;
+	t->dirty = true;
+	if (t->width == HCL_TILE_WIDTH)
+	{
+		hcl_flush_tile(s, level);
+		t->index++;
+		t->width = 0;
+	}
+}
+
+/* Append one leaf: to the tree, to level 0, and completed subtrees above. */
+static void
+hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
+{
+	hcl_hash	completed[HCL_MAX_PROOF];
+	int			n;
+	int			level;
+
+	if (!hcl_acc_push_tracked(&s->ledger->frontier, leaf, completed, &n))
+		hcl_crypto_failed("SHA-256");
+	hcl_tile_append(s, 0, leaf, row);
+	for (level = 1; level < HCL_MAX_LEVELS && n > HCL_TILE_HEIGHT * level; level++)
+		hcl_tile_append(s, level, completed[HCL_TILE_HEIGHT * level], 0);
+	s->ledger->tree_size++;
+	s->ledger->last_row = row;
+	s->appended++;
+}
+
+/*
+ * May the rows from gap_start up to the next existing row number be passed
+ * over?  Only once no transaction that could still insert them is running.
+ */
+static bool
+hcl_gap_resolved(HclLedger *l, int64 gap_start)
+{
+	if (l->has_gap && l->gap_row == gap_start)
+		return TransactionIdPrecedesOrEquals(l->gap_horizon, GetLatestSnapshot()->xmin);
+	l->has_gap = true;
+	l->gap_row = gap_start;
+	l->gap_horizon = ReadNextTransactionId();
+	/* no older transaction running right now: the gap is already final */
+	return TransactionIdPrecedesOrEquals(l->gap_horizon, GetLatestSnapshot()->xmin);
+}
+
+/* Walk the rows after the last sealed one, appending what is committed. */
+static void
+hcl_walk(HclSealer *s, Relation rel)
+{
+	HclLedger  *l = s->ledger;
+	Relation	irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ScanKeyData key;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "hcledger seal row",
+												 ALLOCSET_DEFAULT_SIZES);
+	int64		resolved = l->last_row;	/* every row number <= this is settled */
+	int64		aborted_row = -1;	/* an aborted row number just seen */
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(l->last_row));
+	scan = index_beginscan(rel, irel, SnapshotAny, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	l->blocked_by = InvalidTransactionId;
+
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		bool		should_free;
+		int64		row = DatumGetInt64(slot_getattr(slot, l->row_attnum, &isnull));
+		HeapTuple	tup;
+		HclXminStatus status;
+		hcl_hash	leaf;
+		MemoryContext old;
+
+		if (isnull)
+			continue;
+		/* an aborted row number with no committed version after it is settled */
+		if (aborted_row >= 0 && row > aborted_row)
+		{
+			resolved = aborted_row;
+			aborted_row = -1;
+		}
+		if (row <= resolved)
+			continue;			/* another version of a settled row number */
+		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		status = hcl_xmin_status(tup->t_data);
+		if (status == HCL_XMIN_RUNNING)
+		{
+			l->blocked_by = HeapTupleHeaderGetRawXmin(tup->t_data);
+			break;
+		}
+		if (row > resolved + 1 && !hcl_gap_resolved(l, resolved + 1))
+			break;
+		if (status == HCL_XMIN_ABORTED)
+		{
+			aborted_row = row;	/* a committed version may still follow */
+			continue;
+		}
+
+		old = MemoryContextSwitchTo(rowcxt);
+		slot_getallattrs(slot);
+		resetStringInfo(&buf);
+		hcl_encode_row(l, row, slot->tts_values, slot->tts_isnull, &buf);
+		if (!hcl_leaf_hash(buf.data, buf.len, leaf))
+			hcl_crypto_failed("SHA-256");
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+
+		hcl_append_leaf(s, leaf, row);
+		resolved = row;
+		aborted_row = -1;
+		l->has_gap = false;
+		l->gap_row = -1;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (l->has_gap && l->gap_row <= resolved)
+		l->has_gap = false;		/* the gap was passed over */
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, AccessShareLock);
+	MemoryContextDelete(rowcxt);
+}
+
+/* The checkpoint body of docs/format.md. */
+char *
+hcl_checkpoint_body(const char *origin, int64 tree_size, const hcl_hash root,
+					const hcl_hash prev, int64 unix_time, int64 last_row)
+{
+	char		root64[64];
+	char		prev64[64];
+	int			n1 = pg_b64_encode((const char *) root, HCL_HASH_LEN, root64, sizeof(root64) - 1);
+	int			n2 = pg_b64_encode((const char *) prev, HCL_HASH_LEN, prev64, sizeof(prev64) - 1);
+
+	if (n1 < 0 || n2 < 0)
+		elog(ERROR, "hcledger: base64 encoding failed");
+	root64[n1] = '\0';
+	prev64[n2] = '\0';
+	return psprintf("%s\n%lld\n%s\nhcledger-prev %s\nhcledger-time %lld\nhcledger-row %lld\n",
+					origin, (long long) tree_size, root64, prev64,
+					(long long) unix_time, (long long) last_row);
+}
+
+static void
+hcl_store_checkpoint(HclSealer *s)
+{
+	HclLedger  *l = s->ledger;
+	hcl_hash	root;
+	hcl_hash	cp_hash;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		unix_time = now / USECS_PER_SEC +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	char	   *body;
+	Oid			argtypes[8] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
+	BYTEAOID, TEXTOID, BYTEAOID};
+	Datum		args[8];
+
+	if (!hcl_acc_root(&l->frontier, root))
+		hcl_crypto_failed("SHA-256");
+	body = hcl_checkpoint_body(l->origin, l->tree_size, root, l->last_checkpoint,
+							   unix_time, l->last_row);
+	if (!hcl_sha256(body, strlen(body), cp_hash))
+		hcl_crypto_failed("SHA-256");
+	args[0] = Int32GetDatum(l->ledger_id);
+	args[1] = Int64GetDatum(l->tree_size);
+	args[2] = PointerGetDatum(hcl_bytea_of(root, HCL_HASH_LEN));
+	args[3] = Int64GetDatum(l->last_row);
+	args[4] = Int64GetDatum(unix_time);
+	args[5] = PointerGetDatum(hcl_bytea_of(l->last_checkpoint, HCL_HASH_LEN));
+	args[6] = CStringGetTextDatum(body);
+	args[7] = PointerGetDatum(hcl_bytea_of(cp_hash, HCL_HASH_LEN));
+	if (SPI_execute_with_args("INSERT INTO hcledger.checkpoints"
+							  " (ledger_id, tree_size, root, last_row, sealed_at, prev_hash, body, checkpoint_hash)"
+							  " VALUES ($1, $2, $3::hcledger.hash256, $4, to_timestamp($5),"
+							  "         $6::hcledger.hash256, $7, $8::hcledger.hash256)",
+							  8, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "hcledger: could not store a checkpoint");
+	memcpy(l->last_checkpoint, cp_hash, HCL_HASH_LEN);
+}
+
+static void
+hcl_store_state(HclLedger *l)
+{
+	Oid			argtypes[8] = {INT4OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID,
+	INT8OID, INT8OID, INT8OID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	args[0] = Int32GetDatum(l->ledger_id);
+	args[1] = Int64GetDatum(l->tree_size);
+	args[2] = Int64GetDatum(l->last_row);
+	args[3] = PointerGetDatum(hcl_bytea_of(l->frontier.stack,
+										   (Size) l->frontier.depth * HCL_HASH_LEN));
+	args[4] = PointerGetDatum(hcl_bytea_of(l->last_checkpoint, HCL_HASH_LEN));
+	args[5] = Int64GetDatum(l->gap_row);
+	args[6] = Int64GetDatum((int64) l->gap_horizon);
+	args[7] = Int64GetDatum((int64) l->blocked_by);
+	if (!l->has_gap)
+		nulls[5] = nulls[6] = 'n';
+	if (!TransactionIdIsValid(l->blocked_by))
+		nulls[7] = 'n';
+	if (SPI_execute_with_args("UPDATE hcledger.ledgers SET tree_size = $2, last_row = $3,"
+							  " frontier = $4, last_checkpoint = $5::hcledger.hash256,"
+							  " gap_row = $6, gap_horizon = $7, blocked_by = $8,"
+							  " last_sealed_at = now()"
+							  " WHERE ledger_id = $1",
+							  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "hcledger: could not update the ledger catalog");
+}
+
+int64
+hcl_seal_ledger(Oid relid)
+{
+	HclSealer	s;
+	HclLedger	was;
+	Relation	rel;
+	int			level;
+	Oid			upsert_types[5] = {INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID};
+
+	memset(&s, 0, sizeof(s));
+	s.ledger = hcl_ledger_load(relid, true);
+	rel = table_open(relid, AccessShareLock);
+	hcl_ledger_resolve(s.ledger, rel);
+	hcl_load_tiles(&s);
+	s.upsert = SPI_prepare("INSERT INTO hcledger.tiles (ledger_id, level, tile, hashes, row_numbers)"
+						   " VALUES ($1, $2, $3, $4, $5)"
+						   " ON CONFLICT (ledger_id, level, tile)"
+						   " DO UPDATE SET hashes = EXCLUDED.hashes, row_numbers = EXCLUDED.row_numbers",
+						   5, upsert_types);
+	if (s.upsert == NULL)
+		elog(ERROR, "hcledger: could not prepare the tile upsert");
+
+	was = *s.ledger;
+	hcl_walk(&s, rel);
+	table_close(rel, AccessShareLock);
+
+	for (level = 0; level < HCL_MAX_LEVELS; level++)
+		hcl_flush_tile(&s, level);
+	if (s.appended > 0)
+		hcl_store_checkpoint(&s);
+	/* write the catalog row only when something changed */
+	if (s.appended > 0 || was.has_gap != s.ledger->has_gap ||
+		was.gap_row != s.ledger->gap_row || was.gap_horizon != s.ledger->gap_horizon ||
+		was.blocked_by != s.ledger->blocked_by)
+		hcl_store_state(s.ledger);
+	SPI_freeplan(s.upsert);
+	return s.appended;
+}
+
+/* SQL function: seal_ledger(ledger regclass) returns bigint */
+PG_FUNCTION_INFO_V1(hcl_seal_ledger_sql);
+Datum
+hcl_seal_ledger_sql(PG_FUNCTION_ARGS)
+{
+	int64		n;
+
+	SPI_connect();
+	n = hcl_seal_ledger(PG_GETARG_OID(0));
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}
