@@ -180,7 +180,9 @@ CREATE TABLE ledgers (
 	last_sealed_at	timestamptz,
 	gap_row			bigint,
 	gap_horizon		bigint,
-	blocked_by		bigint
+	blocked_by		bigint,
+	-- what the DDL guard holds the table to (see table_shape)
+	table_shape		text NOT NULL
 );
 CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS NULL;
 COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
@@ -265,6 +267,19 @@ CREATE FUNCTION verify_ledger(ledger regclass)
 RETURNS TABLE (kind text, log_position bigint, row_number bigint, detail text)
 	AS 'MODULE_PATHNAME', 'hcl_verify_ledger' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION verify_ledger(regclass) IS 'recompute a ledger from its rows and report every problem; no rows means it verifies';
+
+-- A table's name and columns (but hcl_row), as the DDL guard compares them.
+CREATE FUNCTION table_shape(tbl regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT n.nspname || '.' || c.relname || ' (' ||
+	       coalesce((SELECT string_agg(a.attname || ' ' || tn.nspname || '.' || t.typname, ', '
+	                                   ORDER BY a.attname::text COLLATE "C")
+	                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+	                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	                   AND a.attname <> 'hcl_row'), '') || ')'
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
+$$;
 
 -- Types whose binary form is not stable across databases: OIDs inside.
 CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text
@@ -357,8 +372,9 @@ BEGIN
 	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
 
-	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types)
-	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types)
+	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
+	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
+	        hcledger.table_shape(ledger))
 	RETURNING ledger_id INTO id;
 	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
 	RETURN id;
@@ -407,51 +423,45 @@ COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger;
 
 REVOKE EXECUTE ON FUNCTION unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
 
--- The DDL guard: after any DDL, every active ledger must still have the
--- columns, name and triggers it was made with, unless unlocked in this
--- transaction.
+-- The DDL guard: after any DDL, every active ledger table must keep the
+-- name and columns it had (table_shape), its row-number column and its
+-- triggers.  An administrator's unlock_ddl() lets the name and columns
+-- change for one transaction; the new shape is then what is held to.
 CREATE FUNCTION ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	l record;
-	now_cols text[];
-	now_types text[];
+	shape text;
+	unlocked boolean;
 	problem text;
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
-		IF EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
-		           AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()) THEN
-			CONTINUE;
-		END IF;
+		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+		                    AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id());
+		shape := hcledger.table_shape(l.relid);
 		problem := NULL;
-		IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = l.relid) THEN
-			problem := 'the table was dropped';
-		ELSIF l.origin <> format('hcledger/%s.%s/%s',
-		                         (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = l.relid),
-		                         (SELECT relname FROM pg_class WHERE oid = l.relid), encode(l.ledger_uuid, 'hex')) THEN
-			problem := 'the table was renamed or moved to another schema';
-		ELSE
-			SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
-			       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
-			  INTO now_cols, now_types
-			FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
-			WHERE a.attrelid = l.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row';
-			IF now_cols IS DISTINCT FROM l.columns OR now_types IS DISTINCT FROM l.column_types THEN
-				problem := 'its hashed columns would change (a column added, dropped, renamed or retyped)';
-			ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
-			                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
-				problem := 'its row-number column hcl_row would change';
-			ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
-			       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
-				problem := 'its append-only triggers would be dropped or disabled';
-			END IF;
+		IF shape IS NULL THEN
+			problem := 'the table would be dropped';
+		ELSIF shape <> l.table_shape AND NOT unlocked THEN
+			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
+		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
+			problem := 'its row-number column hcl_row would change';
+		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
+		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
+			problem := 'its append-only triggers would be dropped or disabled';
 		END IF;
 		IF problem IS NOT NULL THEN
 			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
 				USING ERRCODE = 'object_not_in_prerequisite_state',
-				      HINT = 'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded.';
+				      HINT = CASE WHEN shape IS NULL OR shape <> l.table_shape THEN
+				             'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded. To retire a ledger, use hcledger.drop_ledger(table, reason).'
+				             ELSE 'Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.' END;
+		END IF;
+		IF shape <> l.table_shape THEN
+			UPDATE hcledger.ledgers SET table_shape = shape WHERE ledger_id = l.ledger_id;
 		END IF;
 	END LOOP;
 END

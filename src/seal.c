@@ -234,19 +234,37 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
 }
 
 /*
+ * Has every transaction other than ours whose XID precedes horizon ended?
+ * (Our own is excluded: it is the one sealing, not inserting.)
+ */
+static bool
+hcl_none_running_before(TransactionId horizon)
+{
+	Snapshot	snap = GetLatestSnapshot();
+	uint32		i;
+
+	for (i = 0; i < snap->xcnt; i++)
+	{
+		if (TransactionIdPrecedes(snap->xip[i], horizon))
+			return false;
+	}
+	return true;
+}
+
+/*
  * May the rows from gap_start up to the next existing row number be passed
  * over?  Only once no transaction that could still insert them is running.
  */
 static bool
 hcl_gap_resolved(HclLedger *l, int64 gap_start)
 {
-	if (l->has_gap && l->gap_row == gap_start)
-		return TransactionIdPrecedesOrEquals(l->gap_horizon, GetLatestSnapshot()->xmin);
-	l->has_gap = true;
-	l->gap_row = gap_start;
-	l->gap_horizon = ReadNextTransactionId();
-	/* no older transaction running right now: the gap is already final */
-	return TransactionIdPrecedesOrEquals(l->gap_horizon, GetLatestSnapshot()->xmin);
+	if (!l->has_gap || l->gap_row != gap_start)
+	{
+		l->has_gap = true;
+		l->gap_row = gap_start;
+		l->gap_horizon = ReadNextTransactionId();
+	}
+	return hcl_none_running_before(l->gap_horizon);
 }
 
 /* Walk the rows after the last sealed one, appending what is committed. */

@@ -637,21 +637,26 @@ hcl_verify(HclVerifier *v, Relation rel)
 	log_size = hcl_walk_log(v, &c);
 	/* suspects after the last checkpoint: nothing to tell row from log, blame the rows */
 	hcl_settle(v, PG_INT64_MAX, true);
-	while (c.valid)
-	{
-		hcl_extra_row(v, c.row, log_size, false);
-		hcl_row_next(v, &c);
-	}
 	if (v->ncps > 0 && v->cps[v->ncps - 1].size > log_size)
+	{
+		int64		unlogged = 0;
+
+		/* the rows past the stored log are what it lost: count, don't list */
+		for (; c.valid; hcl_row_next(v, &c))
+			unlogged += (c.row <= l->last_row);
 		hcl_problem(v, "truncated_log", log_size, -1,
-					"the log holds %lld leaves but checkpoint %lld was made",
-					(long long) log_size, (long long) v->cps[v->ncps - 1].size);
+					"the log holds %lld leaves but checkpoint %lld was made; %lld sealed rows are no longer in it",
+					(long long) log_size, (long long) v->cps[v->ncps - 1].size,
+					(long long) unlogged);
+	}
+	for (; c.valid; hcl_row_next(v, &c))
+		hcl_extra_row(v, c.row, log_size, false);
 	if (log_size != l->tree_size ||
 		!hcl_acc_root(&v->stored, root) ||
 		v->stored.depth != l->frontier.depth ||
 		memcmp(v->stored.stack, l->frontier.stack, (Size) v->stored.depth * HCL_HASH_LEN) != 0)
 		hcl_problem(v, "altered_node", log_size, -1,
-					"the ledger catalog's tree state (size %lld) does not match the stored log (size %lld)",
+					"the ledger catalog's tree state (size %lld and frontier) does not match the stored log (size %lld)",
 					(long long) l->tree_size, (long long) log_size);
 
 	ExecDropSingleTupleTableSlot(c.slot);

@@ -1,0 +1,133 @@
+-- Ledger tables: making one, append-only enforcement, the DDL guard and its
+-- unlock, sealing (aborted rows, ON CONFLICT gaps, COPY), checkpoints, the
+-- status view, dropping a ledger, and every bad-input error.
+SET search_path = public, hcledger;
+
+CREATE TABLE codes (
+	id bigint PRIMARY KEY,
+	subject bytea NOT NULL,
+	issuer text NOT NULL,
+	status text NOT NULL,
+	valid_until timestamptz NOT NULL
+);
+INSERT INTO codes SELECT i, pg_catalog.sha256(int4send(i)), 'MO', 'green', '2026-12-01 00:00+08'
+FROM generate_series(10, 1, -1) i;
+
+SELECT plan(50);
+
+-- Making a ledger of a table with rows
+SELECT is(create_ledger('codes'), 1, 'create_ledger returns the ledger id');
+SELECT is((SELECT array_agg(hcl_row ORDER BY id) FROM codes), ARRAY[1,2,3,4,5,6,7,8,9,10]::bigint[],
+          'existing rows are numbered in primary key order');
+SELECT is((SELECT columns FROM ledgers), ARRAY['id', 'issuer', 'status', 'subject', 'valid_until'],
+          'the hashed columns are recorded in byte order of their names');
+SELECT is((SELECT column_types FROM ledgers),
+          ARRAY['pg_catalog.int8', 'pg_catalog.text', 'pg_catalog.text', 'pg_catalog.bytea', 'pg_catalog.timestamptz'],
+          'with their types');
+SELECT is((SELECT pending_rows FROM status), 10::bigint, 'before sealing, all 10 rows are pending');
+SELECT results_eq($$SELECT ledger::text, rows_sealed, tree_size FROM seal()$$,
+                  $$VALUES ('codes', 10::bigint, 10::bigint)$$, 'seal() appends the 10 rows');
+SELECT results_eq($$SELECT rows_sealed FROM seal('codes')$$, $$VALUES (0::bigint)$$, 'sealing again appends nothing');
+SELECT is_empty($$SELECT * FROM verify_ledger('codes')$$, 'an untouched ledger verifies');
+
+-- The log against the foundation functions
+SELECT is((SELECT root FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          (SELECT merkle_root_of_leaf_hashes(leaf_hash(row_leaf('codes', hcl_row)) ORDER BY hcl_row) FROM codes),
+          'the checkpoint root is merkle_root over the rows'' leaves');
+
+-- Writers: INSERT, COPY, ON CONFLICT DO NOTHING; aborted rows never sealed
+INSERT INTO codes (id, subject, issuer, status, valid_until) VALUES (11, '\x01', 'MO', 'yellow', '2026-12-02');
+BEGIN;
+INSERT INTO codes (id, subject, issuer, status, valid_until) VALUES (12, '\x02', 'MO', 'red', '2026-12-02');
+ROLLBACK;
+INSERT INTO codes (id, subject, issuer, status, valid_until) VALUES (11, '\x03', 'MO', 'red', '2026-12-02')
+	ON CONFLICT DO NOTHING;
+COPY codes (id, subject, issuer, status, valid_until) FROM STDIN;
+13	\\x04	GD	green	2026-12-03 00:00:00+08
+14	\\x05	GD	green	2026-12-03 00:00:00+08
+\.
+SELECT is((SELECT count(*) FROM codes), 13::bigint, 'INSERT, ON CONFLICT DO NOTHING and COPY work');
+SELECT results_eq($$SELECT rows_sealed, tree_size FROM seal('codes')$$, $$VALUES (3::bigint, 13::bigint)$$,
+                  'the three committed rows are sealed past the aborted and skipped row numbers');
+SELECT is((SELECT array_agg(hcl_row ORDER BY hcl_row) FROM codes WHERE id > 10), ARRAY[11, 14, 15]::bigint[],
+          'row numbers of the aborted insert and the skipped conflict are gaps');
+SELECT is((SELECT last_row FROM ledgers), 15::bigint, 'the last sealed row is 15');
+SELECT is((SELECT count(*) FROM checkpoints), 2::bigint, 'one checkpoint per sealing round that added rows');
+SELECT is((SELECT prev_hash FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          (SELECT checkpoint_hash FROM checkpoints ORDER BY tree_size LIMIT 1), 'checkpoints are chained');
+SELECT is((SELECT checkpoint_hash::bytea FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          (SELECT pg_catalog.sha256(convert_to(body, 'UTF8')) FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          'checkpoint_hash is SHA-256 of the body');
+SELECT alike((SELECT body FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+            'hcledger/public.codes/%' || chr(10) || '13' || chr(10) || '%' || chr(10) || 'hcledger-prev %' || chr(10) ||
+            'hcledger-time %' || chr(10) || 'hcledger-row 15' || chr(10),
+            'the body is a tlog-checkpoint: origin, size, root, then extension lines');
+SELECT is((SELECT split_part(body, chr(10), 3) FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          (SELECT encode(root::bytea, 'base64') FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
+          'the third line is the root in base64');
+SELECT is_empty($$SELECT * FROM verify_ledger('codes')$$, 'the ledger still verifies');
+SELECT throws_ok($$INSERT INTO codes (id, subject, issuer, status, valid_until, hcl_row) VALUES (20, '\x', 'x', 'x', now(), 99)$$,
+                 '428C9', NULL, 'a row number cannot be chosen by the writer');
+SELECT throws_ok($$SELECT row_leaf('codes', 12)$$, 'P0002', 'ledger "codes" has no row 12', 'row_leaf of a missing row is an error');
+
+-- Append-only
+SELECT throws_ok($$UPDATE codes SET status = 'red' WHERE id = 1$$, '55000', 'ledger table "codes" is append-only', 'UPDATE is refused');
+SELECT throws_ok($$DELETE FROM codes WHERE id = 1$$, '55000', 'ledger table "codes" is append-only', 'DELETE is refused');
+SELECT throws_ok($$TRUNCATE codes$$, '55000', 'ledger table "codes" is append-only', 'TRUNCATE is refused');
+SET session_replication_role = replica;
+SELECT throws_ok($$UPDATE codes SET status = 'red' WHERE id = 1$$, '55000', NULL, 'UPDATE is refused under session_replication_role = replica too');
+RESET session_replication_role;
+
+-- DDL that changes what is hashed
+SELECT throws_ok($$ALTER TABLE codes DROP COLUMN status$$, '55000', NULL, 'dropping a column is refused');
+SELECT throws_ok($$ALTER TABLE codes ALTER COLUMN issuer TYPE varchar(10)$$, '55000', NULL, 'retyping a column is refused');
+SELECT throws_ok($$ALTER TABLE codes RENAME COLUMN status TO colour$$, '55000', NULL, 'renaming a column is refused');
+SELECT throws_ok($$ALTER TABLE codes ADD COLUMN note text$$, '55000', NULL, 'adding a column is refused');
+SELECT throws_ok($$ALTER TABLE codes RENAME TO codes2$$, '55000', NULL, 'renaming the table is refused');
+SELECT throws_ok($$DROP TABLE codes$$, '55000', NULL, 'dropping the table is refused');
+SELECT throws_ok($$ALTER TABLE codes DISABLE TRIGGER hcl_append_only$$, '55000', NULL, 'disabling the guard trigger is refused');
+SELECT throws_ok($$ALTER TABLE codes ALTER COLUMN hcl_row DROP IDENTITY$$, '55000', NULL, 'changing hcl_row is refused');
+SELECT lives_ok($$CREATE INDEX ON codes (issuer)$$, 'DDL that does not change what is hashed is allowed');
+SELECT throws_ok($$SELECT unlock_ddl('codes', '  ')$$, '22023', NULL, 'unlocking needs a reason');
+BEGIN;
+SELECT unlock_ddl('codes', 'add an unhashed note column (ticket 42)');
+ALTER TABLE codes ADD COLUMN note text;
+COMMIT;
+SELECT is((SELECT reason FROM ledger_events WHERE event = 'ddl_unlocked'), 'add an unhashed note column (ticket 42)',
+          'the unlock is recorded with its reason');
+SELECT throws_ok($$ALTER TABLE codes DROP COLUMN note$$, '55000', NULL, 'the unlock lasted one transaction only');
+
+-- Privileges: dropping a ledger and unlocking DDL are for administrators
+CREATE ROLE hcl_regress_writer;
+GRANT USAGE ON SCHEMA hcledger TO hcl_regress_writer;
+SET ROLE hcl_regress_writer;
+SELECT throws_ok($$SELECT hcledger.drop_ledger('codes', 'no')$$, '42501', NULL, 'a writer cannot drop a ledger');
+SELECT throws_ok($$SELECT hcledger.unlock_ddl('codes', 'no')$$, '42501', NULL, 'a writer cannot unlock DDL');
+RESET ROLE;
+
+-- Bad input to create_ledger
+CREATE VIEW codes_view AS SELECT * FROM codes;
+CREATE TEMP TABLE temp_codes (id int);
+CREATE UNLOGGED TABLE unlogged_codes (id int);
+CREATE TABLE oid_codes (id int, o oid);
+CREATE TYPE pair AS (a int, b int);
+CREATE TABLE composite_codes (id int, p pair);
+CREATE TABLE parted (id int) PARTITION BY RANGE (id);
+SELECT throws_ok($$SELECT create_ledger('no_such_table')$$, '42P01', NULL, 'an unknown table is an error');
+SELECT throws_ok($$SELECT create_ledger('codes_view')$$, '42809', 'cannot make "public.codes_view" a ledger', 'a view is refused');
+SELECT throws_ok($$SELECT create_ledger('temp_codes')$$, '42809', NULL, 'a temporary table is refused');
+SELECT throws_ok($$SELECT create_ledger('unlogged_codes')$$, '42809', NULL, 'an unlogged table is refused');
+SELECT throws_ok($$SELECT create_ledger('parted')$$, '42809', NULL, 'a partitioned table is refused');
+SELECT throws_ok($$SELECT create_ledger('codes')$$, '42710', 'table "public.codes" is already a ledger', 'making a ledger twice is refused');
+SELECT throws_ok($$SELECT create_ledger('oid_codes')$$, '0A000', 'column "o" of type oid cannot be part of a ledger', 'an oid column is refused');
+SELECT throws_ok($$SELECT create_ledger('composite_codes')$$, '0A000', NULL, 'a composite column is refused');
+
+-- Stopping being a ledger
+SELECT lives_ok($$SELECT drop_ledger('codes', 'retired after the pandemic')$$, 'an administrator can drop a ledger');
+SELECT lives_ok($$UPDATE codes SET status = 'red' WHERE id = 1$$, 'the table is an ordinary table again');
+SELECT results_eq($$SELECT event FROM ledger_events ORDER BY event_id$$,
+                  $$VALUES ('created'), ('ddl_unlocked'), ('dropped')$$, 'its history is recorded, and its log and checkpoints kept');
+
+SELECT * FROM finish();
+REVOKE USAGE ON SCHEMA hcledger FROM hcl_regress_writer;
+DROP ROLE hcl_regress_writer;
