@@ -1,6 +1,6 @@
 -- The canonical row encoding: the same rows inserted and sealed under
--- different DateStyle, IntervalStyle, TimeZone, lc_* and extra_float_digits
--- settings give identical leaves, and a leaf re-derived in SQL from
+-- different DateStyle, IntervalStyle, TimeZone, lc_*, extra_float_digits and
+-- client_encoding settings give identical leaves, and a leaf re-derived in SQL from
 -- docs/format.md alone (with PostgreSQL's own send functions and sha256,
 -- not hcledger's C code) equals the leaf hash the sealer stored.
 SET search_path = public, hcledger;
@@ -8,7 +8,8 @@ SET search_path = public, hcledger;
 CREATE TABLE enc (
 	o_real float4, n_uuid uuid, m_interval interval, l_arr int4[], k_null text, j_json jsonb,
 	i_bytes bytea, h_bool bool, g_date date, f_ts timestamptz, e_text text, d_float float8,
-	c_num numeric, b_big int8, a_int int4, "Zebra" text
+	c_num numeric, b_big int8, a_int int4, "Zebra" text,
+	p_small int2, q_time time, r_ts timestamp, s_var varchar(10), t_char char(5), u_inet inet
 );
 SELECT create_ledger('enc');
 
@@ -17,7 +18,8 @@ CREATE FUNCTION pg_temp.insert_row() RETURNS void LANGUAGE sql AS $$
 	INSERT INTO enc VALUES (
 		'3.14159', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '1 year 2 months 3 days 04:05:06.789', '{1,2,NULL,4}',
 		NULL, '{"b": [1, 2.50, "x"], "a": null}', '\xdeadbeef', true, '2026-11-24', '2026-11-24 10:30:00.123456+08',
-		'Macau 澳門 ✓', '0.1', '12345678901234567890.000123', 9007199254740993, -42, 'last in C order? no: first')
+		'Macau 澳門 ✓', '0.1', '12345678901234567890.000123', 9007199254740993, -42, 'first in byte order',
+		-7, '23:59:59.999999', '2026-02-28 12:00:00', 'värde', 'ab', '192.0.2.1/24')
 $$;
 SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Macau'; SET extra_float_digits = 0;
 SET IntervalStyle = 'sql_standard'; SET lc_monetary = 'C'; SET lc_numeric = 'C'; SET lc_time = 'C';
@@ -27,8 +29,10 @@ SET IntervalStyle = 'iso_8601'; SET lc_monetary = 'C.UTF-8'; SET lc_numeric = 'C
 SELECT pg_temp.insert_row();
 SET DateStyle = 'Postgres, MDY'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET IntervalStyle = 'postgres_verbose';
 SELECT pg_temp.insert_row();
--- sealed under yet other settings
+-- sealed under yet other settings, with a client encoding that cannot even
+-- represent the text (text send functions convert to the client encoding)
 SET DateStyle = 'ISO, YMD'; SET TimeZone = 'Pacific/Chatham'; SET extra_float_digits = -15;
+SET client_encoding = 'BIG5';
 SELECT count(*) FROM seal('enc');
 RESET ALL;
 SET search_path = public, hcledger;
@@ -53,7 +57,7 @@ $$;
 CREATE FUNCTION pg_temp.doc_leaf(r bigint) RETURNS bytea LANGUAGE sql AS $$
 	SELECT convert_to(E'hcledger-row-v1\n', 'UTF8')
 	    || (SELECT ledger_uuid FROM hcledger.ledgers WHERE relid = 'enc'::regclass)
-	    || int8send(r) || int2send(16::int2)
+	    || int8send(r) || int2send(22::int2)
 	    -- names in byte order: upper case before lower case
 	    || pg_temp.entry('Zebra', 'pg_catalog.text', textsend(e."Zebra"))
 	    || pg_temp.entry('a_int', 'pg_catalog.int4', int4send(e.a_int))
@@ -71,6 +75,12 @@ CREATE FUNCTION pg_temp.doc_leaf(r bigint) RETURNS bytea LANGUAGE sql AS $$
 	    || pg_temp.entry('m_interval', 'pg_catalog.interval', interval_send(e.m_interval))
 	    || pg_temp.entry('n_uuid', 'pg_catalog.uuid', uuid_send(e.n_uuid))
 	    || pg_temp.entry('o_real', 'pg_catalog.float4', float4send(e.o_real))
+	    || pg_temp.entry('p_small', 'pg_catalog.int2', int2send(e.p_small))
+	    || pg_temp.entry('q_time', 'pg_catalog.time', time_send(e.q_time))
+	    || pg_temp.entry('r_ts', 'pg_catalog.timestamp', timestamp_send(e.r_ts))
+	    || pg_temp.entry('s_var', 'pg_catalog.varchar', varcharsend(e.s_var))
+	    || pg_temp.entry('t_char', 'pg_catalog.bpchar', bpcharsend(e.t_char))
+	    || pg_temp.entry('u_inet', 'pg_catalog.inet', inet_send(e.u_inet))
 	FROM enc e WHERE e.hcl_row = r
 $$;
 
@@ -79,8 +89,8 @@ SELECT plan(9);
 SELECT is((SELECT count(*) FROM enc), 3::bigint, 'three copies of the row');
 SELECT is(pg_temp.content(1), pg_temp.content(2), 'rows inserted under different settings encode identically (1, 2)');
 SELECT is(pg_temp.content(1), pg_temp.content(3), 'rows inserted under different settings encode identically (1, 3)');
-SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY'; SET extra_float_digits = 3;
-SELECT is(pg_temp.content(1), pg_temp.content(3), 'and read back under other settings, still');
+SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY'; SET extra_float_digits = 3; SET client_encoding = 'LATIN1';
+SELECT is(pg_temp.content(1), pg_temp.content(3), 'and read back under other settings and client encoding, still');
 RESET ALL;
 SET search_path = public, hcledger;
 SELECT is(pg_temp.doc_leaf(1), row_leaf('enc', 1), 'docs/format.md, transcribed in SQL, gives the same leaf bytes');

@@ -16,6 +16,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "mb/pg_wchar.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -147,6 +148,54 @@ hcl_ledger_load(Oid relid, bool for_update)
 	return l;
 }
 
+static inline void
+hcl_put_u16(StringInfo out, size_t v)
+{
+	uint16		be;
+
+	if (v > PG_UINT16_MAX)
+		elog(ERROR, "hcledger: a name of %zu bytes is too long to encode", v);
+	be = pg_hton16((uint16) v);
+	appendBinaryStringInfo(out, (const char *) &be, 2);
+}
+
+/*
+ * The built-in types whose send output is written directly; each writes
+ * exactly what its send function would (the encoding test compares).
+ */
+static HclSendKind
+hcl_send_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return HCL_SEND_INT2;
+		case INT4OID:
+		case DATEOID:
+			return HCL_SEND_INT4;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+			return HCL_SEND_INT8;
+		case FLOAT4OID:
+			return HCL_SEND_FLOAT4;
+		case FLOAT8OID:
+			return HCL_SEND_FLOAT8;
+		case BOOLOID:
+			return HCL_SEND_BOOL;
+		case UUIDOID:
+			return HCL_SEND_UUID;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+			return HCL_SEND_RAW;
+		default:
+			return HCL_SEND_CALL;
+	}
+}
+
 /* "<schema>.<type name>" of a type, as docs/format.md records it. */
 static char *
 hcl_type_name(Oid typid)
@@ -204,6 +253,7 @@ hcl_ledger_resolve(HclLedger *ledger, Relation rel)
 				now_type = hcl_type_name(att->atttypid);
 				getTypeBinaryOutputInfo(att->atttypid, &typsend, &isvarlena);
 				fmgr_info(typsend, &col->send);
+				col->kind = hcl_send_kind(getBaseType(att->atttypid));
 			}
 		}
 		if (col->attnum == InvalidAttrNumber || strcmp(now_type, col->type_name) != 0)
@@ -213,6 +263,11 @@ hcl_ledger_resolve(HclLedger *ledger, Relation rel)
 							ledger->relname, col->name, col->type_name),
 					 errdetail("Its rows can no longer be encoded as they were when the ledger was created."),
 					 errhint("See hcledger.ledger_events for the DDL that was unlocked.")));
+		initStringInfo(&col->header);
+		hcl_put_u16(&col->header, strlen(col->name));
+		appendStringInfoString(&col->header, col->name);
+		hcl_put_u16(&col->header, strlen(col->type_name));
+		appendStringInfoString(&col->header, col->type_name);
 	}
 }
 
@@ -248,50 +303,137 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 	return found;
 }
 
-static inline void
-hcl_put_u16(StringInfo out, size_t v)
-{
-	uint16		be;
+static void hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls,
+							   StringInfo out);
 
-	if (v > PG_UINT16_MAX)
-		elog(ERROR, "hcledger: a name of %zu bytes is too long to encode", v);
-	be = pg_hton16((uint16) v);
-	appendBinaryStringInfo(out, (const char *) &be, 2);
-}
-
+/*
+ * The leaf bytes of one row.  Text-like send functions convert to the
+ * client encoding, so for the length of the encoding the client encoding is
+ * set to the database's: the bytes must not depend on the session.
+ */
 void
 hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
 			   bool *nulls, StringInfo out)
 {
 	uint64		rn = pg_hton64((uint64) row_number);
-	int			i;
+	int			client = pg_get_client_encoding();
 
 	appendBinaryStringInfo(out, HCL_ROW_MAGIC, 16);
 	appendBinaryStringInfo(out, (const char *) ledger->uuid, HCL_UUID_LEN);
 	appendBinaryStringInfo(out, (const char *) &rn, 8);
 	hcl_put_u16(out, ledger->ncolumns);
+	if (client == GetDatabaseEncoding())
+		hcl_encode_columns(ledger, values, nulls, out);
+	else
+	{
+		SetClientEncoding(GetDatabaseEncoding());
+		PG_TRY();
+		{
+			hcl_encode_columns(ledger, values, nulls, out);
+		}
+		PG_FINALLY();
+		{
+			SetClientEncoding(client);
+		}
+		PG_END_TRY();
+	}
+}
+
+/* Append one value: its length, then its send form. */
+static inline void
+hcl_put_value(StringInfo out, const void *data, uint32 len)
+{
+	uint32		be = pg_hton32(len);
+
+	appendStringInfoChar(out, 0x01);
+	appendBinaryStringInfo(out, (const char *) &be, 4);
+	appendBinaryStringInfo(out, data, len);
+}
+
+static void
+hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out)
+{
+	int			i;
+
 	for (i = 0; i < ledger->ncolumns; i++)
 	{
 		HclColumn  *col = &ledger->columns[i];
-		int			a = col->attnum - 1;
-		size_t		nlen = strlen(col->name);
-		size_t		tlen = strlen(col->type_name);
+		Datum		d = values[col->attnum - 1];
 
-		hcl_put_u16(out, nlen);
-		appendBinaryStringInfo(out, col->name, nlen);
-		hcl_put_u16(out, tlen);
-		appendBinaryStringInfo(out, col->type_name, tlen);
-		if (nulls[a])
-			appendStringInfoChar(out, 0x00);
-		else
+		appendBinaryStringInfo(out, col->header.data, col->header.len);
+		if (nulls[col->attnum - 1])
 		{
-			bytea	   *v = SendFunctionCall(&col->send, values[a]);
-			uint32		len = pg_hton32((uint32) VARSIZE(v) - VARHDRSZ);
+			appendStringInfoChar(out, 0x00);
+			continue;
+		}
+		switch (col->kind)
+		{
+			case HCL_SEND_INT2:
+				{
+					uint16		v = pg_hton16((uint16) DatumGetInt16(d));
 
-			appendStringInfoChar(out, 0x01);
-			appendBinaryStringInfo(out, (const char *) &len, 4);
-			appendBinaryStringInfo(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
-			pfree(v);
+					hcl_put_value(out, &v, 2);
+					break;
+				}
+			case HCL_SEND_INT4:
+				{
+					uint32		v = pg_hton32((uint32) DatumGetInt32(d));
+
+					hcl_put_value(out, &v, 4);
+					break;
+				}
+			case HCL_SEND_INT8:
+				{
+					uint64		v = pg_hton64((uint64) DatumGetInt64(d));
+
+					hcl_put_value(out, &v, 8);
+					break;
+				}
+			case HCL_SEND_FLOAT4:
+				{
+					float4		f = DatumGetFloat4(d);
+					uint32		v;
+
+					memcpy(&v, &f, 4);
+					v = pg_hton32(v);
+					hcl_put_value(out, &v, 4);
+					break;
+				}
+			case HCL_SEND_FLOAT8:
+				{
+					float8		f = DatumGetFloat8(d);
+					uint64		v;
+
+					memcpy(&v, &f, 8);
+					v = pg_hton64(v);
+					hcl_put_value(out, &v, 8);
+					break;
+				}
+			case HCL_SEND_BOOL:
+				{
+					uint8		v = DatumGetBool(d) ? 1 : 0;
+
+					hcl_put_value(out, &v, 1);
+					break;
+				}
+			case HCL_SEND_UUID:
+				hcl_put_value(out, DatumGetPointer(d), 16);
+				break;
+			case HCL_SEND_RAW:
+				{
+					struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+					hcl_put_value(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+					break;
+				}
+			case HCL_SEND_CALL:
+				{
+					bytea	   *v = SendFunctionCall(&col->send, d);
+
+					hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+					pfree(v);
+					break;
+				}
 		}
 	}
 }

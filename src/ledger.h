@@ -22,6 +22,23 @@
 #define HCL_TILE_WIDTH		256
 #define HCL_ROW_MAGIC		"hcledger-row-v1\n"
 
+/*
+ * How a column's value is written: through its type's send function, or,
+ * for common built-in types, directly as the bytes that function would give.
+ */
+typedef enum HclSendKind
+{
+	HCL_SEND_CALL,				/* call the send function */
+	HCL_SEND_INT2,				/* 2 bytes big-endian */
+	HCL_SEND_INT4,				/* 4 bytes big-endian (int4, date) */
+	HCL_SEND_INT8,				/* 8 bytes big-endian (int8, timestamp[tz], time) */
+	HCL_SEND_FLOAT4,			/* IEEE 754 bits, big-endian */
+	HCL_SEND_FLOAT8,
+	HCL_SEND_BOOL,				/* one byte, 0 or 1 */
+	HCL_SEND_UUID,				/* the 16 bytes */
+	HCL_SEND_RAW				/* the varlena's bytes (text, varchar, bpchar, bytea) */
+} HclSendKind;
+
 /* One hashed column: recorded at creation, resolved against the table. */
 typedef struct HclColumn
 {
@@ -29,6 +46,8 @@ typedef struct HclColumn
 	char	   *type_name;		/* "<schema>.<type>" as recorded */
 	AttrNumber	attnum;			/* in the table as it is now */
 	FmgrInfo	send;			/* the type's binary send function */
+	HclSendKind kind;
+	StringInfoData header;		/* name and type, length-prefixed */
 } HclColumn;
 
 /* A ledger's catalog entry (hcledger.ledgers), as loaded. */
