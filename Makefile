@@ -17,10 +17,14 @@ REGRESS      = $(filter-out $(EXTENSION)%,$(patsubst sql/%.sql,%,$(sort $(wildca
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf \
                --load-extension=pgtap --load-extension=hcledger
 
+# TAP tests (Perl, PostgreSQL::Test::Cluster): several servers, restarts, crashes.
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
 PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcrypto
 
-EXTRA_CLEAN = $(DATA_built) tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = $(DATA_built) tmp_check results regression.diffs regression.out log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

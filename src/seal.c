@@ -115,7 +115,7 @@ hcl_load_tiles(HclSealer *s)
 
 			if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
 									  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
-									  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+									  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 				elog(ERROR, "hcledger: could not read tiles");
 			if (SPI_processed == 1)
 			{

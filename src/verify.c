@@ -411,8 +411,10 @@ static void
 hcl_row_next(HclVerifier *v, HclRowCursor *c)
 {
 	bool		isnull;
+	MemoryContext old = MemoryContextSwitchTo(v->cxt);	/* the scan allocates */
 
 	c->valid = index_getnext_slot(c->scan, ForwardScanDirection, c->slot);
+	MemoryContextSwitchTo(old);
 	if (c->valid)
 		c->row = DatumGetInt64(slot_getattr(c->slot, v->ledger->row_attnum, &isnull));
 }

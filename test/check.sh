@@ -17,9 +17,15 @@ tap_ok=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ ok [0-9]+' || true)
 tap_bad=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ not ok [0-9]+' || true)
 files_ok=$(grep -cE '^(test )? *[a-z0-9_]+ +\.\.\. ok ' "$work/check.log" || true)
 files_bad=$(grep -cE '\.\.\. FAILED' "$work/check.log" || true)
+tap_files=$(grep -cE '^test/t/[^ ]+\.pl \.+' "$work/check.log" || true)
+tap_files_ok=$(grep -cE '^test/t/[^ ]+\.pl \.+ ok$' "$work/check.log" || true)
 if [ "$status" -ne 0 ] && [ -f "$work/regression.diffs" ]; then
 	cat "$work/regression.diffs"
 fi
 echo "pgtap assertions: $tap_ok passed, $tap_bad failed"
-echo "tests: $files_ok passed, $files_bad failed"
-[ "$status" -eq 0 ] && [ "$files_bad" -eq 0 ] && [ "$files_ok" -gt 0 ]
+echo "regression files: $files_ok passed, $files_bad failed; TAP files: $tap_files_ok passed, $((tap_files - tap_files_ok)) failed"
+passed=$((files_ok + tap_files_ok))
+failed=$((files_bad + tap_files - tap_files_ok))
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1	# make failed before any test ran
+echo "tests: $passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
