@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# hcledger benchmarks, in one run on a throwaway server, printed as a
-# Markdown table of ratios: the extension's throughput against `openssl
-# speed` on this machine (the physical ceiling) and against what a user
-# would otherwise call (pgcrypto, PostgreSQL's own sha256).
+# hcledger benchmarks, in one run on a throwaway server, printed as
+# Markdown tables of ratios: the crypto core against `openssl speed` on this
+# machine (the physical ceiling) and what a user would otherwise call
+# (pgcrypto, PostgreSQL's own sha256); ledger tables against the same table
+# without the ledger and the plpgsql hash chain (bench/ledger.sh).
 # Usage: sudo make bench   (or: sudo bash bench/run.sh)
 set -euo pipefail
 . "$(dirname "$0")/../test/setup.sh"
 
 dir=$(mktemp -d /tmp/hcledger-bench.XXXXXX)
 trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
-hcl_start_server "$dir" -c shared_buffers=1GB -c work_mem=256MB -c max_parallel_workers_per_gather=0
+hcl_start_server "$dir" -c shared_buffers=1GB -c work_mem=256MB -c max_wal_size=8GB \
+	-c max_parallel_workers_per_gather=0 -c shared_preload_libraries=hcledger \
+	-c hcledger.database=ledgerbench -c max_connections=50
 
 secs=${HCL_BENCH_SECONDS:-3}
 echo "openssl speed ($secs s each) ..." >&2
@@ -35,3 +38,5 @@ psql -X -q -v ON_ERROR_STOP=1 \
 	-v ec_sig="$(od -An -v -tx1 "$keys/ec.sig" | tr -d ' \n')" \
 	-v openssl_sha256="$sha" -v openssl_ed25519="$ed" -v openssl_ecdsa="$ec" \
 	-f "$HCL_ROOT/bench/crypto.sql"
+
+bash "$HCL_ROOT/bench/ledger.sh"

@@ -98,12 +98,9 @@ hcl_seal_round(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (hcl_extension_present())
 	{
+		List	   *found = hcl_active_ledgers();	/* in SPI memory */
 		MemoryContext old = MemoryContextSwitchTo(round);
-		List	   *found;
 
-		MemoryContextSwitchTo(old);
-		found = hcl_active_ledgers();
-		old = MemoryContextSwitchTo(round);
 		ledgers = list_copy(found);
 		MemoryContextSwitchTo(old);
 	}
@@ -134,15 +131,17 @@ hcl_sealer_main(Datum arg)
 
 	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		hcl_seal_round();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 hcl_seal_interval, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			/* a new interval starts a new wait */
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			continue;
+		}
+		hcl_seal_round();
 	}
 }
