@@ -384,46 +384,46 @@ END
 $$;
 COMMENT ON FUNCTION create_ledger(regclass) IS 'make a table (new, or with its rows) a ledger';
 
-CREATE FUNCTION unlock_ddl(ledger regclass, reason text) RETURNS void
+-- Record an administrator's event on an active ledger; returns its id.
+CREATE FUNCTION ledger_event(ledger regclass, event text, reason text) RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE id integer;
 BEGIN
 	IF coalesce(btrim(reason), '') = '' THEN
-		RAISE EXCEPTION 'a reason is required to unlock DDL on a ledger' USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'a reason is required for %', replace(event, '_', ' ')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'The reason is kept in hcledger.ledger_events.';
 	END IF;
 	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, 'ddl_unlocked', reason);
+	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, event, reason);
+	RETURN id;
 END
 $$;
+
+CREATE FUNCTION unlock_ddl(ledger regclass, reason text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hcledger.ledger_event(ledger, 'ddl_unlocked', reason) $$;
 COMMENT ON FUNCTION unlock_ddl(regclass, text) IS 'allow DDL that changes what a ledger hashes, for the rest of this transaction; recorded';
 
 CREATE FUNCTION drop_ledger(ledger regclass, reason text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE id integer;
+DECLARE id integer := hcledger.ledger_event(ledger, 'dropped', reason);
 BEGIN
-	IF coalesce(btrim(reason), '') = '' THEN
-		RAISE EXCEPTION 'a reason is required to stop a table being a ledger' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.relid = ledger AND l.dropped_at IS NULL
-	RETURNING l.ledger_id INTO id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
-	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, 'dropped', reason);
+	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
 	EXECUTE format('DROP TRIGGER hcl_append_only ON %s', ledger);
 	EXECUTE format('DROP TRIGGER hcl_assign_xid ON %s', ledger);
 END
 $$;
 COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
 
-REVOKE EXECUTE ON FUNCTION unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ledger_event(regclass, text, text), unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
 
 -- The DDL guard: after any DDL, every active ledger table must keep the
 -- name and columns it had (table_shape), its row-number column and its
