@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hcledger demo on a throwaway local server it starts and removes
-# itself: hashing, an RFC 9162 Merkle tree with proofs, and signatures made
-# by the openssl command line checked in SQL.  Usage: sudo bash test/demo.sh
+# itself: hashing, an RFC 9162 Merkle tree with proofs, signatures made by
+# the openssl command line checked in SQL, and a ledger table sealed,
+# tampered with behind its back and caught.  Usage: sudo bash test/demo.sh
 set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 

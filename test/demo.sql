@@ -47,7 +47,50 @@ SELECT hcledger.ed25519_verify(convert_to(:'ed_pub', 'UTF8'), convert_to(:'msg',
                                   decode(:'ec_sig', 'hex'), 'der') AS es256_on_altered_message;
 
 \echo
-\echo '== 6. Bad input is a clean error with a SQLSTATE, never a crash'
+\echo '== 6. A ledger table: health codes, append-only, sealed into a Merkle log'
+\set QUIET on
+CREATE TABLE codes (code_id bigint PRIMARY KEY, subject_commitment bytea NOT NULL,
+                    issuer text NOT NULL, colour text NOT NULL, valid_until timestamptz NOT NULL);
+\set QUIET off
+SELECT hcledger.create_ledger('codes') AS ledger_id;
+\set QUIET on
+INSERT INTO codes SELECT i, hcledger.sha256(int4send(i))::bytea, CASE WHEN i % 2 = 0 THEN 'MO' ELSE 'GD' END,
+                         'green', timestamptz '2026-12-01 00:00+08'
+FROM generate_series(1, 1000) i;
+\set QUIET off
+SELECT ledger, committed_rows, sealed_rows, pending_rows FROM hcledger.status;
+SELECT * FROM hcledger.seal();
+SELECT ledger, sealed_rows, pending_rows, last_checkpoint_size, last_checkpoint_root FROM hcledger.status;
+\echo 'The checkpoint (a C2SP tlog-checkpoint body):'
+\set QUIET on
+\pset format unaligned
+\pset tuples_only on
+\set QUIET off
+SELECT body FROM hcledger.checkpoints ORDER BY tree_size DESC LIMIT 1;
+\set QUIET on
+\pset format aligned
+\pset tuples_only off
+\set QUIET off
+\echo 'Changing a sealed row is refused:'
+\set ON_ERROR_STOP 0
+UPDATE codes SET colour = 'red' WHERE code_id = 42;
+\echo '   SQLSTATE' :LAST_ERROR_SQLSTATE
+\set ON_ERROR_STOP 1
+\echo 'verify_ledger on the untouched ledger (no rows: it verifies):'
+SELECT * FROM hcledger.verify_ledger('codes');
+\echo 'A superuser turns the guards off and rewrites code 42 and removes code 7 behind the ledger''s back:'
+\set QUIET on
+ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
+ALTER TABLE codes DISABLE TRIGGER hcl_append_only;
+UPDATE codes SET colour = 'red' WHERE code_id = 42;
+DELETE FROM codes WHERE code_id = 7;
+ALTER TABLE codes ENABLE ALWAYS TRIGGER hcl_append_only;
+ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
+\set QUIET off
+SELECT * FROM hcledger.verify_ledger('codes');
+
+\echo
+\echo '== 7. Bad input is a clean error with a SQLSTATE, never a crash'
 \set ON_ERROR_STOP 0
 SELECT 'not a hash'::hcledger.hash256;
 \echo '   SQLSTATE' :LAST_ERROR_SQLSTATE
