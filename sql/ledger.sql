@@ -13,7 +13,7 @@ CREATE TABLE codes (
 INSERT INTO codes SELECT i, pg_catalog.sha256(int4send(i)), 'MO', 'green', '2026-12-01 00:00+08'
 FROM generate_series(10, 1, -1) i;
 
-SELECT plan(50);
+SELECT plan(52);
 
 -- Making a ledger of a table with rows
 SELECT is(create_ledger('codes'), 1, 'create_ledger returns the ledger id');
@@ -66,6 +66,10 @@ SELECT is((SELECT split_part(body, chr(10), 3) FROM checkpoints ORDER BY tree_si
           (SELECT encode(root::bytea, 'base64') FROM checkpoints ORDER BY tree_size DESC LIMIT 1),
           'the third line is the root in base64');
 SELECT is_empty($$SELECT * FROM verify_ledger('codes')$$, 'the ledger still verifies');
+VACUUM FULL codes;
+SELECT is_empty($$SELECT * FROM verify_ledger('codes')$$, 'row identity survives VACUUM FULL');
+CLUSTER codes USING codes_pkey;
+SELECT is_empty($$SELECT * FROM verify_ledger('codes')$$, 'and CLUSTER');
 SELECT throws_ok($$INSERT INTO codes (id, subject, issuer, status, valid_until, hcl_row) VALUES (20, '\x', 'x', 'x', now(), 99)$$,
                  '428C9', NULL, 'a row number cannot be chosen by the writer');
 SELECT throws_ok($$SELECT row_leaf('codes', 12)$$, 'P0002', 'ledger "codes" has no row 12', 'row_leaf of a missing row is an error');
