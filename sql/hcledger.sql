@@ -332,6 +332,10 @@ BEGIN
 		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
 			DETAIL = 'Temporary and unlogged tables lose their rows; a ledger must keep them.';
 	END IF;
+	IF rel.nspname || rel.relname ~ '[[:cntrl:]/]' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'invalid_name',
+			DETAIL = 'Its schema or table name contains a control character or "/", which cannot go into the checkpoint origin line.';
+	END IF;
 	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
 		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege';
 	END IF;
@@ -369,7 +373,7 @@ BEGIN
 	GET DIAGNOSTICS n = ROW_COUNT;
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN hcl_row SET NOT NULL, ALTER COLUMN hcl_row ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
 	               q, n + 1);
-	EXECUTE format('CREATE INDEX ON %s (hcl_row)', q);
+	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
 	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
 	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
@@ -424,6 +428,9 @@ $$;
 COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
 
 REVOKE EXECUTE ON FUNCTION ledger_event(regclass, text, text), unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
+-- Sealing locks a ledger's catalog row: for the worker, administrators and
+-- whoever they grant it to.
+REVOKE EXECUTE ON FUNCTION seal_ledger(regclass), seal(regclass) FROM PUBLIC;
 
 -- The DDL guard: after any DDL, every active ledger table must keep the
 -- name and columns it had (table_shape), its row-number column and its
@@ -451,6 +458,18 @@ BEGIN
 		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
 		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
 			problem := 'its row-number column hcl_row would change';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(l.relid::text, 'hcl_row')::regclass
+		                  AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle) THEN
+			problem := 'its row-number sequence would count otherwise than by one, uncached, without cycling';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                  JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = l.relid AND a.attname = 'hcl_row'
+		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
+		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
+			problem := 'its unique index on hcl_row would be dropped or changed';
+		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
+			problem := 'it would inherit from, or be inherited by, another table';
+		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
+			problem := 'it would no longer be a permanent, logged table';
 		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
 		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
 			problem := 'its append-only triggers would be dropped or disabled';
@@ -468,6 +487,25 @@ BEGIN
 	END LOOP;
 END
 $$;
+-- A table rewrite (ALTER COLUMN ... TYPE ... USING, SET UNLOGGED ...) may
+-- change every row while keeping the shape: refused unless unlocked.
+CREATE FUNCTION rewrite_guard() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record;
+BEGIN
+	SELECT * INTO l FROM hcledger.ledgers WHERE relid = pg_event_trigger_table_rewrite_oid() AND dropped_at IS NULL;
+	IF FOUND AND NOT EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+	                         AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()) THEN
+		RAISE EXCEPTION 'cannot alter ledger table %: the command would rewrite its rows', split_part(l.origin, '/', 2)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded.';
+	END IF;
+END
+$$;
+CREATE EVENT TRIGGER hcledger_rewrite_guard ON table_rewrite EXECUTE FUNCTION rewrite_guard();
+ALTER EVENT TRIGGER hcledger_rewrite_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER hcledger_ddl_guard ON ddl_command_end EXECUTE FUNCTION ddl_guard();
 CREATE EVENT TRIGGER hcledger_drop_guard ON sql_drop EXECUTE FUNCTION ddl_guard();
 ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;

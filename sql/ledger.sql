@@ -13,7 +13,7 @@ CREATE TABLE codes (
 INSERT INTO codes SELECT i, pg_catalog.sha256(int4send(i)), 'MO', 'green', '2026-12-01 00:00+08'
 FROM generate_series(10, 1, -1) i;
 
-SELECT plan(52);
+SELECT plan(64);
 
 -- Making a ledger of a table with rows
 SELECT is(create_ledger('codes'), 1, 'create_ledger returns the ledger id');
@@ -91,7 +91,19 @@ SELECT throws_ok($$ALTER TABLE codes RENAME TO codes2$$, '55000', NULL, 'renamin
 SELECT throws_ok($$DROP TABLE codes$$, '55000', NULL, 'dropping the table is refused');
 SELECT throws_ok($$ALTER TABLE codes DISABLE TRIGGER hcl_append_only$$, '55000', NULL, 'disabling the guard trigger is refused');
 SELECT throws_ok($$ALTER TABLE codes ALTER COLUMN hcl_row DROP IDENTITY$$, '55000', NULL, 'changing hcl_row is refused');
+SELECT throws_ok($$ALTER TABLE codes ALTER COLUMN issuer TYPE text USING issuer || '!'$$, '55000', NULL,
+                 'rewriting a column in place (same type) is refused');
+SELECT throws_ok($$ALTER TABLE codes SET UNLOGGED$$, '55000', NULL, 'making the table unlogged is refused');
+CREATE TABLE codes_parent (id bigint);
+SELECT throws_ok($$ALTER TABLE codes INHERIT codes_parent$$, '55000', NULL, 'inheriting from another table is refused');
+SELECT throws_ok($$CREATE TABLE codes_child () INHERITS (codes)$$, '55000', NULL, 'being inherited from is refused');
+SELECT throws_ok($$DROP INDEX codes_hcl_row_idx$$, '55000', NULL, 'dropping the hcl_row index is refused');
+SELECT throws_ok($$ALTER TABLE codes ALTER COLUMN hcl_row SET CACHE 20$$, '55000', NULL, 'caching row numbers is refused');
 SELECT lives_ok($$CREATE INDEX ON codes (issuer)$$, 'DDL that does not change what is hashed is allowed');
+BEGIN;
+INSERT INTO codes (id, subject, issuer, status, valid_until) VALUES (16, '\x16', 'MO', 'green', '2026-12-02');
+SELECT throws_ok($$SELECT seal('codes')$$, '55000', NULL, 'a transaction cannot seal a ledger it writes to');
+ROLLBACK;
 SELECT throws_ok($$SELECT unlock_ddl('codes', '  ')$$, '22023', NULL, 'unlocking needs a reason');
 BEGIN;
 SELECT unlock_ddl('codes', 'add an unhashed note column (ticket 42)');
@@ -109,6 +121,24 @@ SELECT throws_ok($$SELECT hcledger.drop_ledger('codes', 'no')$$, '42501', NULL, 
 SELECT throws_ok($$SELECT hcledger.unlock_ddl('codes', 'no')$$, '42501', NULL, 'a writer cannot unlock DDL');
 RESET ROLE;
 
+-- Row numbers not issued by the sequence, and a sequence moved back
+CREATE TABLE forged (n int);
+SELECT create_ledger('forged');
+INSERT INTO forged VALUES (1), (2);
+INSERT INTO forged OVERRIDING SYSTEM VALUE VALUES (3, 9000000000000000000);
+INSERT INTO forged VALUES (4);
+SELECT results_eq($$SELECT rows_sealed FROM seal('forged')$$, $$VALUES (3::bigint)$$,
+                  'a row number the sequence never issued is not sealed, and does not stop the others');
+SELECT results_eq($$SELECT kind, row_number FROM verify_ledger('forged')$$,
+                  $$VALUES ('inserted_row', 9000000000000000000::bigint)$$, 'verify_ledger reports it');
+SELECT setval(pg_get_serial_sequence('forged', 'hcl_row'), 1);
+SELECT throws_ok($$SELECT seal('forged')$$, '55000', NULL, 'a sequence moved back below the sealed rows stops sealing with an error');
+
+-- Reading a row's leaf needs the right to read the row
+SET ROLE hcl_regress_writer;
+SELECT throws_ok($$SELECT hcledger.row_leaf('public.codes', 1)$$, '42501', NULL, 'row_leaf needs SELECT on the ledger');
+RESET ROLE;
+
 -- Bad input to create_ledger
 CREATE VIEW codes_view AS SELECT * FROM codes;
 CREATE TEMP TABLE temp_codes (id int);
@@ -117,6 +147,8 @@ CREATE TABLE oid_codes (id int, o oid);
 CREATE TYPE pair AS (a int, b int);
 CREATE TABLE composite_codes (id int, p pair);
 CREATE TABLE parted (id int) PARTITION BY RANGE (id);
+CREATE TABLE "line
+break" (id int);
 SELECT throws_ok($$SELECT create_ledger('no_such_table')$$, '42P01', NULL, 'an unknown table is an error');
 SELECT throws_ok($$SELECT create_ledger('codes_view')$$, '42809', 'cannot make "public.codes_view" a ledger', 'a view is refused');
 SELECT throws_ok($$SELECT create_ledger('temp_codes')$$, '42809', NULL, 'a temporary table is refused');
@@ -125,13 +157,16 @@ SELECT throws_ok($$SELECT create_ledger('parted')$$, '42809', NULL, 'a partition
 SELECT throws_ok($$SELECT create_ledger('codes')$$, '42710', 'table "public.codes" is already a ledger', 'making a ledger twice is refused');
 SELECT throws_ok($$SELECT create_ledger('oid_codes')$$, '0A000', 'column "o" of type oid cannot be part of a ledger', 'an oid column is refused');
 SELECT throws_ok($$SELECT create_ledger('composite_codes')$$, '0A000', NULL, 'a composite column is refused');
+SELECT throws_ok($$SELECT create_ledger('"line' || chr(10) || 'break"')$$, '42602', NULL, 'a name that would break the checkpoint origin line is refused');
 
 -- Stopping being a ledger
 SELECT lives_ok($$SELECT drop_ledger('codes', 'retired after the pandemic')$$, 'an administrator can drop a ledger');
 SELECT lives_ok($$UPDATE codes SET status = 'red' WHERE id = 1$$, 'the table is an ordinary table again');
-SELECT results_eq($$SELECT event FROM ledger_events ORDER BY event_id$$,
+SELECT results_eq($$SELECT event FROM ledger_events WHERE ledger_id = 1 ORDER BY event_id$$,
                   $$VALUES ('created'), ('ddl_unlocked'), ('dropped')$$, 'its history is recorded, and its log and checkpoints kept');
 
 SELECT * FROM finish();
+-- the forged ledger would stop later tests' seal() of every ledger
+SELECT drop_ledger('forged', 'regression test cleanup');
 REVOKE USAGE ON SCHEMA hcledger FROM hcl_regress_writer;
 DROP ROLE hcl_regress_writer;

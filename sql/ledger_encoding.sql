@@ -11,7 +11,7 @@ CREATE TABLE enc (
 	c_num numeric, b_big int8, a_int int4, "Zebra" text,
 	p_small int2, q_time time, r_ts timestamp, s_var varchar(10), t_char char(5), u_inet inet
 );
-SELECT create_ledger('enc');
+SELECT create_ledger('enc') IS NOT NULL AS created;
 
 -- One row, inserted three times under three sets of settings.
 CREATE FUNCTION pg_temp.insert_row() RETURNS void LANGUAGE sql AS $$

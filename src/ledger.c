@@ -11,13 +11,16 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "port/pg_bswap.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -78,7 +81,7 @@ hcl_spi_int64(HeapTuple tup, TupleDesc desc, int col, int64 if_null)
 }
 
 HclLedger *
-hcl_ledger_load(Oid relid, bool for_update)
+hcl_ledger_load(Oid relid, HclLoadMode mode)
 {
 	static const char *query =
 		"SELECT ledger_id, relid::oid, relid::text, ledger_uuid, origin, columns, column_types,"
@@ -87,7 +90,8 @@ hcl_ledger_load(Oid relid, bool for_update)
 		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL";
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	char	   *sql = for_update ? psprintf("%s FOR NO KEY UPDATE", query) : (char *) query;
+	char	   *sql = mode == HCL_LOAD_READ ? (char *) query :
+		psprintf("%s FOR NO KEY UPDATE%s", query, mode == HCL_LOAD_TRY_LOCK ? " SKIP LOCKED" : "");
 	HeapTuple	tup;
 	TupleDesc	desc;
 	HclLedger  *l;
@@ -97,8 +101,11 @@ hcl_ledger_load(Oid relid, bool for_update)
 	int			ntypes;
 	int			i;
 
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	/* locking takes a fresh snapshot; reading keeps the caller's */
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, mode == HCL_LOAD_READ, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the ledger catalog");
+	if (SPI_processed != 1 && mode == HCL_LOAD_TRY_LOCK)
+		return NULL;			/* another sealer has it (or it just went) */
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -131,8 +138,11 @@ hcl_ledger_load(Oid relid, bool for_update)
 	l->tree_size = hcl_spi_int64(tup, desc, 8, 0);
 	l->last_row = hcl_spi_int64(tup, desc, 9, 0);
 	b = hcl_spi_bytea(tup, desc, 10, 0, &isnull);
-	if (!hcl_acc_restore(&l->frontier, (uint64) l->tree_size,
-						 (const uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)))
+	l->frontier_ok = hcl_acc_restore(&l->frontier, (uint64) l->tree_size,
+									 (const uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	if (!l->frontier_ok)
+		hcl_acc_init(&l->frontier);
+	if (!l->frontier_ok && mode != HCL_LOAD_READ)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the Merkle frontier of ledger \"%s\" does not match its tree size",
@@ -284,8 +294,10 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 
 		if (irel->rd_rel->relam == BTREE_AM_OID &&
 			irel->rd_index->indisvalid &&
-			irel->rd_index->indnatts >= 1 &&
+			irel->rd_index->indisunique &&
+			irel->rd_index->indnatts == 1 &&
 			irel->rd_index->indkey.values[0] == ledger->row_attnum &&
+			irel->rd_indoption[0] == 0 &&	/* ascending: the walk is in row order */
 			irel->rd_indpred == NIL && RelationGetIndexPredicate(irel) == NIL)
 			found = RelationGetRelid(irel);
 		index_close(irel, AccessShareLock);
@@ -296,7 +308,7 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 	if (!OidIsValid(found))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("ledger table \"%s\" has no btree index on \"%s\"",
+				 errmsg("ledger table \"%s\" has no unique ascending btree index on \"%s\"",
 						ledger->relname, HCL_ROW_COLUMN),
 				 errhint("Recreate it: CREATE UNIQUE INDEX ON %s (%s).",
 						 ledger->relname, HCL_ROW_COLUMN)));
@@ -438,6 +450,47 @@ hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out
 	}
 }
 
+int64
+hcl_row_sequence_last(HclLedger *ledger, bool strict)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(ledger->relid)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int64		last;
+
+	/* before the first nextval, the last issued is the one before the start */
+	if (SPI_execute_with_args("SELECT s.seqincrement, s.seqcache, s.seqcycle,"
+							  "       coalesce(pg_catalog.pg_sequence_last_value(s.seqrelid), s.seqstart - 1)"
+							  "  FROM pg_catalog.pg_sequence s"
+							  " WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence($1::regclass::text, 'hcl_row')::regclass",
+							  1, argtypes, args, NULL, !strict, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the row-number sequence");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger table \"%s\" has lost the sequence of its \"%s\" column",
+						ledger->relname, HCL_ROW_COLUMN)));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	last = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	if (isnull)
+		last = 0;
+	if (strict &&
+		(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)) != 1 ||
+		 DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)) != 1 ||
+		 DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) ||
+		 last < ledger->last_row))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the row-number sequence of ledger \"%s\" was altered", ledger->relname),
+				 errdetail("It must count by one, without cache or cycle, and never go back below the last sealed row %lld; it is at %lld.",
+						   (long long) ledger->last_row, (long long) last),
+				 errhint("Rows numbered by an altered sequence cannot be sealed in order; see hcledger.verify_ledger().")));
+	return last;
+}
+
 List *
 hcl_active_ledgers(void)
 {
@@ -518,9 +571,16 @@ hcl_row_leaf(PG_FUNCTION_ARGS)
 	StringInfoData leaf;
 	bytea	   *result = NULL;
 
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
 	SPI_connect();
-	ledger = hcl_ledger_load(relid, false);
+	ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
 	rel = table_open(relid, AccessShareLock);
+	if (rel->rd_rel->relrowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row_leaf is not available on a ledger with row-level security")));
 	hcl_ledger_resolve(ledger, rel);
 	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row_number));

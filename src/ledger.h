@@ -69,13 +69,30 @@ typedef struct HclLedger
 	int64		gap_row;
 	TransactionId gap_horizon;
 	TransactionId blocked_by;
+	bool		frontier_ok;	/* the stored frontier fits the tree size */
 } HclLedger;
 
+/* How hcl_ledger_load reads the catalog row. */
+typedef enum HclLoadMode
+{
+	HCL_LOAD_READ,				/* no lock, the caller's snapshot */
+	HCL_LOAD_LOCK,				/* lock it, waiting for another sealer */
+	HCL_LOAD_TRY_LOCK			/* lock it, or return NULL if another sealer has it */
+} HclLoadMode;
+
 /*
- * Load the active ledger on relid through SPI (the caller is connected),
- * locking its catalog row when for_update.  Errors if relid is no ledger.
+ * Load the active ledger on relid through SPI (the caller is connected).
+ * Errors if relid is no ledger.  When reading, a damaged frontier is noted
+ * in frontier_ok for the verifier to report; when locking, it is an error.
  */
-extern HclLedger *hcl_ledger_load(Oid relid, bool for_update);
+extern HclLedger *hcl_ledger_load(Oid relid, HclLoadMode mode);
+
+/*
+ * The last value of the ledger's row-number sequence (0 if none drawn).
+ * When strict, errors unless the sequence still counts by one, uncached,
+ * and has not been moved back below the last sealed row.
+ */
+extern int64 hcl_row_sequence_last(HclLedger *ledger, bool strict);
 
 /* Resolve the recorded columns against the open table (by name). */
 extern void hcl_ledger_resolve(HclLedger *ledger, Relation rel);
@@ -95,7 +112,10 @@ extern char *hcl_checkpoint_body(const char *origin, int64 tree_size,
 								 const hcl_hash root, const hcl_hash prev,
 								 int64 unix_time, int64 last_row);
 
-/* Sealing one ledger: returns the number of rows appended to its log. */
-extern int64 hcl_seal_ledger(Oid relid);
+/*
+ * Sealing one ledger: returns the number of rows appended to its log.  When
+ * another sealer holds the ledger, waits if wait, else returns 0 at once.
+ */
+extern int64 hcl_seal_ledger(Oid relid, bool wait);
 
 #endif							/* HCL_LEDGER_H */

@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -194,6 +195,9 @@ hcl_flush_tile(HclSealer *s, int level)
 	}
 	if (SPI_execute_plan(s->upsert, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hcledger: could not store a tile");
+	pfree(DatumGetPointer(args[3]));
+	if (level == 0)
+		pfree(DatumGetPointer(args[4]));
 	t->dirty = false;
 }
 
@@ -235,18 +239,30 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
 
 /*
  * Has every transaction other than ours whose XID precedes horizon ended?
- * (Our own is excluded: it is the one sealing, not inserting.)
+ * (Our own is excluded: it is the one sealing, not inserting, and refuses
+ * to seal a ledger it has written to.)  A snapshot lists the running XIDs
+ * below its xmax; the XIDs from xmax up to the next one to be assigned are
+ * all still running (none has ended, or xmax would be past it), so only
+ * ours may be among them.
  */
 static bool
 hcl_none_running_before(TransactionId horizon)
 {
 	Snapshot	snap = GetLatestSnapshot();
+	TransactionId x;
 	uint32		i;
+	int			n = 0;
 
 	for (i = 0; i < snap->xcnt; i++)
 	{
 		if (TransactionIdPrecedes(snap->xip[i], horizon))
 			return false;
+	}
+	for (x = snap->xmax; TransactionIdPrecedes(x, horizon);)
+	{
+		if (!TransactionIdIsCurrentTransactionId(x) || ++n > 64)
+			return false;
+		TransactionIdAdvance(x);
 	}
 	return true;
 }
@@ -269,13 +285,13 @@ hcl_gap_resolved(HclLedger *l, int64 gap_start)
 
 /* Walk the rows after the last sealed one, appending what is committed. */
 static void
-hcl_walk(HclSealer *s, Relation rel)
+hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 {
 	HclLedger  *l = s->ledger;
 	Relation	irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 												 "hcledger seal row",
 												 ALLOCSET_DEFAULT_SIZES);
@@ -284,9 +300,11 @@ hcl_walk(HclSealer *s, Relation rel)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(l->last_row));
-	scan = index_beginscan(rel, irel, SnapshotAny, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	/* row numbers the sequence has not issued are not the writers': left out */
+	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(l->last_row));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(last_issued));
+	scan = index_beginscan(rel, irel, SnapshotAny, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
 	l->blocked_by = InvalidTransactionId;
 
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -435,18 +453,28 @@ hcl_store_state(HclLedger *l)
 }
 
 int64
-hcl_seal_ledger(Oid relid)
+hcl_seal_ledger(Oid relid, bool wait)
 {
 	HclSealer	s;
 	HclLedger	was;
 	Relation	rel;
+	int64		last_issued;
 	int			level;
 	Oid			upsert_types[5] = {INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID};
 
 	memset(&s, 0, sizeof(s));
-	s.ledger = hcl_ledger_load(relid, true);
+	s.ledger = hcl_ledger_load(relid, wait ? HCL_LOAD_LOCK : HCL_LOAD_TRY_LOCK);
+	if (s.ledger == NULL)
+		return 0;				/* another sealer is at it */
 	rel = table_open(relid, AccessShareLock);
+	if (CheckRelationLockedByMe(rel, RowExclusiveLock, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot seal ledger \"%s\" in a transaction that writes to it",
+						s.ledger->relname),
+				 errhint("Seal after the transaction commits.")));
 	hcl_ledger_resolve(s.ledger, rel);
+	last_issued = hcl_row_sequence_last(s.ledger, true);
 	hcl_load_tiles(&s);
 	s.upsert = SPI_prepare("INSERT INTO hcledger.tiles (ledger_id, level, tile, hashes, row_numbers)"
 						   " VALUES ($1, $2, $3, $4, $5)"
@@ -457,7 +485,7 @@ hcl_seal_ledger(Oid relid)
 		elog(ERROR, "hcledger: could not prepare the tile upsert");
 
 	was = *s.ledger;
-	hcl_walk(&s, rel);
+	hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
 
 	for (level = 0; level < HCL_MAX_LEVELS; level++)
@@ -481,7 +509,7 @@ hcl_seal_ledger_sql(PG_FUNCTION_ARGS)
 	int64		n;
 
 	SPI_connect();
-	n = hcl_seal_ledger(PG_GETARG_OID(0));
+	n = hcl_seal_ledger(PG_GETARG_OID(0), true);
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

@@ -74,6 +74,7 @@ typedef struct HclVerifier
 	int64		nupper[HCL_MAX_LEVELS];
 	bool		upper_reported[HCL_MAX_LEVELS];
 	MemoryContext cxt;			/* for problems and suspects */
+	int64		last_issued;	/* the row-number sequence's last value */
 } HclVerifier;
 
 static void
@@ -394,6 +395,10 @@ hcl_extra_row(HclVerifier *v, int64 row, int64 position, bool duplicate)
 	if (duplicate)
 		hcl_problem(v, "inserted_row", position, row,
 					"a second row numbered %lld", (long long) row);
+	else if (row > v->last_issued)
+		hcl_problem(v, "inserted_row", position, row,
+					"row number %lld was never issued by the ledger's sequence (at %lld)",
+					(long long) row, (long long) v->last_issued);
 	else if (row <= v->ledger->last_row)
 		hcl_problem(v, "inserted_row", position, row,
 					"row %lld is not in the log, yet rows after it were sealed", (long long) row);
@@ -480,8 +485,13 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 		!hcl_acc_push(&v->rows, leaf))
 		hcl_crypto_failed("SHA-256");
 	hcl_check_upper(v, p, completed, ncompleted);
-	while (v->next_cp < v->ncps && v->cps[v->next_cp].size == p + 1)
-		hcl_check_checkpoint(v, &v->cps[v->next_cp++]);
+	/* sizes are increasing unless tampered with: pass over any left behind */
+	while (v->next_cp < v->ncps && v->cps[v->next_cp].size <= p + 1)
+	{
+		if (v->cps[v->next_cp].size == p + 1)
+			hcl_check_checkpoint(v, &v->cps[v->next_cp]);
+		v->next_cp++;
+	}
 }
 
 /* Walk the level-0 tiles in order, merged with the rows in row order. */
@@ -497,6 +507,9 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 												 "hcledger verify row",
 												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tilecxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "hcledger verify tiles",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	plan = SPI_prepare("SELECT tile, hashes, row_numbers FROM hcledger.tiles"
 					   " WHERE ledger_id = $1 AND level = 0 ORDER BY tile", 1, argtypes);
@@ -515,11 +528,14 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 			bool		isnull,
 						rnull;
 			int64		tile = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			MemoryContext tileold = MemoryContextSwitchTo(tilecxt);	/* de-TOAST here */
 			bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
 			Datum		rd = SPI_getbinval(tup, desc, 3, &rnull);
 			bytea	   *rows = rnull ? NULL : DatumGetByteaPP(rd);
 			int			width = VARSIZE_ANY_EXHDR(h) / HCL_HASH_LEN;
 			int			i;
+
+			MemoryContextSwitchTo(tileold);
 
 			if (tile * HCL_TILE_WIDTH != p || width < 1 || width > HCL_TILE_WIDTH ||
 				VARSIZE_ANY_EXHDR(h) != (Size) width * HCL_HASH_LEN ||
@@ -555,11 +571,14 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(tilecxt);
 	}
 done:
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 	MemoryContextDelete(rowcxt);
+	MemoryContextDelete(tilecxt);
 	return p;
 }
 
@@ -628,6 +647,7 @@ hcl_verify(HclVerifier *v, Relation rel)
 
 	hcl_acc_init(&v->stored);
 	hcl_acc_init(&v->rows);
+	v->last_issued = hcl_row_sequence_last(l, false);
 	hcl_load_checkpoints(v);
 	hcl_load_upper(v);
 
@@ -653,7 +673,7 @@ hcl_verify(HclVerifier *v, Relation rel)
 	}
 	for (; c.valid; hcl_row_next(v, &c))
 		hcl_extra_row(v, c.row, log_size, false);
-	if (log_size != l->tree_size ||
+	if (log_size != l->tree_size || !l->frontier_ok ||
 		!hcl_acc_root(&v->stored, root) ||
 		v->stored.depth != l->frontier.depth ||
 		memcmp(v->stored.stack, l->frontier.stack, (Size) v->stored.depth * HCL_HASH_LEN) != 0)
@@ -686,7 +706,7 @@ hcl_verify_ledger(PG_FUNCTION_ARGS)
 	memset(&v, 0, sizeof(v));
 	SPI_connect();
 	v.cxt = CurrentMemoryContext;
-	v.ledger = hcl_ledger_load(relid, false);
+	v.ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
 	rel = table_open(relid, AccessShareLock);
 	hcl_ledger_resolve(v.ledger, rel);
 	hcl_verify(&v, rel);

@@ -66,20 +66,23 @@ hcl_seal_one(Oid relid)
 
 	PG_TRY();
 	{
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		(void) hcl_seal_ledger(relid);
+		(void) hcl_seal_ledger(relid, false);	/* skip it if a seal() has it */
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
+		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(cxt);
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 }
@@ -93,6 +96,7 @@ hcl_seal_round(void)
 	MemoryContext round = AllocSetContextCreate(TopMemoryContext, "hcledger round",
 												ALLOCSET_DEFAULT_SIZES);
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
