@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs every hcledger test on a fresh Debian 12 machine: installs what is
-# needed, builds, installs, then runs the regression suite (pg_regress with
-# pgTAP) on a throwaway server that pg_regress starts itself, as the
-# unprivileged postgres user.  Usage: sudo bash test/check.sh
+# needed, builds (with assertions), installs, then runs the regression suite
+# (pg_regress with pgTAP) on a throwaway server that pg_regress starts
+# itself, and the TAP tests on servers they start, as the unprivileged
+# postgres user.  Usage: sudo bash test/check.sh
 set -eo pipefail
 . "$(dirname "$0")/setup.sh"
 
+# The tests run against a build with assertions enabled (USE_ASSERT_CHECKING,
+# as pgvector's CI does); the normal build is installed again at the end.
+make -C "$HCL_ROOT" -s clean
+make -C "$HCL_ROOT" -s PG_CPPFLAGS=-DUSE_ASSERT_CHECKING
+make -C "$HCL_ROOT" -s install >/dev/null
 work=$(hcl_user_copy)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; make -C "$HCL_ROOT" -s clean; hcl_build_and_install' EXIT
 
 status=0
 hcl_as_postgres make -C "$work" -s installcheck 2>&1 | tee "$work/check.log" || status=$?
