@@ -283,6 +283,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 $$;
 
+CREATE FUNCTION ledger_inclusion_proof(ledger regclass, row_number bigint, tree_size bigint DEFAULT NULL,
+	OUT leaf_index bigint, OUT tree_size bigint, OUT leaf_hash hash256, OUT proof hash256[], OUT root hash256)
+	AS 'MODULE_PATHNAME', 'hcl_ledger_inclusion_proof' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ledger_inclusion_proof(regclass, bigint, bigint) IS 'RFC 9162 inclusion proof of a sealed row in the ledger''s log of tree_size leaves (default: all sealed)';
+
+CREATE FUNCTION ledger_consistency_proof(ledger regclass, old_size bigint, new_size bigint DEFAULT NULL)
+RETURNS hash256[]
+	AS 'MODULE_PATHNAME', 'hcl_ledger_consistency_proof' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ledger_consistency_proof(regclass, bigint, bigint) IS 'RFC 9162 consistency proof between two sizes of the ledger''s log (new_size default: all sealed)';
+
 -- Types whose binary form is not stable across databases: OIDs inside.
 CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$

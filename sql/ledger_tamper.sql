@@ -40,7 +40,7 @@ SELECT pg_temp.make_ledger('bad_leaf_node', 20);
 SELECT pg_temp.make_ledger('bad_upper_node', 600);
 SELECT pg_temp.make_ledger('truncated_log', 600);
 SELECT pg_temp.make_ledger('rewritten', 20);
-SELECT count(*) FROM seal();
+SELECT count(*) >= 13 AS sealed FROM seal();
 -- a second sealing round for the chain test
 INSERT INTO broken_chain SELECT i, 'green', now() FROM generate_series(11, 20) i;
 SELECT count(*) FROM seal('broken_chain');

@@ -1,0 +1,388 @@
+/*
+ * proof.c
+ *		Inclusion and consistency proofs for ledger rows, answered from the
+ *		stored tiles (docs/format.md) in O(log n) tile reads.
+ *
+ * Any subtree hash the RFC 9162 proof recursion asks for is either a stored
+ * tile entry (a complete subtree of 256^l leaves), the root of up to 255
+ * consecutive entries of one level, or a split of the range into those.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "port/pg_bswap.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+
+#include "hash256.h"
+#include "ledger.h"
+
+typedef struct HclTileKey
+{
+	int32		level;
+	int64		tile;
+} HclTileKey;
+
+typedef struct HclTileEntry
+{
+	HclTileKey	key;
+	int			width;
+	uint8	   *hashes;
+	uint8	   *rows;			/* level 0 only */
+} HclTileEntry;
+
+typedef struct HclProver
+{
+	HclLedger  *ledger;
+	uint64		size;			/* the tree the proof is for */
+	HTAB	   *tiles;			/* tiles read so far */
+} HclProver;
+
+/* One stored tile (cached); errors if it is missing. */
+static HclTileEntry *
+hcl_tile(HclProver *pr, int level, int64 tile)
+{
+	HclTileKey	key;
+	HclTileEntry *e;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.level = level;
+	key.tile = tile;
+	e = hash_search(pr->tiles, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
+		Datum		args[3] = {Int32GetDatum(pr->ledger->ledger_id), Int32GetDatum(level),
+		Int64GetDatum(tile)};
+		bool		isnull;
+		bytea	   *h;
+
+		if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
+								  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
+								  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "hcledger: could not read tiles");
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the Merkle log of ledger \"%s\" is missing tile %lld of level %d",
+							pr->ledger->relname, (long long) tile, level),
+					 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+		h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		e->width = VARSIZE_ANY_EXHDR(h) / HCL_HASH_LEN;
+		e->hashes = palloc(VARSIZE_ANY_EXHDR(h));
+		memcpy(e->hashes, VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h));
+		e->rows = NULL;
+		if (level == 0)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+			if (!isnull)
+			{
+				bytea	   *r = DatumGetByteaPP(d);
+
+				e->rows = palloc(VARSIZE_ANY_EXHDR(r));
+				memcpy(e->rows, VARDATA_ANY(r), VARSIZE_ANY_EXHDR(r));
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return e;
+}
+
+/* Entry i of level l (the root of 256^l leaves from i * 256^l). */
+static const uint8 *
+hcl_entry(HclProver *pr, int level, int64 i)
+{
+	HclTileEntry *e = hcl_tile(pr, level, i / HCL_TILE_WIDTH);
+
+	if (i % HCL_TILE_WIDTH >= e->width)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the Merkle log of ledger \"%s\" lacks node %lld of level %d",
+						pr->ledger->relname, (long long) i, level),
+				 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+	return e->hashes + (i % HCL_TILE_WIDTH) * HCL_HASH_LEN;
+}
+
+/* MTH of leaves [start, start + n), n >= 1. */
+static void
+hcl_subtree(HclProver *pr, uint64 start, uint64 n, hcl_hash out)
+{
+	if ((n & (n - 1)) == 0 && start % n == 0)
+	{
+		int			h = 0;
+		int			level;
+		int			count;
+		hcl_hash	entries[HCL_TILE_WIDTH];
+		int			i;
+
+		while (((uint64) 1 << h) < n)
+			h++;
+		level = h / HCL_TILE_HEIGHT;
+		count = 1 << (h % HCL_TILE_HEIGHT);
+		/* a perfect subtree: the root of 'count' entries of one level */
+		for (i = 0; i < count; i++)
+			memcpy(entries[i],
+				   hcl_entry(pr, level, (int64) (start >> (HCL_TILE_HEIGHT * level)) + i),
+				   HCL_HASH_LEN);
+		if (!hcl_merkle_root(entries, count, out))
+			hcl_crypto_failed("SHA-256");
+	}
+	else
+	{
+		uint64		k = 1;
+		hcl_hash	left,
+					right;
+
+		while (k < n - k)
+			k <<= 1;
+		hcl_subtree(pr, start, k, left);
+		hcl_subtree(pr, start + k, n - k, right);
+		if (!hcl_node_hash(left, right, out))
+			hcl_crypto_failed("SHA-256");
+	}
+}
+
+/* PATH(m, D[start : start + n]), innermost first, as merkle.c builds it. */
+static int
+hcl_path(HclProver *pr, uint64 m, uint64 start, uint64 n, hcl_hash *path)
+{
+	hcl_hash	siblings[HCL_MAX_PROOF];
+	int			count = 0;
+	int			i;
+
+	while (n > 1)
+	{
+		uint64		k = 1;
+
+		while (k < n - k)
+			k <<= 1;
+		if (m < k)
+		{
+			hcl_subtree(pr, start + k, n - k, siblings[count++]);
+			n = k;
+		}
+		else
+		{
+			hcl_subtree(pr, start, k, siblings[count++]);
+			start += k;
+			m -= k;
+			n -= k;
+		}
+	}
+	for (i = 0; i < count; i++)
+		memcpy(path[i], siblings[count - 1 - i], HCL_HASH_LEN);
+	return count;
+}
+
+/* PROOF(m, D[n]) of RFC 9162 2.1.4.1 over the stored log. */
+static int
+hcl_consistency(HclProver *pr, uint64 m, uint64 n, hcl_hash *proof)
+{
+	hcl_hash	parts[HCL_MAX_PROOF];
+	int			count = 0;
+	bool		b = true;
+	uint64		start = 0;
+	int			i;
+
+	if (m == 0)
+		return 0;
+	while (m < n)
+	{
+		uint64		k = 1;
+
+		while (k < n - k)
+			k <<= 1;
+		if (m <= k)
+		{
+			hcl_subtree(pr, start + k, n - k, parts[count++]);
+			n = k;
+		}
+		else
+		{
+			hcl_subtree(pr, start, k, parts[count++]);
+			start += k;
+			m -= k;
+			n -= k;
+			b = false;
+		}
+	}
+	if (!b)
+		hcl_subtree(pr, start, m, parts[count++]);
+	for (i = 0; i < count; i++)
+		memcpy(proof[i], parts[count - 1 - i], HCL_HASH_LEN);
+	return count;
+}
+
+static void
+hcl_prover_init(HclProver *pr, Oid relid)
+{
+	HASHCTL		ctl;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(HclTileKey);
+	ctl.entrysize = sizeof(HclTileEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	pr->tiles = hash_create("hcledger proof tiles", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* The tree size asked for: NULL means the ledger's latest; checked. */
+static uint64
+hcl_proof_size(FunctionCallInfo fcinfo, int argno, HclProver *pr, const char *what)
+{
+	int64		size;
+
+	if (PG_ARGISNULL(argno))
+		return (uint64) pr->ledger->tree_size;
+	size = PG_GETARG_INT64(argno);
+	if (size < 0 || size > pr->ledger->tree_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %lld is out of range for ledger \"%s\" of %lld sealed rows",
+						what, (long long) size, pr->ledger->relname,
+						(long long) pr->ledger->tree_size)));
+	return (uint64) size;
+}
+
+/* A hash256[] of the hashes (the function's declared element type). */
+static Datum
+hcl_hash_array_datum(FunctionCallInfo fcinfo, Oid elemtype, hcl_hash *hashes, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(hashes[i]);
+	return PointerGetDatum(construct_array(elems, n, elemtype, HCL_HASH_LEN, false,
+										   TYPALIGN_CHAR));
+}
+
+/* The log position of a row number: binary search over the level-0 tiles. */
+static int64
+hcl_position_of(HclProver *pr, int64 row)
+{
+	int64		lo = 0,
+				hi = pr->ledger->tree_size - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		HclTileEntry *e = hcl_tile(pr, 0, mid / HCL_TILE_WIDTH);
+		uint64		be;
+		int64		r;
+
+		if (e->rows == NULL || mid % HCL_TILE_WIDTH >= e->width)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the Merkle log of ledger \"%s\" is damaged at position %lld",
+							pr->ledger->relname, (long long) mid),
+					 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+		memcpy(&be, e->rows + (mid % HCL_TILE_WIDTH) * 8, 8);
+		r = (int64) pg_ntoh64(be);
+		if (r == row)
+			return mid;
+		if (r < row)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("row %lld of ledger \"%s\" is not sealed", (long long) row,
+					pr->ledger->relname),
+			 errhint("Rows are sealed within hcledger.seal_interval of their commit, or by hcledger.seal().")));
+	return -1;
+}
+
+/*
+ * SQL function: ledger_inclusion_proof(ledger regclass, row_number bigint,
+ *   tree_size bigint DEFAULT NULL)
+ *   returns table(leaf_index bigint, tree_size bigint, leaf_hash hash256,
+ *                 proof hash256[], root hash256)
+ */
+PG_FUNCTION_INFO_V1(hcl_ledger_inclusion_proof);
+Datum
+hcl_ledger_inclusion_proof(PG_FUNCTION_ARGS)
+{
+	HclProver	pr;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	int64		index;
+	uint64		size;
+	hcl_hash	path[HCL_MAX_PROOF];
+	hcl_hash	root;
+	hcl_hash	leaf;
+	int			len;
+	Oid			elemtype;
+	HeapTuple	result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "hcledger: return type must be a row type");
+	elemtype = get_element_type(TupleDescAttr(desc, 3)->atttypid);
+	SPI_connect();
+	hcl_prover_init(&pr, PG_GETARG_OID(0));
+	size = hcl_proof_size(fcinfo, 2, &pr, "tree_size");
+	index = hcl_position_of(&pr, PG_GETARG_INT64(1));
+	if ((uint64) index >= size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row %lld was sealed at position %lld, after the tree of %llu leaves",
+						(long long) PG_GETARG_INT64(1), (long long) index,
+						(unsigned long long) size)));
+	len = hcl_path(&pr, (uint64) index, 0, size, path);
+	hcl_subtree(&pr, 0, size, root);
+	memcpy(leaf, hcl_entry(&pr, 0, index), HCL_HASH_LEN);
+	SPI_finish();				/* frees the tiles read */
+
+	values[0] = Int64GetDatum(index);
+	values[1] = Int64GetDatum((int64) size);
+	values[2] = PointerGetDatum(hcl_make_hash256(leaf));
+	values[3] = hcl_hash_array_datum(fcinfo, elemtype, path, len);
+	values[4] = PointerGetDatum(hcl_make_hash256(root));
+	result = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * SQL function: ledger_consistency_proof(ledger regclass, old_size bigint,
+ *   new_size bigint DEFAULT NULL) returns hash256[]
+ */
+PG_FUNCTION_INFO_V1(hcl_ledger_consistency_proof);
+Datum
+hcl_ledger_consistency_proof(PG_FUNCTION_ARGS)
+{
+	HclProver	pr;
+	uint64		old_size,
+				new_size;
+	hcl_hash	proof[HCL_MAX_PROOF];
+	int			len;
+	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (!OidIsValid(elemtype))
+		elemtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
+	SPI_connect();
+	hcl_prover_init(&pr, PG_GETARG_OID(0));
+	old_size = hcl_proof_size(fcinfo, 1, &pr, "old_size");
+	new_size = hcl_proof_size(fcinfo, 2, &pr, "new_size");
+	if (old_size > new_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("old_size %llu is larger than new_size %llu",
+						(unsigned long long) old_size, (unsigned long long) new_size)));
+	len = (old_size == new_size) ? 0 : hcl_consistency(&pr, old_size, new_size, proof);
+	SPI_finish();
+	PG_RETURN_DATUM(hcl_hash_array_datum(fcinfo, elemtype, proof, len));
+}
