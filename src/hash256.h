@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "utils/array.h"
+
 #include "crypto.h"
 
 typedef struct Hash256
@@ -24,5 +26,8 @@ extern void hcl_crypto_failed(const char *what) pg_attribute_noreturn();
 
 /* A palloc'd hash256 holding a copy of the 32 bytes. */
 extern Hash256 *hcl_make_hash256(const uint8 *bytes);
+
+/* A hash256[] of n 32-byte hashes; elemtype is hash256's type OID. */
+extern ArrayType *hcl_hash_array(Oid elemtype, uint8 (*hashes)[HCL_HASH_LEN], int n);
 
 #endif							/* HCL_HASH256_H */

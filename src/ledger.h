@@ -20,6 +20,7 @@
 #define HCL_UUID_LEN		16
 #define HCL_TILE_HEIGHT		8
 #define HCL_TILE_WIDTH		256
+#define HCL_MAX_LEVELS		8	/* tile levels: 256^8 = 2^64 leaves */
 #define HCL_ROW_MAGIC		"hcledger-row-v1\n"
 
 /*

@@ -103,8 +103,7 @@ hcl_acc_root(const hcl_merkle_acc *acc, hcl_hash out)
 	return true;
 }
 
-/* Largest power of two strictly smaller than n (n >= 2). */
-static uint64_t
+uint64_t
 hcl_split(uint64_t n)
 {
 	uint64_t	k = 1;
@@ -140,10 +139,11 @@ hcl_merkle_root(const hcl_hash *leaves, uint64_t n, hcl_hash out)
  * The recursion is unrolled: the innermost (deepest) sibling comes first.
  */
 bool
-hcl_inclusion_path(const hcl_hash *leaves, uint64_t n, uint64_t m,
-				   hcl_hash *path, int *len)
+hcl_inclusion_path_with(hcl_subtree_fn subtree, void *arg, uint64_t n,
+						uint64_t m, hcl_hash *path, int *len)
 {
 	hcl_hash	siblings[HCL_MAX_PROOF];
+	uint64_t	start = 0;
 	int			count = 0;
 	int			i;
 
@@ -153,15 +153,15 @@ hcl_inclusion_path(const hcl_hash *leaves, uint64_t n, uint64_t m,
 
 		if (m < k)
 		{
-			if (!hcl_merkle_root(leaves + k, n - k, siblings[count++]))
+			if (!subtree(arg, start + k, n - k, siblings[count++]))
 				return false;
 			n = k;
 		}
 		else
 		{
-			if (!hcl_merkle_root(leaves, k, siblings[count++]))
+			if (!subtree(arg, start, k, siblings[count++]))
 				return false;
-			leaves += k;
+			start += k;
 			m -= k;
 			n -= k;
 		}
@@ -180,10 +180,11 @@ hcl_inclusion_path(const hcl_hash *leaves, uint64_t n, uint64_t m,
  * PROOF(m, D[n]) = SUBPROOF(m, D[n], true); empty for m = 0 and m = n.
  */
 bool
-hcl_consistency_proof(const hcl_hash *leaves, uint64_t n, uint64_t m,
-					  hcl_hash *proof, int *len)
+hcl_consistency_proof_with(hcl_subtree_fn subtree, void *arg, uint64_t n,
+						   uint64_t m, hcl_hash *proof, int *len)
 {
 	hcl_hash	parts[HCL_MAX_PROOF];
+	uint64_t	start = 0;
 	int			count = 0;
 	bool		b = true;
 	int			i;
@@ -199,26 +200,49 @@ hcl_consistency_proof(const hcl_hash *leaves, uint64_t n, uint64_t m,
 
 		if (m <= k)
 		{
-			if (!hcl_merkle_root(leaves + k, n - k, parts[count++]))
+			if (!subtree(arg, start + k, n - k, parts[count++]))
 				return false;
 			n = k;
 		}
 		else
 		{
-			if (!hcl_merkle_root(leaves, k, parts[count++]))
+			if (!subtree(arg, start, k, parts[count++]))
 				return false;
-			leaves += k;
+			start += k;
 			m -= k;
 			n -= k;
 			b = false;
 		}
 	}
-	if (!b && !hcl_merkle_root(leaves, m, parts[count++]))
+	if (!b && !subtree(arg, start, m, parts[count++]))
 		return false;
 	for (i = 0; i < count; i++)
 		memcpy(proof[i], parts[count - 1 - i], HCL_HASH_LEN);
 	*len = count;
 	return true;
+}
+
+/* Subtree hashes of an array of leaf hashes. */
+static bool
+hcl_array_subtree(void *arg, uint64_t start, uint64_t n, hcl_hash out)
+{
+	return hcl_merkle_root((const hcl_hash *) arg + start, n, out);
+}
+
+bool
+hcl_inclusion_path(const hcl_hash *leaves, uint64_t n, uint64_t m,
+				   hcl_hash *path, int *len)
+{
+	return hcl_inclusion_path_with(hcl_array_subtree, (void *) leaves, n, m,
+								   path, len);
+}
+
+bool
+hcl_consistency_proof(const hcl_hash *leaves, uint64_t n, uint64_t m,
+					  hcl_hash *proof, int *len)
+{
+	return hcl_consistency_proof_with(hcl_array_subtree, (void *) leaves, n, m,
+									  proof, len);
 }
 
 hcl_proof_result

@@ -53,6 +53,9 @@ extern bool hcl_acc_restore(hcl_merkle_acc *acc, uint64_t size,
 							const uint8_t *stack, size_t stack_len);
 extern bool hcl_acc_root(const hcl_merkle_acc *acc, hcl_hash out);
 
+/* Largest power of two strictly smaller than n (n >= 2): RFC 9162's k. */
+extern uint64_t hcl_split(uint64_t n);
+
 /* MTH of n leaf hashes. */
 extern bool hcl_merkle_root(const hcl_hash *leaves, uint64_t n, hcl_hash out);
 
@@ -66,6 +69,19 @@ extern bool hcl_inclusion_path(const hcl_hash *leaves, uint64_t n, uint64_t m,
 							   hcl_hash *path, int *len);
 extern bool hcl_consistency_proof(const hcl_hash *leaves, uint64_t n,
 								  uint64_t m, hcl_hash *proof, int *len);
+
+/*
+ * The same, taking each subtree hash MTH(D[start : start + n]) from a
+ * callback instead of an array (a ledger's stored tiles).
+ */
+typedef bool (*hcl_subtree_fn) (void *arg, uint64_t start, uint64_t n,
+								hcl_hash out);
+extern bool hcl_inclusion_path_with(hcl_subtree_fn subtree, void *arg,
+									uint64_t n, uint64_t m,
+									hcl_hash *path, int *len);
+extern bool hcl_consistency_proof_with(hcl_subtree_fn subtree, void *arg,
+									   uint64_t n, uint64_t m,
+									   hcl_hash *proof, int *len);
 
 typedef enum hcl_proof_result
 {

@@ -91,11 +91,10 @@ hcl_proof_hashes(ArrayType *proof, hcl_hash *out, int *len)
 	return true;
 }
 
-/* A hash256[] of the given hashes, typed as this function's result. */
-static ArrayType *
-hcl_hash_array(FunctionCallInfo fcinfo, hcl_hash *hashes, int n)
+/* A hash256[] of the hashes, elemtype being hash256's OID. */
+ArrayType *
+hcl_hash_array(Oid elemtype, hcl_hash *hashes, int n)
 {
-	Oid			elemtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
 	Datum	   *elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	int			i;
 
@@ -105,6 +104,13 @@ hcl_hash_array(FunctionCallInfo fcinfo, hcl_hash *hashes, int n)
 		elems[i] = PointerGetDatum(hashes[i]);
 	return construct_array(elems, n, elemtype, HCL_HASH_LEN, false,
 						   TYPALIGN_CHAR);
+}
+
+/* The element type of this function's array result. */
+static inline Oid
+hcl_result_elemtype(FunctionCallInfo fcinfo)
+{
+	return get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
 }
 
 /* SQL function: leaf_hash(bytea) returns hash256 */
@@ -226,7 +232,7 @@ hcl_inclusion_proof_sql(PG_FUNCTION_ARGS)
 				 errhint("Leaves are numbered from 0.")));
 	if (!hcl_inclusion_path(leaves, n, m, path, &len))
 		hcl_crypto_failed("SHA-256");
-	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(fcinfo, path, len));
+	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(hcl_result_elemtype(fcinfo), path, len));
 }
 
 /* SQL function: consistency_proof(leaves bytea[], old_size bigint) returns hash256[] */
@@ -247,7 +253,7 @@ hcl_consistency_proof_sql(PG_FUNCTION_ARGS)
 						m, n)));
 	if (!hcl_consistency_proof(leaves, n, m, proof, &len))
 		hcl_crypto_failed("SHA-256");
-	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(fcinfo, proof, len));
+	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(hcl_result_elemtype(fcinfo), proof, len));
 }
 
 /* Turn a proof check's result into a boolean, or an error if hashing failed. */

@@ -109,10 +109,15 @@ hcl_entry(HclProver *pr, int level, int64 i)
 	return e->hashes + (i % HCL_TILE_WIDTH) * HCL_HASH_LEN;
 }
 
-/* MTH of leaves [start, start + n), n >= 1. */
-static void
-hcl_subtree(HclProver *pr, uint64 start, uint64 n, hcl_hash out)
+/*
+ * MTH of leaves [start, start + n), n >= 1: the hcl_subtree_fn that
+ * merkle.c's proof recursion asks (errors are raised, never returned).
+ */
+static bool
+hcl_subtree(void *arg, uint64 start, uint64 n, hcl_hash out)
 {
+	HclProver  *pr = (HclProver *) arg;
+
 	if ((n & (n - 1)) == 0 && start % n == 0)
 	{
 		int			h = 0;
@@ -135,88 +140,16 @@ hcl_subtree(HclProver *pr, uint64 start, uint64 n, hcl_hash out)
 	}
 	else
 	{
-		uint64		k = 1;
+		uint64		k = hcl_split(n);
 		hcl_hash	left,
 					right;
 
-		while (k < n - k)
-			k <<= 1;
 		hcl_subtree(pr, start, k, left);
 		hcl_subtree(pr, start + k, n - k, right);
 		if (!hcl_node_hash(left, right, out))
 			hcl_crypto_failed("SHA-256");
 	}
-}
-
-/* PATH(m, D[start : start + n]), innermost first, as merkle.c builds it. */
-static int
-hcl_path(HclProver *pr, uint64 m, uint64 start, uint64 n, hcl_hash *path)
-{
-	hcl_hash	siblings[HCL_MAX_PROOF];
-	int			count = 0;
-	int			i;
-
-	while (n > 1)
-	{
-		uint64		k = 1;
-
-		while (k < n - k)
-			k <<= 1;
-		if (m < k)
-		{
-			hcl_subtree(pr, start + k, n - k, siblings[count++]);
-			n = k;
-		}
-		else
-		{
-			hcl_subtree(pr, start, k, siblings[count++]);
-			start += k;
-			m -= k;
-			n -= k;
-		}
-	}
-	for (i = 0; i < count; i++)
-		memcpy(path[i], siblings[count - 1 - i], HCL_HASH_LEN);
-	return count;
-}
-
-/* PROOF(m, D[n]) of RFC 9162 2.1.4.1 over the stored log. */
-static int
-hcl_consistency(HclProver *pr, uint64 m, uint64 n, hcl_hash *proof)
-{
-	hcl_hash	parts[HCL_MAX_PROOF];
-	int			count = 0;
-	bool		b = true;
-	uint64		start = 0;
-	int			i;
-
-	if (m == 0)
-		return 0;
-	while (m < n)
-	{
-		uint64		k = 1;
-
-		while (k < n - k)
-			k <<= 1;
-		if (m <= k)
-		{
-			hcl_subtree(pr, start + k, n - k, parts[count++]);
-			n = k;
-		}
-		else
-		{
-			hcl_subtree(pr, start, k, parts[count++]);
-			start += k;
-			m -= k;
-			n -= k;
-			b = false;
-		}
-	}
-	if (!b)
-		hcl_subtree(pr, start, m, parts[count++]);
-	for (i = 0; i < count; i++)
-		memcpy(proof[i], parts[count - 1 - i], HCL_HASH_LEN);
-	return count;
+	return true;
 }
 
 static void
@@ -250,19 +183,6 @@ hcl_proof_size(FunctionCallInfo fcinfo, int argno, HclProver *pr, const char *wh
 						what, (long long) size, pr->ledger->relname,
 						(long long) pr->ledger->tree_size)));
 	return (uint64) size;
-}
-
-/* A hash256[] of the hashes (the function's declared element type). */
-static Datum
-hcl_hash_array_datum(FunctionCallInfo fcinfo, Oid elemtype, hcl_hash *hashes, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(hashes[i]);
-	return PointerGetDatum(construct_array(elems, n, elemtype, HCL_HASH_LEN, false,
-										   TYPALIGN_CHAR));
 }
 
 /* The log position of a row number: binary search over the level-0 tiles. */
@@ -340,7 +260,7 @@ hcl_ledger_inclusion_proof(PG_FUNCTION_ARGS)
 				 errmsg("row %lld was sealed at position %lld, after the tree of %llu leaves",
 						(long long) PG_GETARG_INT64(1), (long long) index,
 						(unsigned long long) size)));
-	len = hcl_path(&pr, (uint64) index, 0, size, path);
+	(void) hcl_inclusion_path_with(hcl_subtree, &pr, size, (uint64) index, path, &len);
 	hcl_subtree(&pr, 0, size, root);
 	memcpy(leaf, hcl_entry(&pr, 0, index), HCL_HASH_LEN);
 	SPI_finish();				/* frees the tiles read */
@@ -348,7 +268,7 @@ hcl_ledger_inclusion_proof(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(index);
 	values[1] = Int64GetDatum((int64) size);
 	values[2] = PointerGetDatum(hcl_make_hash256(leaf));
-	values[3] = hcl_hash_array_datum(fcinfo, elemtype, path, len);
+	values[3] = PointerGetDatum(hcl_hash_array(elemtype, path, len));
 	values[4] = PointerGetDatum(hcl_make_hash256(root));
 	result = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
@@ -367,12 +287,10 @@ hcl_ledger_consistency_proof(PG_FUNCTION_ARGS)
 				new_size;
 	hcl_hash	proof[HCL_MAX_PROOF];
 	int			len;
-	Oid			elemtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	Oid			elemtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	if (!OidIsValid(elemtype))
-		elemtype = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
 	SPI_connect();
 	hcl_prover_init(&pr, PG_GETARG_OID(0));
 	old_size = hcl_proof_size(fcinfo, 1, &pr, "old_size");
@@ -382,7 +300,7 @@ hcl_ledger_consistency_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("old_size %llu is larger than new_size %llu",
 						(unsigned long long) old_size, (unsigned long long) new_size)));
-	len = (old_size == new_size) ? 0 : hcl_consistency(&pr, old_size, new_size, proof);
+	(void) hcl_consistency_proof_with(hcl_subtree, &pr, new_size, old_size, proof, &len);
 	SPI_finish();
-	PG_RETURN_DATUM(hcl_hash_array_datum(fcinfo, elemtype, proof, len));
+	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(elemtype, proof, len));
 }

@@ -49,7 +49,6 @@
 #include "hash256.h"
 #include "ledger.h"
 
-#define HCL_MAX_LEVELS 8		/* 256^8 = 2^64 leaves */
 
 /* The last (partial) tile of one level, being filled. */
 typedef struct HclTile

@@ -31,7 +31,6 @@
 #include "hash256.h"
 #include "ledger.h"
 
-#define HCL_MAX_LEVELS 8
 #define HCL_PROGRESS_EVERY 1000000
 #define HCL_MAX_PAIR_CHECK 256
 
