@@ -491,6 +491,30 @@ hcl_row_sequence_last(HclLedger *ledger, bool strict)
 	return last;
 }
 
+bool
+hcl_read_tile(HclLedger *ledger, int level, int64 tile, bool fresh,
+			  bytea **hashes, bytea **rows)
+{
+	Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
+	Datum		args[3] = {Int32GetDatum(ledger->ledger_id), Int32GetDatum(level),
+	Int64GetDatum(tile)};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
+							  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
+							  3, argtypes, args, NULL, !fresh, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read tiles");
+	if (SPI_processed != 1)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*hashes = DatumGetByteaPCopy(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*rows = isnull ? NULL : DatumGetByteaPCopy(d);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
 List *
 hcl_active_ledgers(void)
 {

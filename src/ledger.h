@@ -105,6 +105,15 @@ extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
 extern void hcl_encode_row(HclLedger *ledger, int64 row_number,
 						   Datum *values, bool *nulls, StringInfo out);
 
+/*
+ * One stored tile of the ledger's log (SPI connected): its hashes, and for
+ * level 0 its row numbers (NULL if absent), as copies in the current memory
+ * context.  fresh: read with a new snapshot rather than the caller's.
+ * Returns false if there is no such tile.
+ */
+extern bool hcl_read_tile(HclLedger *ledger, int level, int64 tile, bool fresh,
+						  bytea **hashes, bytea **rows);
+
 /* Relation OIDs of all active ledgers (SPI connected). */
 extern List *hcl_active_ledgers(void);
 

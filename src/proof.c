@@ -38,7 +38,6 @@ typedef struct HclTileEntry
 typedef struct HclProver
 {
 	HclLedger  *ledger;
-	uint64		size;			/* the tree the proof is for */
 	HTAB	   *tiles;			/* tiles read so far */
 } HclProver;
 
@@ -56,40 +55,21 @@ hcl_tile(HclProver *pr, int level, int64 tile)
 	e = hash_search(pr->tiles, &key, HASH_ENTER, &found);
 	if (!found)
 	{
-		Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
-		Datum		args[3] = {Int32GetDatum(pr->ledger->ledger_id), Int32GetDatum(level),
-		Int64GetDatum(tile)};
-		bool		isnull;
-		bytea	   *h;
+		bytea	   *hashes;
+		bytea	   *rows;
 
-		if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
-								  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
-								  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "hcledger: could not read tiles");
-		if (SPI_processed != 1)
+		if (!hcl_read_tile(pr->ledger, level, tile, false, &hashes, &rows))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the Merkle log of ledger \"%s\" is missing tile %lld of level %d",
 							pr->ledger->relname, (long long) tile, level),
 					 errhint("Run hcledger.verify_ledger() to locate the damage.")));
-		h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		e->width = VARSIZE_ANY_EXHDR(h) / HCL_HASH_LEN;
-		e->hashes = palloc(VARSIZE_ANY_EXHDR(h));
-		memcpy(e->hashes, VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h));
-		e->rows = NULL;
-		if (level == 0)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-
-			if (!isnull)
-			{
-				bytea	   *r = DatumGetByteaPP(d);
-
-				e->rows = palloc(VARSIZE_ANY_EXHDR(r));
-				memcpy(e->rows, VARDATA_ANY(r), VARSIZE_ANY_EXHDR(r));
-			}
-		}
-		SPI_freetuptable(SPI_tuptable);
+		e->width = VARSIZE_ANY_EXHDR(hashes) / HCL_HASH_LEN;
+		e->hashes = (uint8 *) VARDATA_ANY(hashes);
+		/* row numbers of the wrong length are as good as none: reported as damage */
+		e->rows = (level == 0 && rows != NULL &&
+				   VARSIZE_ANY_EXHDR(rows) == (Size) e->width * 8) ?
+			(uint8 *) VARDATA_ANY(rows) : NULL;
 	}
 	return e;
 }

@@ -106,30 +106,11 @@ hcl_load_tiles(HclSealer *s)
 		t->dirty = false;
 		if (t->width > 0)
 		{
-			Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
-			Datum		args[3] = {Int32GetDatum(l->ledger_id), Int32GetDatum(level),
-			Int64GetDatum(t->index)};
-			bool		isnull;
-			bytea	   *hashes;
+			bytea	   *hashes = NULL;
 			bytea	   *rows = NULL;
 
-			if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
-									  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
-									  3, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "hcledger: could not read tiles");
-			if (SPI_processed == 1)
-			{
-				hashes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull));
-				if (level == 0)
-				{
-					Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 2, &isnull);
-
-					rows = isnull ? NULL : DatumGetByteaPP(d);
-				}
-			}
-			if (SPI_processed != 1 ||
+			/* a fresh snapshot: the previous sealer may have committed while we waited */
+			if (!hcl_read_tile(l, level, t->index, true, &hashes, &rows) ||
 				VARSIZE_ANY_EXHDR(hashes) != (Size) t->width * HCL_HASH_LEN ||
 				(level == 0 && (rows == NULL ||
 								VARSIZE_ANY_EXHDR(rows) != (Size) t->width * 8)))
