@@ -24,7 +24,7 @@ PROVE_TESTS = test/t/*.pl
 PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcrypto
 
-EXTRA_CLEAN = $(DATA_built) tmp_check results regression.diffs regression.out log
+EXTRA_CLEAN = $(DATA_built) hcledger-verify tmp_check results regression.diffs regression.out log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -37,3 +37,21 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 .PHONY: bench
 bench:
 	bash bench/run.sh
+
+# The offline verifier: the same crypto, Merkle, note and receipt code as the
+# extension, built for the frontend (libpgcommon for JSON and base64).
+VERIFY_SRCS = src/cli/hcledger_verify.c src/crypto.c src/merkle.c src/note.c src/receipt.c
+PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+
+hcledger-verify: $(VERIFY_SRCS) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $(PG_CFLAGS) -DFRONTEND -I$(PG_INCLUDEDIR_SERVER) -o $@ $(VERIFY_SRCS) \
+		-L$(pkglibdir) -lpgcommon -lpgport -lcrypto
+
+all: hcledger-verify
+install: install-verify
+uninstall: uninstall-verify
+.PHONY: install-verify uninstall-verify
+install-verify: hcledger-verify installdirs
+	$(INSTALL_PROGRAM) hcledger-verify '$(DESTDIR)$(bindir)/hcledger-verify'
+uninstall-verify:
+	rm -f '$(DESTDIR)$(bindir)/hcledger-verify'

@@ -208,9 +208,11 @@ CREATE TABLE checkpoints (
 	prev_hash		hash256 NOT NULL,
 	body			text NOT NULL,
 	checkpoint_hash	hash256 NOT NULL,
+	note			text,
 	PRIMARY KEY (ledger_id, tree_size)
 );
 COMMENT ON TABLE checkpoints IS 'checkpoints (C2SP tlog-checkpoint bodies), chained by hash';
+COMMENT ON COLUMN checkpoints.note IS 'the checkpoint as a C2SP signed note (body, blank line, Ed25519 signature line); NULL if no signing key was set';
 
 CREATE TABLE ledger_events (
 	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -292,6 +294,211 @@ CREATE FUNCTION ledger_consistency_proof(ledger regclass, old_size bigint, new_s
 RETURNS hash256[]
 	AS 'MODULE_PATHNAME', 'hcl_ledger_consistency_proof' LANGUAGE C STABLE;
 COMMENT ON FUNCTION ledger_consistency_proof(regclass, bigint, bigint) IS 'RFC 9162 consistency proof between two sizes of the ledger''s log (new_size default: all sealed)';
+
+--
+-- Signing, the key registry, receipts (docs/receipts.md).
+--
+CREATE FUNCTION signing_public_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_signing_public_key' LANGUAGE C STABLE;
+COMMENT ON FUNCTION signing_public_key() IS 'the raw Ed25519 public key of hcledger.signing_key_file (NULL if none is set)';
+
+CREATE FUNCTION public_key_raw(algorithm text, public_key bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_public_key_raw_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256';
+
+CREATE TABLE keys (
+	authority		text NOT NULL CHECK (authority ~ '^[^/[:space:]]+$'),
+	key_id			text NOT NULL CHECK (key_id <> ''),
+	algorithm		text NOT NULL CHECK (algorithm IN ('ed25519', 'es256')),
+	public_key		bytea NOT NULL CHECK (length(public_key) = CASE algorithm WHEN 'ed25519' THEN 32 ELSE 65 END),
+	valid_from		timestamptz NOT NULL,
+	valid_until		timestamptz CHECK (valid_until > valid_from),
+	revoked_at		timestamptz,
+	revocation_reason text,
+	added_at		timestamptz NOT NULL DEFAULT now(),
+	added_by		name NOT NULL DEFAULT session_user,
+	PRIMARY KEY (authority, key_id)
+);
+COMMENT ON TABLE keys IS 'the key registry: which authority''s key is valid when (raw public keys)';
+SELECT pg_catalog.pg_extension_config_dump('keys', '');
+REVOKE ALL ON keys FROM PUBLIC;
+GRANT SELECT ON keys TO PUBLIC;
+
+CREATE FUNCTION add_key(authority text, key_id text, algorithm text, public_key bytea,
+						valid_from timestamptz DEFAULT now(), valid_until timestamptz DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF authority IS NULL OR key_id IS NULL OR algorithm IS NULL OR public_key IS NULL OR valid_from IS NULL THEN
+		RAISE EXCEPTION 'authority, key_id, algorithm, public_key and valid_from must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF authority !~ '^[^/[:space:]]+$' THEN
+		RAISE EXCEPTION 'authority "%" must be non-empty, without spaces or slashes', authority
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF valid_until IS NOT NULL AND valid_until <= valid_from THEN
+		RAISE EXCEPTION 'valid_until (%) must be after valid_from (%)', valid_until, valid_from
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = add_key.authority AND k.key_id = add_key.key_id) THEN
+		RAISE EXCEPTION 'authority "%" already has a key "%"', authority, key_id
+			USING ERRCODE = 'unique_violation', HINT = 'Key ids are never reused; choose another.';
+	END IF;
+	INSERT INTO hcledger.keys (authority, key_id, algorithm, public_key, valid_from, valid_until)
+	VALUES (authority, key_id, algorithm, hcledger.public_key_raw(algorithm, public_key), valid_from, valid_until);
+END $$;
+COMMENT ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz) IS 'register a public key of an authority, valid from valid_from until valid_until (admin only)';
+
+CREATE FUNCTION rotate_key(authority text, new_key_id text, algorithm text, public_key bytea,
+						   at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE n integer;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE hcledger.keys k SET valid_until = at
+	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n = 0 THEN
+		RAISE EXCEPTION 'authority "%" has no % key valid at % to rotate', authority, algorithm, at
+			USING ERRCODE = 'no_data_found', HINT = 'Use hcledger.add_key() for a first key.';
+	END IF;
+	PERFORM hcledger.add_key(authority, new_key_id, algorithm, public_key, at, NULL);
+END $$;
+COMMENT ON FUNCTION rotate_key(text, text, text, bytea, timestamptz) IS 'retire an authority''s current key at a time and make a new one valid from then (admin only)';
+
+CREATE FUNCTION revoke_key(authority text, key_id text, at timestamptz DEFAULT now(), reason text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE k record;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO k FROM hcledger.keys x
+	 WHERE x.authority = revoke_key.authority AND x.key_id = revoke_key.key_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'authority "%" has no key "%"', authority, key_id USING ERRCODE = 'undefined_object';
+	END IF;
+	IF k.revoked_at IS NOT NULL THEN
+		RAISE EXCEPTION 'key "%" of authority "%" was already revoked at %', key_id, authority, k.revoked_at
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE hcledger.keys x SET revoked_at = at, revocation_reason = reason
+	 WHERE x.authority = revoke_key.authority AND x.key_id = revoke_key.key_id;
+END $$;
+COMMENT ON FUNCTION revoke_key(text, text, timestamptz, text) IS 'revoke a key: nothing it signed at or after "at" verifies (admin only)';
+
+REVOKE EXECUTE ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz),
+	rotate_key(text, text, text, bytea, timestamptz),
+	revoke_key(text, text, timestamptz, text) FROM PUBLIC;
+
+CREATE FUNCTION verify_signature(authority text, message bytea, signature bytea, signed_at timestamptz,
+								 key_id text DEFAULT NULL)
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(bool_or(CASE k.algorithm
+	                          WHEN 'ed25519' THEN hcledger.ed25519_verify(k.public_key, message, signature)
+	                          ELSE hcledger.ecdsa_p256_verify(k.public_key, message, signature) END), false)
+	  FROM hcledger.keys k
+	 WHERE k.authority = verify_signature.authority
+	   AND (verify_signature.key_id IS NULL OR k.key_id = verify_signature.key_id)
+	   AND k.valid_from <= signed_at AND (k.valid_until IS NULL OR signed_at < k.valid_until)
+	   AND (k.revoked_at IS NULL OR signed_at < k.revoked_at)
+$$;
+COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, or ES256 raw r||s)';
+
+CREATE FUNCTION verify_checkpoint(checkpoint text, public_key bytea DEFAULT NULL, authority text DEFAULT NULL,
+	OUT valid boolean, OUT reason text, OUT origin text, OUT tree_size bigint, OUT root hash256,
+	OUT signed_at timestamptz, OUT authority text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_checkpoint' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_checkpoint(text, bytea, text) IS 'check a signed checkpoint note against public_key, or against the key registry (of one authority if given) at its time';
+
+CREATE FUNCTION receipt_build(leaf bytea, leaf_hash hash256, leaf_index bigint, tree_size bigint,
+							  proof hash256[], checkpoint text) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_receipt_build' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION receipt_build(bytea, hash256, bigint, bigint, hash256[], text) IS 'the canonical JSON receipt of these parts (leaf NULL: a receipt of the hash alone)';
+
+CREATE FUNCTION consistency_receipt_build(old_checkpoint text, new_checkpoint text, proof hash256[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_consistency_receipt_build' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION consistency_receipt_build(text, text, hash256[]) IS 'the canonical JSON consistency receipt of these parts';
+
+CREATE FUNCTION verify_receipt(receipt text, public_key bytea DEFAULT NULL, authority text DEFAULT NULL,
+	OUT valid boolean, OUT reason text, OUT kind text, OUT origin text, OUT old_tree_size bigint,
+	OUT tree_size bigint, OUT leaf_index bigint, OUT row_number bigint, OUT signed_at timestamptz,
+	OUT authority text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_receipt' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_receipt(text, bytea, text) IS 'check a receipt (inclusion or consistency) against public_key, or against the key registry at the checkpoint''s time';
+
+-- The signed checkpoint of a ledger at a size: an error if there is none.
+CREATE FUNCTION signed_checkpoint(ledger regclass, tree_size bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c record;
+BEGIN
+	SELECT k.note, k.tree_size INTO c FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	 WHERE l.relid = ledger AND l.dropped_at IS NULL AND k.tree_size = signed_checkpoint.tree_size;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'ledger "%" has no checkpoint of tree size %', ledger, tree_size
+			USING ERRCODE = 'no_data_found',
+			      HINT = 'Receipts are made against checkpoints; see hcledger.checkpoints for the sizes.';
+	END IF;
+	IF c.note IS NULL THEN
+		RAISE EXCEPTION 'the checkpoint of ledger "%" at tree size % is not signed', ledger, tree_size
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Set hcledger.signing_key_file; checkpoints made from then on are signed.';
+	END IF;
+	RETURN c.note;
+END $$;
+COMMENT ON FUNCTION signed_checkpoint(regclass, bigint) IS 'the signed note of the ledger''s checkpoint at tree_size';
+
+CREATE FUNCTION ledger_receipt(ledger regclass, row_number bigint, tree_size bigint DEFAULT NULL,
+							   with_leaf boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p record;
+	note text;
+BEGIN
+	IF ledger IS NULL OR row_number IS NULL OR with_leaf IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF tree_size IS NULL THEN
+		SELECT max(k.tree_size) INTO tree_size FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+		 WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	END IF;
+	p := hcledger.ledger_inclusion_proof(ledger, row_number, tree_size);
+	note := hcledger.signed_checkpoint(ledger, p.tree_size);
+	IF NOT EXISTS (SELECT FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	               WHERE l.relid = ledger AND k.tree_size = p.tree_size AND k.root OPERATOR(hcledger.=) p.root) THEN
+		RAISE EXCEPTION 'the Merkle log of ledger "%" does not match its checkpoint at tree size %', ledger, p.tree_size
+			USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
+	END IF;
+	RETURN hcledger.receipt_build(CASE WHEN with_leaf THEN hcledger.row_leaf(ledger, row_number) END,
+	                              p.leaf_hash, p.leaf_index, p.tree_size, p.proof, note);
+END $$;
+COMMENT ON FUNCTION ledger_receipt(regclass, bigint, bigint, boolean) IS 'a receipt (docs/receipts.md) proving a sealed row is in a signed checkpoint of the ledger (default: the latest)';
+
+CREATE FUNCTION ledger_consistency_receipt(ledger regclass, old_size bigint, new_size bigint DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF ledger IS NULL OR old_size IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF new_size IS NULL THEN
+		SELECT max(k.tree_size) INTO new_size FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+		 WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	END IF;
+	RETURN hcledger.consistency_receipt_build(hcledger.signed_checkpoint(ledger, old_size),
+	                                          hcledger.signed_checkpoint(ledger, new_size),
+	                                          hcledger.ledger_consistency_proof(ledger, old_size, new_size));
+END $$;
+COMMENT ON FUNCTION ledger_consistency_receipt(regclass, bigint, bigint) IS 'a consistency receipt between two signed checkpoints of the ledger (new_size default: the latest)';
 
 -- Types whose binary form is not stable across databases: OIDs inside.
 CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text

@@ -363,3 +363,80 @@ hcl_p256_verify(const uint8_t *key, size_t keylen,
 	ERR_clear_error();
 	return result;
 }
+
+hcl_verify_result
+hcl_public_key_raw(const uint8_t *key, size_t keylen, bool ed25519,
+				   uint8_t *out, size_t *outlen)
+{
+	hcl_verify_result result = HCL_SIG_VALID;
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, ed25519, &result);
+
+	if (pkey == NULL)
+	{
+		ERR_clear_error();
+		return result;
+	}
+	if (ed25519)
+	{
+		*outlen = 32;
+		if (EVP_PKEY_get_raw_public_key(pkey, out, outlen) != 1 || *outlen != 32)
+			result = HCL_CRYPTO_FAILURE;
+	}
+	else
+	{
+		/* Uncompressed, whatever form the key came in. */
+		if (EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+										   "uncompressed") != 1 ||
+			EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+											out, 65, outlen) != 1 ||
+			*outlen != 65)
+			result = HCL_CRYPTO_FAILURE;
+	}
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return result;
+}
+
+/* No passphrase: an encrypted key file is refused, not prompted for. */
+static int
+hcl_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return 0;
+}
+
+hcl_sign_result
+hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
+					 const uint8_t *msg, size_t msglen,
+					 uint8_t sig[64], uint8_t pub[32])
+{
+	BIO		   *bio = BIO_new_mem_buf(pem, (int) pemlen);
+	EVP_PKEY   *pkey = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	hcl_sign_result result = HCL_SIGN_OK;
+	size_t		publen = 32;
+	size_t		siglen = 64;
+
+	if (bio == NULL)
+		return HCL_SIGN_FAILURE;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, hcl_no_passphrase, NULL);
+	BIO_free(bio);
+	if (pkey == NULL)
+		result = HCL_SIGN_UNPARSEABLE;
+	else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
+		result = HCL_SIGN_NOT_ED25519;
+	else if (EVP_PKEY_get_raw_public_key(pkey, pub, &publen) != 1 || publen != 32)
+		result = HCL_SIGN_FAILURE;
+	else if (msg != NULL)
+	{
+		mctx = EVP_MD_CTX_new();
+		if (mctx == NULL ||
+			EVP_DigestSignInit_ex(mctx, NULL, NULL, NULL, NULL, pkey, NULL) != 1 ||
+			EVP_DigestSign(mctx, sig, &siglen, msg, msglen) != 1 ||
+			siglen != 64)
+			result = HCL_SIGN_FAILURE;
+		EVP_MD_CTX_free(mctx);
+	}
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return result;
+}

@@ -54,4 +54,33 @@ extern hcl_verify_result hcl_p256_verify(const uint8_t *key, size_t keylen,
 										 const uint8_t *sig, size_t siglen,
 										 hcl_sig_format format);
 
+/*
+ * The raw form of a public key given in any form the verify functions take:
+ * the 32-byte Ed25519 key, or the 65-byte uncompressed P-256 point.  out
+ * needs room for 65 bytes.  Returns HCL_SIG_VALID on success, otherwise
+ * the key error.
+ */
+extern hcl_verify_result hcl_public_key_raw(const uint8_t *key, size_t keylen,
+											bool ed25519,
+											uint8_t *out, size_t *outlen);
+
+/* Outcome of using a private key. */
+typedef enum hcl_sign_result
+{
+	HCL_SIGN_OK = 0,
+	HCL_SIGN_UNPARSEABLE,		/* not an unencrypted PEM private key */
+	HCL_SIGN_NOT_ED25519,		/* a private key, but not Ed25519 */
+	HCL_SIGN_FAILURE			/* OpenSSL failed internally */
+} hcl_sign_result;
+
+/*
+ * Parse an Ed25519 private key (PEM, PKCS#8, unencrypted), write its public
+ * key to pub and, if msg is not NULL, its RFC 8032 signature of msg to sig.
+ * The parsed key is freed (OpenSSL clears private key memory on free)
+ * before returning; the caller wipes the PEM text.
+ */
+extern hcl_sign_result hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
+											const uint8_t *msg, size_t msglen,
+											uint8_t sig[64], uint8_t pub[32]);
+
 #endif							/* HCL_CRYPTO_H */

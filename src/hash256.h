@@ -30,4 +30,7 @@ extern Hash256 *hcl_make_hash256(const uint8 *bytes);
 /* A hash256[] of n 32-byte hashes; elemtype is hash256's type OID. */
 extern ArrayType *hcl_hash_array(Oid elemtype, uint8 (*hashes)[HCL_HASH_LEN], int n);
 
+/* The hashes of a hash256[] proof; false if longer than any proof. */
+extern bool hcl_proof_hashes(ArrayType *proof, uint8 (*out)[HCL_HASH_LEN], int *len);
+
 #endif							/* HCL_HASH256_H */

@@ -8,6 +8,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "signing.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -31,6 +32,7 @@ _PG_init(void)
 							   "postgres",
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+	hcl_define_signing_settings();
 	MarkGUCPrefixReserved("hcledger");
 
 	if (process_shared_preload_libraries_in_progress)

@@ -73,7 +73,7 @@ hcl_leaf_hashes(ArrayType *leaves, uint64 *n)
  * The hashes of a hash256[] proof.  Returns false (the proof cannot verify)
  * when it has more elements than any proof can have.
  */
-static bool
+bool
 hcl_proof_hashes(ArrayType *proof, hcl_hash *out, int *len)
 {
 	Datum	   *elems;

@@ -48,6 +48,7 @@
 
 #include "hash256.h"
 #include "ledger.h"
+#include "signing.h"
 
 
 /* The last (partial) tile of one level, being filled. */
@@ -375,9 +376,11 @@ hcl_store_checkpoint(HclSealer *s)
 	int64		unix_time = now / USECS_PER_SEC +
 		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 	char	   *body;
-	Oid			argtypes[8] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
-	BYTEAOID, TEXTOID, BYTEAOID};
-	Datum		args[8];
+	char	   *note;
+	Oid			argtypes[9] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
+	BYTEAOID, TEXTOID, BYTEAOID, TEXTOID};
+	Datum		args[9];
+	char		nulls[9] = "         ";
 
 	if (!hcl_acc_root(&l->frontier, root))
 		hcl_crypto_failed("SHA-256");
@@ -385,6 +388,7 @@ hcl_store_checkpoint(HclSealer *s)
 							   unix_time, l->last_row);
 	if (!hcl_sha256(body, strlen(body), cp_hash))
 		hcl_crypto_failed("SHA-256");
+	note = hcl_sign_checkpoint(l->origin, body);
 	args[0] = Int32GetDatum(l->ledger_id);
 	args[1] = Int64GetDatum(l->tree_size);
 	args[2] = PointerGetDatum(hcl_bytea_of(root, HCL_HASH_LEN));
@@ -393,11 +397,13 @@ hcl_store_checkpoint(HclSealer *s)
 	args[5] = PointerGetDatum(hcl_bytea_of(l->last_checkpoint, HCL_HASH_LEN));
 	args[6] = CStringGetTextDatum(body);
 	args[7] = PointerGetDatum(hcl_bytea_of(cp_hash, HCL_HASH_LEN));
+	args[8] = note ? CStringGetTextDatum(note) : (Datum) 0;
+	nulls[8] = note ? ' ' : 'n';
 	if (SPI_execute_with_args("INSERT INTO hcledger.checkpoints"
-							  " (ledger_id, tree_size, root, last_row, sealed_at, prev_hash, body, checkpoint_hash)"
+							  " (ledger_id, tree_size, root, last_row, sealed_at, prev_hash, body, checkpoint_hash, note)"
 							  " VALUES ($1, $2, $3::hcledger.hash256, $4, to_timestamp($5),"
-							  "         $6::hcledger.hash256, $7, $8::hcledger.hash256)",
-							  8, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+							  "         $6::hcledger.hash256, $7, $8::hcledger.hash256, $9)",
+							  9, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hcledger: could not store a checkpoint");
 	memcpy(l->last_checkpoint, cp_hash, HCL_HASH_LEN);
 }

@@ -1,0 +1,294 @@
+/*
+ * note.c
+ *		Checkpoints as C2SP signed notes (c2sp.org/signed-note,
+ *		c2sp.org/tlog-checkpoint): parsing, signature lines, verification.
+ *
+ * Compiled into the extension and into hcledger-verify.  See note.h.
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include <limits.h>
+
+#include "common/base64.h"
+#include "mb/pg_wchar.h"
+
+#include "crypto.h"
+#include "note.h"
+
+/* U+2014 EM DASH and a space: how a signature line starts. */
+static const char hcl_sig_prefix[] = "\xe2\x80\x94 ";
+#define HCL_SIG_PREFIX_LEN 4
+
+bool
+hcl_note_key_id(const char *name, size_t namelen, const uint8_t pub[32],
+				uint8_t out[4])
+{
+	uint8_t		h[HCL_HASH_LEN];
+	uint8_t		tail[2 + 32];
+
+	/* SHA-256(name || 0x0A || 0x01 || pub), keep 4 bytes */
+	tail[0] = 0x0a;
+	tail[1] = HCL_NOTE_ED25519;
+	memcpy(tail + 2, pub, 32);
+	if (namelen == 0 || !hcl_sha256_prefixed((uint8_t) name[0], name + 1, namelen - 1,
+											 tail, sizeof(tail), h))
+		return false;
+	memcpy(out, h, 4);
+	return true;
+}
+
+int
+hcl_b64_decode_strict(const char *src, size_t len, uint8_t *dst, size_t dstlen)
+{
+	int			n;
+	char	   *again;
+	bool		same;
+
+	if (len == 0 || len % 4 != 0 || len > INT_MAX / 2 ||
+		(size_t) pg_b64_dec_len((int) len) > dstlen + 2)
+		return -1;
+	n = pg_b64_decode(src, (int) len, (char *) dst, (int) dstlen);
+	if (n < 0)
+		return -1;
+	/* Only the canonical encoding: no whitespace, no stray padding bits. */
+	again = palloc(pg_b64_enc_len(n) + 1);
+	same = pg_b64_encode((const char *) dst, n, again, pg_b64_enc_len(n)) == (int) len &&
+		memcmp(again, src, len) == 0;
+	pfree(again);
+	return same ? n : -1;
+}
+
+char *
+hcl_note_signature_line(const char *name, const uint8_t key_id[4],
+						const uint8_t sig[64])
+{
+	uint8_t		raw[4 + 64];
+	char		b64[100];
+	int			n;
+	size_t		namelen = strlen(name);
+	char	   *line;
+
+	memcpy(raw, key_id, 4);
+	memcpy(raw + 4, sig, 64);
+	n = pg_b64_encode((const char *) raw, sizeof(raw), b64, sizeof(b64));
+	line = palloc(HCL_SIG_PREFIX_LEN + namelen + 1 + n + 2);
+	memcpy(line, hcl_sig_prefix, HCL_SIG_PREFIX_LEN);
+	memcpy(line + HCL_SIG_PREFIX_LEN, name, namelen);
+	line[HCL_SIG_PREFIX_LEN + namelen] = ' ';
+	memcpy(line + HCL_SIG_PREFIX_LEN + namelen + 1, b64, n);
+	line[HCL_SIG_PREFIX_LEN + namelen + 1 + n] = '\n';
+	line[HCL_SIG_PREFIX_LEN + namelen + 1 + n + 1] = '\0';
+	return line;
+}
+
+/* A decimal with no leading zeros, at most INT64_MAX; false if not. */
+static bool
+hcl_parse_decimal(const char *s, size_t len, int64_t *out)
+{
+	uint64_t	v = 0;
+
+	if (len == 0 || len > 19 || (s[0] == '0' && len > 1))
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t) (s[i] - '0');
+	}
+	if (v > (uint64_t) INT64_MAX)
+		return false;
+	*out = (int64_t) v;
+	return true;
+}
+
+/* One signature line (without its newline). */
+static const char *
+hcl_parse_sig_line(const char *line, size_t len, hcl_note_sig *sig)
+{
+	const char *name;
+	const char *sp;
+	uint8_t		raw[4 + 64 + 3];
+	int			n;
+
+	if (len < HCL_SIG_PREFIX_LEN || memcmp(line, hcl_sig_prefix, HCL_SIG_PREFIX_LEN) != 0)
+		return "a signature line does not start with an em dash and a space";
+	name = line + HCL_SIG_PREFIX_LEN;
+	sp = memchr(name, ' ', len - HCL_SIG_PREFIX_LEN);
+	if (sp == NULL || sp == name)
+		return "a signature line has no key name";
+	for (const char *p = name; p < sp; p++)
+		if (*p == '+' || *p == '\t')
+			return "a key name contains a plus sign or a tab";
+	n = hcl_b64_decode_strict(sp + 1, len - (size_t) (sp + 1 - line), raw, sizeof(raw));
+	if (n < 5)
+		return "a signature is not canonical base64 of a key ID and a signature";
+	sig->name = name;
+	sig->namelen = (size_t) (sp - name);
+	memcpy(sig->key_id, raw, 4);
+	sig->siglen = (size_t) n - 4;
+	if (sig->siglen <= sizeof(sig->sig))
+		memcpy(sig->sig, raw + 4, sig->siglen);
+	else
+		sig->siglen = 0;		/* not Ed25519: never verifies here */
+	return NULL;
+}
+
+/* The checkpoint's text: origin, size, root, extension lines. */
+static const char *
+hcl_parse_text(hcl_checkpoint *cp)
+{
+	const char *p = cp->text;
+	const char *end = cp->text + cp->textlen;
+	int			lineno = 0;
+
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+		size_t		len = (size_t) (nl - p);
+		int64_t		v;
+
+		if (len == 0)
+			return "the checkpoint text has an empty line";
+		if (lineno == 0)
+		{
+			cp->origin = palloc(len + 1);
+			memcpy(cp->origin, p, len);
+			cp->origin[len] = '\0';
+		}
+		else if (lineno == 1)
+		{
+			if (!hcl_parse_decimal(p, len, &v))
+				return "the tree size is not a decimal number without leading zeros";
+			cp->size = (uint64_t) v;
+		}
+		else if (lineno == 2)
+		{
+			uint8_t		root[32 + 3];
+
+			if (hcl_b64_decode_strict(p, len, root, sizeof(root)) != 32)
+				return "the root hash is not canonical base64 of 32 bytes";
+			memcpy(cp->root, root, 32);
+		}
+		else if (len > 14 && memcmp(p, "hcledger-time ", 14) == 0)
+		{
+			if (cp->has_time || !hcl_parse_decimal(p + 14, len - 14, &v))
+				return "the hcledger-time line is malformed or repeated";
+			cp->has_time = true;
+			cp->time = v;
+		}
+		lineno++;
+		p = nl + 1;
+	}
+	if (lineno < 3)
+		return "the checkpoint text has fewer than three lines";
+	return NULL;
+}
+
+const char *
+hcl_checkpoint_parse(const char *note, size_t len, hcl_checkpoint *cp)
+{
+	const char *split = NULL;
+	const char *p;
+	const char *end = note + len;
+	const char *reason;
+
+	memset(cp, 0, sizeof(*cp));
+	if (len == 0 || note[len - 1] != '\n')
+		return "the checkpoint does not end in a newline";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char) note[i] < 0x20 && note[i] != '\n')
+			return "the checkpoint contains a control character";
+	if (pg_encoding_verifymbstr(PG_UTF8, note, (int) len) != (int) len)
+		return "the checkpoint is not valid UTF-8";
+	/* the text ends at the last blank line */
+	for (p = note; p + 1 < end; p++)
+		if (p[0] == '\n' && p[1] == '\n')
+			split = p;
+	if (split == NULL)
+		return "the checkpoint has no signatures (no blank line after its text)";
+	cp->text = note;
+	cp->textlen = (size_t) (split - note) + 1;
+	if ((reason = hcl_parse_text(cp)) != NULL)
+		return reason;
+	for (p = split + 2; p < end;)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+
+		if (cp->nsigs == HCL_NOTE_MAX_SIGS)
+			return "the checkpoint has too many signatures";
+		if ((reason = hcl_parse_sig_line(p, (size_t) (nl - p), &cp->sigs[cp->nsigs])) != NULL)
+			return reason;
+		cp->nsigs++;
+		p = nl + 1;
+	}
+	if (cp->nsigs == 0)
+		return "the checkpoint has no signature lines";
+	return NULL;
+}
+
+bool
+hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
+					  int nkeys, int *which, char *reason, size_t reasonlen)
+{
+	size_t		olen = strlen(cp->origin);
+
+	snprintf(reason, reasonlen, "no signature by a trusted key for origin \"%s\"",
+			 cp->origin);
+	for (int i = 0; i < cp->nsigs; i++)
+	{
+		const hcl_note_sig *s = &cp->sigs[i];
+
+		if (s->namelen != olen || memcmp(s->name, cp->origin, olen) != 0)
+			continue;
+		for (int k = 0; k < nkeys; k++)
+		{
+			uint8_t		id[4];
+			const hcl_trusted_key *key = &keys[k];
+
+			if (!hcl_note_key_id(cp->origin, olen, key->pub, id))
+			{
+				snprintf(reason, reasonlen, "SHA-256 failed");
+				return false;
+			}
+			if (memcmp(id, s->key_id, 4) != 0)
+				continue;
+			if (s->siglen != 64 ||
+				hcl_ed25519_verify(key->pub, 32, (const uint8_t *) cp->text, cp->textlen,
+								   s->sig, s->siglen) != HCL_SIG_VALID)
+			{
+				snprintf(reason, reasonlen, "the signature by key %s does not verify",
+						 key->label);
+				return false;
+			}
+			if (!cp->has_time &&
+				(key->valid_from != INT64_MIN || key->valid_until != HCL_TIME_NONE ||
+				 key->revoked_at != HCL_TIME_NONE))
+				snprintf(reason, reasonlen,
+						 "the checkpoint has no hcledger-time line, so key %s (valid for a period) cannot vouch for it",
+						 key->label);
+			else if (cp->has_time && cp->time >= key->revoked_at)
+				snprintf(reason, reasonlen,
+						 "signed by key %s at %lld, at or after its revocation at %lld",
+						 key->label, (long long) cp->time, (long long) key->revoked_at);
+			else if (cp->has_time && cp->time < key->valid_from)
+				snprintf(reason, reasonlen,
+						 "signed by key %s at %lld, before it became valid at %lld",
+						 key->label, (long long) cp->time, (long long) key->valid_from);
+			else if (cp->has_time && cp->time >= key->valid_until)
+				snprintf(reason, reasonlen,
+						 "signed by key %s at %lld, after it expired at %lld",
+						 key->label, (long long) cp->time, (long long) key->valid_until);
+			else
+			{
+				*which = k;
+				snprintf(reason, reasonlen, "signed by key %s", key->label);
+				return true;
+			}
+		}
+	}
+	return false;
+}

@@ -1,0 +1,81 @@
+/*
+ * note.h
+ *		Checkpoints as C2SP signed notes: parse, sign lines, verify.
+ *
+ * Shared by the extension and the offline verifier (compiled once for
+ * each, with or without FRONTEND).  Nothing here raises an error: parse
+ * and verify return a reason.  Strings are palloc'd (the frontend's palloc
+ * is libpgcommon's).  The format is docs/format.md, "Checkpoints".
+ */
+#ifndef HCL_NOTE_H
+#define HCL_NOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HCL_NOTE_MAX_SIGS	64	/* C2SP: at least 16 must be accepted */
+#define HCL_NOTE_ED25519	0x01	/* C2SP signature type of Ed25519 */
+#define HCL_TIME_NONE		INT64_MAX	/* no bound */
+
+typedef struct hcl_note_sig
+{
+	const char *name;			/* key name (points into the note) */
+	size_t		namelen;
+	uint8_t		key_id[4];
+	uint8_t		sig[64];
+	size_t		siglen;			/* 64 for an Ed25519 signature */
+} hcl_note_sig;
+
+typedef struct hcl_checkpoint
+{
+	const char *text;			/* the signed text, with its last newline */
+	size_t		textlen;
+	char	   *origin;			/* palloc'd, NUL-terminated */
+	uint64_t	size;
+	uint8_t		root[32];
+	bool		has_time;		/* hcledger-time line */
+	int64_t		time;
+	int			nsigs;
+	hcl_note_sig sigs[HCL_NOTE_MAX_SIGS];
+} hcl_checkpoint;
+
+/* A public key trusted for checkpoints signed at times in its bounds. */
+typedef struct hcl_trusted_key
+{
+	uint8_t		pub[32];		/* Ed25519 */
+	int64_t		valid_from;		/* unix seconds; INT64_MIN for none */
+	int64_t		valid_until;	/* HCL_TIME_NONE for none */
+	int64_t		revoked_at;		/* HCL_TIME_NONE if not revoked */
+	const char *label;			/* how messages name it */
+} hcl_trusted_key;
+
+/* C2SP key ID: SHA-256(name || 0x0A || 0x01 || pub)[:4].  False if SHA-256 fails. */
+extern bool hcl_note_key_id(const char *name, size_t namelen,
+							const uint8_t pub[32], uint8_t out[4]);
+
+/* Standard base64 with padding, canonical only; -1 if not. */
+extern int	hcl_b64_decode_strict(const char *src, size_t len,
+								  uint8_t *dst, size_t dstlen);
+
+/* Parse a signed checkpoint note.  NULL on success, else the reason. */
+extern const char *hcl_checkpoint_parse(const char *note, size_t len,
+										hcl_checkpoint *cp);
+
+/* The signature line "— <name> base64(key ID || sig)\n", palloc'd. */
+extern char *hcl_note_signature_line(const char *name, const uint8_t key_id[4],
+									 const uint8_t sig[64]);
+
+/*
+ * Check a parsed checkpoint's signatures against trusted keys.  Only lines
+ * whose key name is the checkpoint's origin count.  A line whose name and
+ * key ID match a trusted key must verify, or the note is rejected; one such
+ * signature made (by the note's hcledger-time) within the key's validity,
+ * before any revocation, accepts it.  Returns true and the key's index in
+ * *which, or false and the reason.
+ */
+extern bool hcl_checkpoint_verify(const hcl_checkpoint *cp,
+								  const hcl_trusted_key *keys, int nkeys,
+								  int *which, char *reason, size_t reasonlen);
+
+#endif							/* HCL_NOTE_H */

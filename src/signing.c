@@ -1,0 +1,220 @@
+/*
+ * signing.c
+ *		The node's checkpoint signing key.
+ *
+ * hcledger.signing_key_file names a PEM file holding an unencrypted Ed25519
+ * private key (PKCS#8, as `openssl genpkey -algorithm ed25519` writes).
+ * It is a SIGHUP setting, so only postgresql.conf or ALTER SYSTEM (both
+ * superuser) set it, and only superusers can read it.  Like ssl_key_file,
+ * the file is refused if group or others have any access to it.
+ *
+ * The private key is never kept: the file is read when the setting is
+ * loaded (to check it and learn its public key) and again for each
+ * signature, into a stack buffer that is wiped right after; OpenSSL clears
+ * the parsed key when it is freed.  It never reaches a table, a log line or
+ * an error message.  A signature is made only if the file still holds the
+ * key that was loaded, so changing the file takes effect at a reload, and a
+ * reload with a file that cannot be used stops signing (and sealing) with
+ * an error until it is fixed, rather than signing with another key or not
+ * at all.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "crypto.h"
+#include "note.h"
+#include "signing.h"
+
+#define HCL_KEY_FILE_MAX 8192
+
+char	   *hcl_signing_key_file = NULL;
+
+/* What loading the setting found (GUC "extra", malloc'd). */
+typedef struct HclSigningState
+{
+	bool		usable;
+	uint8		pub[32];
+	char		problem[256];	/* why not usable */
+} HclSigningState;
+
+static HclSigningState *hcl_signing = NULL;
+
+/*
+ * Read the key file, check it and use the key: its public key into pub and,
+ * if msg is not NULL, its signature of msg into sig.  False with the
+ * reason in problem on any failure.
+ */
+static bool
+hcl_use_key_file(const char *path, const uint8 *msg, size_t msglen,
+				 uint8 sig[64], uint8 pub[32], char *problem, size_t problemlen)
+{
+	char		buf[HCL_KEY_FILE_MAX];
+	struct stat st;
+	ssize_t		len;
+	int			fd;
+	hcl_sign_result rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+	{
+		snprintf(problem, problemlen, "could not open signing key file \"%s\": %m", path);
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		snprintf(problem, problemlen, "signing key file \"%s\" is not a regular file", path);
+		return false;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		close(fd);
+		snprintf(problem, problemlen,
+				 "signing key file \"%s\" has group or world access; it must be u=rw (0600) or less",
+				 path);
+		return false;
+	}
+	len = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (len < 0 || len == sizeof(buf))
+	{
+		explicit_bzero(buf, sizeof(buf));
+		snprintf(problem, problemlen, "could not read signing key file \"%s\" (unreadable or over %d bytes)",
+				 path, HCL_KEY_FILE_MAX - 1);
+		return false;
+	}
+	rc = hcl_ed25519_sign_pem(buf, (size_t) len, msg, msglen, sig, pub);
+	explicit_bzero(buf, sizeof(buf));
+	switch (rc)
+	{
+		case HCL_SIGN_OK:
+			return true;
+		case HCL_SIGN_UNPARSEABLE:
+			snprintf(problem, problemlen,
+					 "signing key file \"%s\" does not hold an unencrypted PEM private key", path);
+			break;
+		case HCL_SIGN_NOT_ED25519:
+			snprintf(problem, problemlen, "signing key file \"%s\" holds a key that is not Ed25519", path);
+			break;
+		case HCL_SIGN_FAILURE:
+			snprintf(problem, problemlen, "OpenSSL failed while using signing key file \"%s\"", path);
+			break;
+	}
+	return false;
+}
+
+/*
+ * Check hook: load the file.  A file that cannot be used is accepted as
+ * the setting (so that a reload cannot silently keep the old key or fall
+ * back to no key) but marked unusable, with a warning now and an error at
+ * every seal until it is fixed.
+ */
+static bool
+hcl_check_signing_key_file(char **newval, void **extra, GucSource source)
+{
+	HclSigningState *state;
+	uint8		sig[64];
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	state = malloc(sizeof(HclSigningState));
+	if (state == NULL)
+		return false;
+	memset(state, 0, sizeof(*state));
+	state->usable = hcl_use_key_file(*newval, NULL, 0, sig, state->pub,
+									 state->problem, sizeof(state->problem));
+	if (!state->usable)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("hcledger.signing_key_file: %s", state->problem),
+				 errdetail("Checkpoints cannot be signed, so ledgers are not sealed until the file is fixed and the configuration reloaded.")));
+	*extra = state;
+	return true;
+}
+
+static void
+hcl_assign_signing_key_file(const char *newval, void *extra)
+{
+	hcl_signing = extra;
+}
+
+void
+hcl_define_signing_settings(void)
+{
+	DefineCustomStringVariable("hcledger.signing_key_file",
+							   "PEM file with the Ed25519 private key that signs checkpoints.",
+							   "Empty: checkpoints are not signed. A relative path is relative to the data directory.",
+							   &hcl_signing_key_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   hcl_check_signing_key_file,
+							   hcl_assign_signing_key_file,
+							   NULL);
+}
+
+/* The state of the key, or an error if one is set but unusable. */
+static HclSigningState *
+hcl_signing_state(void)
+{
+	if (hcl_signing == NULL)
+		return NULL;
+	if (!hcl_signing->usable)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("hcledger.signing_key_file cannot be used: %s", hcl_signing->problem),
+				 errhint("Fix the file, then reload the configuration (SELECT pg_reload_conf()).")));
+	return hcl_signing;
+}
+
+char *
+hcl_sign_checkpoint(const char *origin, const char *body)
+{
+	HclSigningState *state = hcl_signing_state();
+	uint8		sig[64];
+	uint8		pub[32];
+	uint8		key_id[4];
+	char		problem[256];
+	char	   *line;
+
+	if (state == NULL)
+		return NULL;
+	if (!hcl_use_key_file(hcl_signing_key_file, (const uint8 *) body, strlen(body),
+						  sig, pub, problem, sizeof(problem)))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("could not sign a checkpoint: %s", problem)));
+	if (memcmp(pub, state->pub, 32) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("could not sign a checkpoint: signing key file \"%s\" holds another key than when the configuration was loaded",
+						hcl_signing_key_file),
+				 errhint("Reload the configuration to rotate to the new key.")));
+	if (!hcl_note_key_id(origin, strlen(origin), pub, key_id))
+		elog(ERROR, "hcledger: SHA-256 failed");
+	line = hcl_note_signature_line(origin, key_id, sig);
+	return psprintf("%s\n%s", body, line);
+}
+
+/* SQL function: signing_public_key() returns bytea (NULL: no key set). */
+PG_FUNCTION_INFO_V1(hcl_signing_public_key);
+Datum
+hcl_signing_public_key(PG_FUNCTION_ARGS)
+{
+	HclSigningState *state = hcl_signing_state();
+	bytea	   *result;
+
+	if (state == NULL)
+		PG_RETURN_NULL();
+	result = palloc(VARHDRSZ + 32);
+	SET_VARSIZE(result, VARHDRSZ + 32);
+	memcpy(VARDATA(result), state->pub, 32);
+	PG_RETURN_BYTEA_P(result);
+}
