@@ -55,3 +55,10 @@ install-verify: hcledger-verify installdirs
 	$(INSTALL_PROGRAM) hcledger-verify '$(DESTDIR)$(bindir)/hcledger-verify'
 uninstall-verify:
 	rm -f '$(DESTDIR)$(bindir)/hcledger-verify'
+
+# A throwaway signing key for the regression server (never committed).
+installcheck: test/keys/regress_node.pem
+test/keys/regress_node.pem:
+	mkdir -p test/keys
+	openssl genpkey -algorithm ed25519 -out $@
+	chmod 600 $@

@@ -232,9 +232,15 @@ hcl_checkpoint_parse(const char *note, size_t len, hcl_checkpoint *cp)
 
 bool
 hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
-					  int nkeys, int *which, char *reason, size_t reasonlen)
+					  int nkeys, int *which, bool *known,
+					  char *reason, size_t reasonlen)
 {
 	size_t		olen = strlen(cp->origin);
+	bool		dummy;
+
+	if (known == NULL)
+		known = &dummy;
+	*known = false;
 
 	snprintf(reason, reasonlen, "no signature by a trusted key for origin \"%s\"",
 			 cp->origin);
@@ -256,6 +262,7 @@ hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
 			}
 			if (memcmp(id, s->key_id, 4) != 0)
 				continue;
+			*known = true;
 			if (s->siglen != 64 ||
 				hcl_ed25519_verify(key->pub, 32, (const uint8_t *) cp->text, cp->textlen,
 								   s->sig, s->siglen) != HCL_SIG_VALID)

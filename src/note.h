@@ -72,10 +72,12 @@ extern char *hcl_note_signature_line(const char *name, const uint8_t key_id[4],
  * key ID match a trusted key must verify, or the note is rejected; one such
  * signature made (by the note's hcledger-time) within the key's validity,
  * before any revocation, accepts it.  Returns true and the key's index in
- * *which, or false and the reason.
+ * *which, or false and the reason.  *known (if not NULL) says whether any
+ * signature line was by one of the keys.
  */
 extern bool hcl_checkpoint_verify(const hcl_checkpoint *cp,
 								  const hcl_trusted_key *keys, int nkeys,
-								  int *which, char *reason, size_t reasonlen);
+								  int *which, bool *known,
+								  char *reason, size_t reasonlen);
 
 #endif							/* HCL_NOTE_H */

@@ -421,7 +421,7 @@ hcl_check_note(const char *what, const char *note, size_t len,
 		snprintf(v->reason, sizeof(v->reason), "%s: %s", what, why);
 		return false;
 	}
-	if (!hcl_checkpoint_verify(cp, keys, nkeys, which, reason, sizeof(reason)))
+	if (!hcl_checkpoint_verify(cp, keys, nkeys, which, NULL, reason, sizeof(reason)))
 	{
 		snprintf(v->reason, sizeof(v->reason), "%s: %s", what, reason);
 		return false;

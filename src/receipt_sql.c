@@ -14,6 +14,7 @@
 
 #include "hash256.h"
 #include "receipt.h"
+#include "signing.h"
 
 /* A public key argument in raw form, or an error 22023. */
 static void
@@ -56,12 +57,12 @@ hcl_public_key_raw_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * The keys to trust: the one given, or the registry's Ed25519 keys (of one
- * authority if given).  Registry times are compared in whole seconds, as
- * the checkpoint's hcledger-time is: each bound is rounded down.
+ * The registry's Ed25519 keys (of one authority, or all if NULL), labelled
+ * "authority/key_id".  Registry times are compared in whole seconds, as the
+ * checkpoint's hcledger-time is: each bound is rounded down.
  */
-static hcl_trusted_key *
-hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
+hcl_trusted_key *
+hcl_registry_keys(const char *authority, int *nkeys)
 {
 	hcl_trusted_key *keys;
 	Oid			argtypes[1] = {TEXTOID};
@@ -69,20 +70,7 @@ hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
 	uint64		i;
 	MemoryContext caller = CurrentMemoryContext;
 
-	if (!PG_ARGISNULL(keyarg))
-	{
-		size_t		len;
-
-		keys = palloc0(sizeof(hcl_trusted_key));
-		hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, keys[0].pub, &len);
-		keys[0].valid_from = INT64_MIN;
-		keys[0].valid_until = HCL_TIME_NONE;
-		keys[0].revoked_at = HCL_TIME_NONE;
-		keys[0].label = "given as public_key";
-		*nkeys = 1;
-		return keys;
-	}
-	args[0] = PG_ARGISNULL(autharg) ? (Datum) 0 : PG_GETARG_DATUM(autharg);
+	args[0] = authority ? CStringGetTextDatum(authority) : (Datum) 0;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "hcledger: SPI_connect failed");
 	if (SPI_execute_with_args("SELECT authority || '/' || key_id, public_key,"
@@ -92,7 +80,7 @@ hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
 							  " FROM hcledger.keys WHERE algorithm = 'ed25519'"
 							  " AND ($1 IS NULL OR authority = $1)"
 							  " ORDER BY authority, valid_from",
-							  1, argtypes, args, PG_ARGISNULL(autharg) ? "n" : " ",
+							  1, argtypes, args, authority ? " " : "n",
 							  true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the key registry");
 	keys = MemoryContextAllocZero(caller, sizeof(hcl_trusted_key) * (SPI_processed + 1));
@@ -119,6 +107,26 @@ hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
 	}
 	*nkeys = (int) i;
 	SPI_finish();
+	return keys;
+}
+
+/* The keys to trust: the one given as an argument, or the registry's. */
+static hcl_trusted_key *
+hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
+{
+	hcl_trusted_key *keys;
+	size_t		len;
+
+	if (PG_ARGISNULL(keyarg))
+		return hcl_registry_keys(PG_ARGISNULL(autharg) ? NULL :
+								 text_to_cstring(PG_GETARG_TEXT_PP(autharg)), nkeys);
+	keys = palloc0(sizeof(hcl_trusted_key));
+	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, keys[0].pub, &len);
+	keys[0].valid_from = INT64_MIN;
+	keys[0].valid_until = HCL_TIME_NONE;
+	keys[0].revoked_at = HCL_TIME_NONE;
+	keys[0].label = "given as public_key";
+	*nkeys = 1;
 	return keys;
 }
 
@@ -252,7 +260,7 @@ hcl_verify_checkpoint(PG_FUNCTION_ARGS)
 		snprintf(reason, sizeof(reason), "%s", why);
 	else
 	{
-		valid = hcl_checkpoint_verify(&cp, keys, nkeys, &which, reason, sizeof(reason));
+		valid = hcl_checkpoint_verify(&cp, keys, nkeys, &which, NULL, reason, sizeof(reason));
 		values[2] = CStringGetTextDatum(cp.origin);
 		values[3] = Int64GetDatum((int64) cp.size);
 		values[4] = PointerGetDatum(hcl_make_hash256(cp.root));

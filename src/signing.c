@@ -203,6 +203,19 @@ hcl_sign_checkpoint(const char *origin, const char *body)
 	return psprintf("%s\n%s", body, line);
 }
 
+bool
+hcl_node_key(hcl_trusted_key *key)
+{
+	if (hcl_signing == NULL || !hcl_signing->usable)
+		return false;
+	memcpy(key->pub, hcl_signing->pub, 32);
+	key->valid_from = INT64_MIN;
+	key->valid_until = HCL_TIME_NONE;
+	key->revoked_at = HCL_TIME_NONE;
+	key->label = "hcledger.signing_key_file";
+	return true;
+}
+
 /* SQL function: signing_public_key() returns bytea (NULL: no key set). */
 PG_FUNCTION_INFO_V1(hcl_signing_public_key);
 Datum

@@ -5,6 +5,8 @@
 #ifndef HCL_SIGNING_H
 #define HCL_SIGNING_H
 
+#include "note.h"
+
 extern char *hcl_signing_key_file;
 
 extern void hcl_define_signing_settings(void);
@@ -15,5 +17,11 @@ extern void hcl_define_signing_settings(void);
  * an error when one is set but cannot be used.
  */
 extern char *hcl_sign_checkpoint(const char *origin, const char *body);
+
+/* The node's own public key, trusted with no time bounds; false if none is usable. */
+extern bool hcl_node_key(hcl_trusted_key *key);
+
+/* The key registry's Ed25519 keys (of one authority, or all if NULL). */
+extern hcl_trusted_key *hcl_registry_keys(const char *authority, int *nkeys);
 
 #endif							/* HCL_SIGNING_H */

@@ -30,6 +30,7 @@
 
 #include "hash256.h"
 #include "ledger.h"
+#include "signing.h"
 
 #define HCL_PROGRESS_EVERY 1000000
 #define HCL_MAX_PAIR_CHECK 256
@@ -125,7 +126,39 @@ hcl_bytes_at(HeapTuple tup, TupleDesc desc, int col, uint8 *out, Size want)
 	return true;
 }
 
-/* Read and check the checkpoints: body, hash, chain, sizes. */
+/*
+ * A checkpoint's signed note (if it has one) must carry its body as its
+ * text, and a signature by a known key (registry or node) must verify.
+ * Signatures by keys unknown here are not judged.
+ */
+static void
+hcl_check_note(HclVerifier *v, HclCheckpoint *cp, const char *body,
+			   const char *note, const hcl_trusted_key *keys, int nkeys)
+{
+	hcl_checkpoint parsed;
+	const char *why;
+	char		reason[512];
+	int			which;
+	bool		known;
+
+	if (note == NULL)
+		return;
+	why = hcl_checkpoint_parse(note, strlen(note), &parsed);
+	if (why != NULL)
+		hcl_problem(v, "altered_checkpoint", cp->size, cp->last_row,
+					"checkpoint at tree size %lld: its signed note is malformed (%s)",
+					(long long) cp->size, why);
+	else if (parsed.textlen != strlen(body) || memcmp(parsed.text, body, parsed.textlen) != 0)
+		hcl_problem(v, "altered_checkpoint", cp->size, cp->last_row,
+					"checkpoint at tree size %lld: its signed note does not carry its body",
+					(long long) cp->size);
+	else if (!hcl_checkpoint_verify(&parsed, keys, nkeys, &which, &known, reason, sizeof(reason)) &&
+			 known)
+		hcl_problem(v, "altered_checkpoint", cp->size, cp->last_row,
+					"checkpoint at tree size %lld: %s", (long long) cp->size, reason);
+}
+
+/* Read and check the checkpoints: body, hash, chain, sizes, signatures. */
 static void
 hcl_load_checkpoints(HclVerifier *v)
 {
@@ -135,11 +168,17 @@ hcl_load_checkpoints(HclVerifier *v)
 	hcl_hash	prev;
 	int64		prev_size = 0;
 	uint64		i;
+	int			nkeys;
+	hcl_trusted_key *keys = hcl_registry_keys(NULL, &nkeys);
 
+	/* signatures are checked with the registry's keys and the node's own */
+	keys = repalloc(keys, sizeof(hcl_trusted_key) * (nkeys + 1));
+	if (hcl_node_key(&keys[nkeys]))
+		nkeys++;
 	memset(prev, 0, HCL_HASH_LEN);
 	if (SPI_execute_with_args("SELECT tree_size, root::bytea, last_row,"
 							  "       extract(epoch FROM sealed_at)::bigint,"
-							  "       prev_hash::bytea, body, checkpoint_hash::bytea"
+							  "       prev_hash::bytea, body, checkpoint_hash::bytea, note"
 							  "  FROM hcledger.checkpoints WHERE ledger_id = $1"
 							  " ORDER BY tree_size",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -188,6 +227,8 @@ hcl_load_checkpoints(HclVerifier *v)
 			hcl_problem(v, "altered_checkpoint", cp->size, cp->last_row,
 						"checkpoint at tree size %lld does not name the previous checkpoint (the chain is broken)",
 						(long long) cp->size);
+		else
+			hcl_check_note(v, cp, body, SPI_getvalue(tup, desc, 8), keys, nkeys);
 		if (cp->size <= prev_size)
 			hcl_problem(v, "altered_checkpoint", cp->size, cp->last_row,
 						"checkpoint at tree size %lld does not grow the tree", (long long) cp->size);
