@@ -40,3 +40,12 @@ psql -X -q -v ON_ERROR_STOP=1 \
 	-f "$HCL_ROOT/bench/crypto.sql"
 
 bash "$HCL_ROOT/bench/ledger.sh"
+
+# Receipts need signed checkpoints: from here on, a node key in
+# hcledger.signing_key_file (owned by the server's user, mode 0600).
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/node.pem" 2>/dev/null)
+chown postgres:postgres "$dir/node.pem"
+openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub.pem"
+psql -X -q -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET hcledger.signing_key_file = '$dir/node.pem'" \
+	-c 'SELECT pg_reload_conf()' >/dev/null
+HCL_BENCH_PUBKEY=$dir/node.pub.pem bash "$HCL_ROOT/bench/proof.sh"
