@@ -16,6 +16,7 @@ set -euo pipefail
 n=${HCL_BENCH_PROOF_ROWS:-10000000}
 calls=${HCL_BENCH_PROOF_CALLS:-10000}
 cli_runs=${HCL_BENCH_PROOF_CLI_RUNS:-200}
+[ "$cli_runs" -le "$calls" ] || cli_runs=$calls
 pub=${HCL_BENCH_PUBKEY:?the public key (PEM) of hcledger.signing_key_file}
 cli=$("${PG_CONFIG:-pg_config}" --bindir)/hcledger-verify
 export PGOPTIONS="-c client_min_messages=warning" PGCLIENTENCODING=UTF8
@@ -34,7 +35,7 @@ SELECT hcledger.create_ledger('items');
 CREATE TABLE bench_key AS SELECT convert_to(:'pub', 'UTF8') AS key;
 SQL
 # the key, once the server has reloaded its configuration (new sessions)
-for try in $(seq 50); do
+for _ in $(seq 50); do
 	key_ok=$(q -c "SELECT hcledger.public_key_raw('ed25519', key) = hcledger.signing_public_key() FROM bench_key")
 	[ "$key_ok" = t ] && break
 	sleep 0.1
@@ -58,8 +59,8 @@ SQL
 
 # best of three: seconds for a statement making $calls calls
 best3() {
-	local best="" t r
-	for r in 1 2 3; do
+	local best="" t
+	for _ in 1 2 3; do
 		t=$(q -c "SELECT secs(\$\$$1\$\$)")
 		best=$(echo "$t $best" | awk '{print ($2 == "" || $1 < $2) ? $1 : $2}')
 	done
