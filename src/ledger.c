@@ -495,15 +495,25 @@ bool
 hcl_read_tile(HclLedger *ledger, int level, int64 tile, bool fresh,
 			  bytea **hashes, bytea **rows)
 {
-	Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
+	/* planned once per backend: proofs read a tile per tree level */
+	static SPIPlanPtr plan = NULL;
 	Datum		args[3] = {Int32GetDatum(ledger->ledger_id), Int32GetDatum(level),
 	Int64GetDatum(tile)};
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute_with_args("SELECT hashes, row_numbers FROM hcledger.tiles"
-							  " WHERE ledger_id = $1 AND level = $2 AND tile = $3",
-							  3, argtypes, args, NULL, !fresh, 1) != SPI_OK_SELECT)
+	if (plan == NULL)
+	{
+		Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
+		SPIPlanPtr	p = SPI_prepare("SELECT hashes, row_numbers FROM hcledger.tiles"
+									" WHERE ledger_id = $1 AND level = $2 AND tile = $3",
+									3, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "hcledger: could not prepare the tile query");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, args, NULL, !fresh, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read tiles");
 	if (SPI_processed != 1)
 		return false;

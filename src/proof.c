@@ -165,28 +165,53 @@ hcl_proof_size(FunctionCallInfo fcinfo, int argno, HclProver *pr, const char *wh
 	return (uint64) size;
 }
 
-/* The log position of a row number: binary search over the level-0 tiles. */
+/* The row number stored at a log position; an error if the tile is damaged. */
+static int64
+hcl_row_at(HclProver *pr, int64 pos)
+{
+	HclTileEntry *e = hcl_tile(pr, 0, pos / HCL_TILE_WIDTH);
+	uint64		be;
+
+	if (e->rows == NULL || pos % HCL_TILE_WIDTH >= e->width)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the Merkle log of ledger \"%s\" is damaged at position %lld",
+						pr->ledger->relname, (long long) pos),
+				 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+	memcpy(&be, e->rows + (pos % HCL_TILE_WIDTH) * 8, 8);
+	return (int64) pg_ntoh64(be);
+}
+
+/*
+ * The log position of a row number: a binary search over the level-0
+ * tiles.  Row numbers increase along the log with gaps, so the position of
+ * row r is at most r - (first row) and at least (last position) - (last row
+ * - r): with few gaps that window lies in one or two tiles.
+ */
 static int64
 hcl_position_of(HclProver *pr, int64 row)
 {
 	int64		lo = 0,
 				hi = pr->ledger->tree_size - 1;
 
+	if (hi >= 0)
+	{
+		int64		first = hcl_row_at(pr, 0);
+		int64		last = hcl_row_at(pr, hi);
+
+		if (row < first || row > last)
+			hi = -1;			/* not in the log */
+		else
+		{
+			hi = Min(hi, row - first);
+			lo = Max(lo, pr->ledger->tree_size - 1 - (last - row));
+		}
+	}
 	while (lo <= hi)
 	{
 		int64		mid = lo + (hi - lo) / 2;
-		HclTileEntry *e = hcl_tile(pr, 0, mid / HCL_TILE_WIDTH);
-		uint64		be;
-		int64		r;
+		int64		r = hcl_row_at(pr, mid);
 
-		if (e->rows == NULL || mid % HCL_TILE_WIDTH >= e->width)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the Merkle log of ledger \"%s\" is damaged at position %lld",
-							pr->ledger->relname, (long long) mid),
-					 errhint("Run hcledger.verify_ledger() to locate the damage.")));
-		memcpy(&be, e->rows + (mid % HCL_TILE_WIDTH) * 8, 8);
-		r = (int64) pg_ntoh64(be);
 		if (r == row)
 			return mid;
 		if (r < row)

@@ -8,7 +8,12 @@ set -euo pipefail
 
 dir=$(mktemp -d /tmp/hcledger-demo.XXXXXX)
 trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
-hcl_start_server "$dir"
+
+# The node's checkpoint signing key: Ed25519, readable by the server only.
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/node.pem" 2>/dev/null)
+chown postgres:postgres "$dir/node.pem"
+openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub"
+hcl_start_server "$dir" -c hcledger.signing_key_file="$dir/node.pem"
 
 # Keys and signatures made outside the database, by openssl.
 keys=$dir/keys
@@ -27,4 +32,19 @@ psql -X -q -v ON_ERROR_STOP=1 \
 	-v ed_sig="$(od -An -v -tx1 "$keys/ed.sig" | tr -d " \n")" \
 	-v ec_pub="$(cat "$keys/ec.pub")" \
 	-v ec_sig="$(od -An -v -tx1 "$keys/ec.sig" | tr -d " \n")" \
+	-v receipt="$dir/receipt.json" \
 	-f "$HCL_ROOT/test/demo.sql" 2>&1
+
+echo
+echo "== 8. Offline: hcledger-verify checks the receipt with only the node's public key"
+verify="$HCL_PG_BIN/hcledger-verify"
+echo "\$ hcledger-verify --key node.pub receipt.json"
+"$verify" --key "$dir/node.pub" "$dir/receipt.json" || true
+sed 's/"tree_size":\([0-9]*\)/"tree_size":1\1/' "$dir/receipt.json" > "$dir/tampered.json"
+echo "\$ hcledger-verify --key node.pub tampered.json    # tree_size changed"
+"$verify" --key "$dir/node.pub" "$dir/tampered.json" || echo "(exit status $?)"
+openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$dir/stranger.pub"
+echo "\$ hcledger-verify --key stranger.pub receipt.json  # a key that did not sign it"
+"$verify" --key "$dir/stranger.pub" "$dir/receipt.json" || echo "(exit status $?)"
+echo
+echo 'Demo finished; the throwaway server is stopped and removed.'

@@ -61,16 +61,24 @@ FROM generate_series(1, 1000) i;
 SELECT ledger, committed_rows, sealed_rows, pending_rows FROM hcledger.status;
 SELECT * FROM hcledger.seal();
 SELECT ledger, sealed_rows, pending_rows, last_checkpoint_size, last_checkpoint_root FROM hcledger.status;
-\echo 'The checkpoint (a C2SP tlog-checkpoint body):'
+\echo 'The checkpoint, signed with the node key (hcledger.signing_key_file) as a C2SP signed note:'
 \set QUIET on
 \pset format unaligned
 \pset tuples_only on
 \set QUIET off
-SELECT body FROM hcledger.checkpoints ORDER BY tree_size DESC LIMIT 1;
+SELECT note FROM hcledger.checkpoints ORDER BY tree_size DESC LIMIT 1;
 \set QUIET on
 \pset format aligned
 \pset tuples_only off
 \set QUIET off
+\echo 'The node key goes into the key registry under the authority''s name:'
+SELECT hcledger.add_key('macau', 'mo-node-1', 'ed25519', hcledger.signing_public_key(), now() - interval '1 minute');
+SELECT authority, key_id, algorithm, valid_from IS NOT NULL AS dated, revoked_at FROM hcledger.keys;
+\echo 'A receipt for code 42 (its row, audit path and the signed checkpoint), written to' :'receipt'
+SELECT hcledger.ledger_receipt('codes', 42) \g (format=unaligned tuples_only=on) :receipt
+SELECT valid, reason, authority, key_id, signed_at IS NOT NULL AS dated FROM hcledger.verify_receipt(pg_catalog.pg_read_file(:'receipt'));
+\echo 'The same with the leaf_index changed: rejected, with the reason:'
+SELECT valid, reason FROM hcledger.verify_receipt(replace(pg_catalog.pg_read_file(:'receipt'), '"leaf_index":41', '"leaf_index":40'));
 \echo 'Changing a sealed row is refused:'
 \set ON_ERROR_STOP 0
 UPDATE codes SET colour = 'red' WHERE code_id = 42;
@@ -97,5 +105,4 @@ SELECT 'not a hash'::hcledger.hash256;
 SELECT hcledger.ed25519_verify('\x0102', '\x', '\x');
 \echo '   SQLSTATE' :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
-\echo
-\echo 'Demo finished; the throwaway server is stopped and removed.'
+
