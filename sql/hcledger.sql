@@ -500,6 +500,10 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ledger_consistency_receipt(regclass, bigint, bigint) IS 'a consistency receipt between two signed checkpoints of the ledger (new_size default: the latest)';
 
+CREATE FUNCTION ledger_row_at(ledger regclass, leaf_index bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_ledger_row_at' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_row_at(regclass, bigint) IS 'the row number sealed at a log position (for proofs and receipts by position)';
+
 -- Types whose binary form is not stable across databases: OIDs inside.
 CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$

@@ -24,7 +24,7 @@ CREATE FUNCTION flipped(t text, i int) RETURNS text LANGUAGE sql AS $$
 	SELECT convert_from(set_byte(convert_to(t, 'UTF8'), i, get_byte(convert_to(t, 'UTF8'), i) # 1), 'UTF8')
 $$;
 
-SELECT plan(61);
+SELECT plan(63);
 
 -- signed checkpoints
 SELECT is(length(pub), 32, 'the node has an Ed25519 signing key') FROM k;
@@ -150,5 +150,8 @@ SELECT throws_ok($$SELECT ledger_receipt('receipts', 42, 150)$$, 'P0002', NULL, 
 SELECT throws_ok($$SELECT ledger_receipt('receipts', 250, 100)$$, '22023', NULL, 'a row sealed after that checkpoint');
 SELECT throws_ok($$SELECT ledger_receipt('receipts', 5000)$$, 'P0002', NULL, 'a row that is not sealed');
 SELECT throws_ok($$SELECT ledger_consistency_receipt('receipts', 300, 100)$$, '22023', NULL, 'consistency backwards');
+SELECT is((SELECT count(*) FROM generate_series(0, 299) i WHERE ledger_row_at('receipts', i) <> (SELECT hcl_row FROM receipts ORDER BY hcl_row OFFSET i LIMIT 1)),
+          0::bigint, 'ledger_row_at: the row at each log position, for receipts by position');
+SELECT throws_ok($$SELECT ledger_row_at('receipts', 300)$$, '22023', NULL, 'ledger_row_at: a position outside the log');
 
 SELECT * FROM finish();

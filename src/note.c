@@ -85,8 +85,7 @@ hcl_note_signature_line(const char *name, const uint8_t key_id[4],
 	return line;
 }
 
-/* A decimal with no leading zeros, at most INT64_MAX; false if not. */
-static bool
+bool
 hcl_parse_decimal(const char *s, size_t len, int64_t *out)
 {
 	uint64_t	v = 0;

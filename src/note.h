@@ -54,6 +54,9 @@ typedef struct hcl_trusted_key
 extern bool hcl_note_key_id(const char *name, size_t namelen,
 							const uint8_t pub[32], uint8_t out[4]);
 
+/* A decimal with no sign or leading zeros, at most INT64_MAX; false if not. */
+extern bool hcl_parse_decimal(const char *s, size_t len, int64_t *out);
+
 /* Standard base64 with padding, canonical only; -1 if not. */
 extern int	hcl_b64_decode_strict(const char *src, size_t len,
 								  uint8_t *dst, size_t dstlen);

@@ -309,3 +309,24 @@ hcl_ledger_consistency_proof(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_ARRAYTYPE_P(hcl_hash_array(elemtype, proof, len));
 }
+
+/* SQL function: ledger_row_at(ledger regclass, leaf_index bigint) returns bigint */
+PG_FUNCTION_INFO_V1(hcl_ledger_row_at);
+Datum
+hcl_ledger_row_at(PG_FUNCTION_ARGS)
+{
+	HclProver	pr;
+	int64		index = PG_GETARG_INT64(1);
+	int64		row;
+
+	SPI_connect();
+	hcl_prover_init(&pr, PG_GETARG_OID(0));
+	if (index < 0 || index >= pr.ledger->tree_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("log position %lld is out of range for ledger \"%s\" of %lld sealed rows",
+						(long long) index, pr.ledger->relname, (long long) pr.ledger->tree_size)));
+	row = hcl_row_at(&pr, index);
+	SPI_finish();
+	PG_RETURN_INT64(row);
+}

@@ -82,21 +82,7 @@ hcl_hex_decode(const char *s, size_t len, uint8_t *out, size_t outlen)
 static bool
 hcl_json_count(const char *token, JsonTokenType type, int64_t *out)
 {
-	uint64_t	v = 0;
-	size_t		len = strlen(token);
-
-	if (type != JSON_TOKEN_NUMBER || len == 0 || len > 19)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		if (token[i] < '0' || token[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t) (token[i] - '0');
-	}
-	if (v > (uint64_t) INT64_MAX)
-		return false;
-	*out = (int64_t) v;
-	return true;
+	return type == JSON_TOKEN_NUMBER && hcl_parse_decimal(token, strlen(token), out);
 }
 
 static void

@@ -104,6 +104,33 @@ for my $case ([ 'receipt', $receipt ], [ 'consistency receipt', $consistency ])
 	is($no_reason, 0, "each time printing INVALID and a reason");
 }
 
+# A rewritten history, signed with the node's own key: a checkpoint of 120
+# leaves with another root, signed here with openssl (as a thief or the
+# operator could), does not extend the checkpoint of 50.
+{
+	require Digest::SHA;
+	require MIME::Base64;
+	my ($origin) = $note =~ /\A([^\n]+)\n/;
+	my ($old_body) = value(q(SELECT body FROM hcledger.checkpoints ORDER BY tree_size DESC LIMIT 1));
+	my $forged = $old_body;
+	my $fake_root = MIME::Base64::encode_base64(Digest::SHA::sha256('rewritten history'), '');
+	$forged =~ s/\A([^\n]+\n\d+\n)[^\n]+\n/$1$fake_root\n/;
+	spew("$dir/forged.txt", $forged);
+	openssl('pkeyutl', '-sign', '-rawin', '-inkey', $key, '-in', "$dir/forged.txt", '-out', "$dir/forged.sig");
+	openssl('pkey', '-in', $key, '-pubout', '-outform', 'DER', '-out', "$dir/node.der");
+	my $raw_pub = substr(slurp("$dir/node.der"), -32);
+	my $key_id = substr(Digest::SHA::sha256("$origin\n\x01$raw_pub"), 0, 4);
+	my $forged_note = "$forged\n\x{e2}\x{80}\x{94} $origin " . MIME::Base64::encode_base64($key_id . slurp("$dir/forged.sig"), '') . "\n";
+	spew("$dir/note.txt", $forged_note);
+	($out, $err) = run_command([ 'bash', $checker, "$dir/note.txt", "$dir/node.pub" ]);
+	like($out, qr/^ok: /, 'a forged checkpoint signed with the node key is a valid signed note');
+	(my $json_note = $forged_note) =~ s/\n/\\n/g;
+	(my $forked = $consistency) =~ s/"new_checkpoint":"[^"]*"/"new_checkpoint":"$json_note"/;
+	($rc, $verdict) = verify_cli($forked, "$dir/node.pub");
+	is($verdict, 'INVALID: the log of 120 leaves is not an extension of the log of 50 leaves (consistency proof fails)',
+		'but a consistency receipt from the checkpoint of 50 to it is rejected: the rewritten history is caught');
+}
+
 ($rc, $verdict) = verify_cli($receipt =~ s/"leaf_index":32/"leaf_index":31/r, "$dir/node.pub");
 is($verdict, "INVALID: the inclusion proof does not lead from the leaf to the checkpoint's root", 'a changed index: the reason');
 new_key("$dir/other.pem");
