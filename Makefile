@@ -56,9 +56,11 @@ install-verify: hcledger-verify installdirs
 uninstall-verify:
 	rm -f '$(DESTDIR)$(bindir)/hcledger-verify'
 
-# A throwaway signing key for the regression server (never committed).
-installcheck: test/keys/regress_node.pem
-test/keys/regress_node.pem:
-	mkdir -p test/keys
-	openssl genpkey -algorithm ed25519 -out $@
-	chmod 600 $@
+# A throwaway signing key for the regression server (never committed),
+# owned by whoever runs the tests, mode 0600 as the server demands.
+installcheck: regress-key
+.PHONY: regress-key
+regress-key:
+	@mkdir -p test/keys
+	@[ -f test/keys/regress_node.pem ] || openssl genpkey -algorithm ed25519 -out test/keys/regress_node.pem
+	@chmod 600 test/keys/regress_node.pem

@@ -24,7 +24,7 @@ CREATE FUNCTION flipped(t text, i int) RETURNS text LANGUAGE sql AS $$
 	SELECT convert_from(set_byte(convert_to(t, 'UTF8'), i, get_byte(convert_to(t, 'UTF8'), i) # 1), 'UTF8')
 $$;
 
-SELECT plan(63);
+SELECT plan(64);
 
 -- signed checkpoints
 SELECT is(length(pub), 32, 'the node has an Ed25519 signing key') FROM k;
@@ -38,6 +38,10 @@ SELECT is((SELECT count(*) FROM verify_ledger('receipts')), 0::bigint, 'verify_l
 SELECT is((SELECT reason FROM cps, verify_checkpoint(note, decode(repeat('ab', 32), 'hex')) WHERE cps.tree_size = 100),
           'no signature by a trusted key for origin "' || (SELECT origin FROM ledgers WHERE relid = 'receipts'::regclass) || '"',
           'another key: no trusted signature');
+
+SELECT ok((SELECT (verify_checkpoint(note || '— witness.example/w1 ' || replace(encode(decode(repeat('ab', 1300), 'hex'), 'base64'), E'\n', '') || E'\n',
+                                     pub)).valid FROM cps, k WHERE cps.tree_size = 100),
+          'a cosignature line of an unknown key (and a longer signature type) is ignored');
 
 -- receipts verify, in SQL, for every row at both checkpoints
 SELECT is_empty($$SELECT x.hcl_row, s.tree_size FROM receipts x, (VALUES (100), (300)) s(tree_size), k,

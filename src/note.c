@@ -104,13 +104,19 @@ hcl_parse_decimal(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
-/* One signature line (without its newline). */
+/*
+ * One signature line (without its newline).  Signatures of other types
+ * (a witness's cosignature, a post-quantum one) may be longer than
+ * Ed25519's 64 bytes: they are kept with siglen 0 and never match.
+ */
 static const char *
 hcl_parse_sig_line(const char *line, size_t len, hcl_note_sig *sig)
 {
 	const char *name;
 	const char *sp;
-	uint8_t		raw[4 + 64 + 3];
+	const char *b64;
+	size_t		b64len;
+	uint8_t    *raw;
 	int			n;
 
 	if (len < HCL_SIG_PREFIX_LEN || memcmp(line, hcl_sig_prefix, HCL_SIG_PREFIX_LEN) != 0)
@@ -122,17 +128,24 @@ hcl_parse_sig_line(const char *line, size_t len, hcl_note_sig *sig)
 	for (const char *p = name; p < sp; p++)
 		if (*p == '+' || *p == '\t')
 			return "a key name contains a plus sign or a tab";
-	n = hcl_b64_decode_strict(sp + 1, len - (size_t) (sp + 1 - line), raw, sizeof(raw));
+	b64 = sp + 1;
+	b64len = len - (size_t) (b64 - line);
+	raw = palloc(b64len + 3);
+	n = hcl_b64_decode_strict(b64, b64len, raw, b64len);
 	if (n < 5)
+	{
+		pfree(raw);
 		return "a signature is not canonical base64 of a key ID and a signature";
+	}
 	sig->name = name;
 	sig->namelen = (size_t) (sp - name);
 	memcpy(sig->key_id, raw, 4);
 	sig->siglen = (size_t) n - 4;
-	if (sig->siglen <= sizeof(sig->sig))
+	if (sig->siglen == sizeof(sig->sig))
 		memcpy(sig->sig, raw + 4, sig->siglen);
 	else
 		sig->siglen = 0;		/* not Ed25519: never verifies here */
+	pfree(raw);
 	return NULL;
 }
 
