@@ -50,6 +50,10 @@ typedef struct hcl_trusted_key
 	const char *label;			/* how messages name it */
 } hcl_trusted_key;
 
+/* A key trusted for all times (one given directly, not from the registry). */
+extern void hcl_trust_always(hcl_trusted_key *key, const uint8_t pub[32],
+							 const char *label);
+
 /* C2SP key ID: SHA-256(name || 0x0A || 0x01 || pub)[:4].  False if SHA-256 fails. */
 extern bool hcl_note_key_id(const char *name, size_t namelen,
 							const uint8_t pub[32], uint8_t out[4]);

@@ -393,20 +393,23 @@ hcl_receipt_format(const hcl_receipt *r, StringInfo out)
 	appendStringInfoChar(out, '}');
 }
 
-/* Parse and check the signature of one checkpoint of a receipt. */
-static bool
-hcl_check_note(const char *what, const char *note, size_t len,
-			   const hcl_trusted_key *keys, int nkeys,
-			   hcl_checkpoint *cp, int *which, hcl_verdict *v)
+int64_t
+hcl_leaf_row(const uint8_t *leaf)
 {
-	const char *why = hcl_checkpoint_parse(note, len, cp);
+	uint64_t	be = 0;
+
+	for (int i = 0; i < 8; i++)
+		be = (be << 8) | leaf[32 + i];
+	return (int64_t) be;
+}
+
+/* Check the signature of a parsed checkpoint of a receipt. */
+static bool
+hcl_check_note(const char *what, const hcl_checkpoint *cp,
+			   const hcl_trusted_key *keys, int nkeys, int *which, hcl_verdict *v)
+{
 	char		reason[400];
 
-	if (why != NULL)
-	{
-		snprintf(v->reason, sizeof(v->reason), "%s: %s", what, why);
-		return false;
-	}
 	if (!hcl_checkpoint_verify(cp, keys, nkeys, which, NULL, reason, sizeof(reason)))
 	{
 		snprintf(v->reason, sizeof(v->reason), "%s: %s", what, reason);
@@ -420,7 +423,7 @@ static bool
 hcl_check_leaf(const hcl_receipt *r, hcl_verdict *v)
 {
 	hcl_hash	h;
-	uint64_t	be = 0;
+	int64_t		row;
 	const char *slash;
 	char		uuid[33];
 
@@ -439,12 +442,11 @@ hcl_check_leaf(const hcl_receipt *r, hcl_verdict *v)
 		snprintf(v->reason, sizeof(v->reason), "the leaf is not a hcledger-row-v1 row encoding");
 		return false;
 	}
-	for (int i = 0; i < 8; i++)
-		be = (be << 8) | r->leaf[32 + i];
-	if ((int64_t) be != r->row)
+	row = hcl_leaf_row(r->leaf);
+	if (row != r->row)
 	{
 		snprintf(v->reason, sizeof(v->reason), "row %lld is not the row number in the leaf (%lld)",
-				 (long long) r->row, (long long) (int64_t) be);
+				 (long long) r->row, (long long) row);
 		return false;
 	}
 	for (int i = 0; i < 16; i++)
@@ -469,7 +471,7 @@ hcl_receipt_verify(const hcl_receipt *r, const hcl_trusted_key *keys,
 	memset(v, 0, sizeof(*v));
 	v->key = v->old_key = -1;
 
-	/* Parse before anything else, to report on what the receipt says. */
+	/* Parse the (new) checkpoint once, first, to report on what it says. */
 	why = hcl_checkpoint_parse(r->checkpoint, r->checkpoint_len, &v->cp);
 	if (why != NULL)
 	{
@@ -480,10 +482,14 @@ hcl_receipt_verify(const hcl_receipt *r, const hcl_trusted_key *keys,
 
 	if (r->kind == HCL_RECEIPT_CONSISTENCY)
 	{
-		if (!hcl_check_note("old checkpoint", r->old_checkpoint, r->old_checkpoint_len,
-							keys, nkeys, &v->old, &v->old_key, v) ||
-			!hcl_check_note("new checkpoint", r->checkpoint, r->checkpoint_len,
-							keys, nkeys, &v->cp, &v->key, v))
+		why = hcl_checkpoint_parse(r->old_checkpoint, r->old_checkpoint_len, &v->old);
+		if (why != NULL)
+		{
+			snprintf(v->reason, sizeof(v->reason), "old checkpoint: %s", why);
+			return false;
+		}
+		if (!hcl_check_note("old checkpoint", &v->old, keys, nkeys, &v->old_key, v) ||
+			!hcl_check_note("new checkpoint", &v->cp, keys, nkeys, &v->key, v))
 			return false;
 		if (strcmp(v->old.origin, v->cp.origin) != 0)
 		{
@@ -534,8 +540,7 @@ hcl_receipt_verify(const hcl_receipt *r, const hcl_trusted_key *keys,
 				 "the inclusion proof does not lead from the leaf to the checkpoint's root");
 		return false;
 	}
-	if (!hcl_check_note("checkpoint", r->checkpoint, r->checkpoint_len, keys, nkeys,
-						&v->cp, &v->key, v))
+	if (!hcl_check_note("checkpoint", &v->cp, keys, nkeys, &v->key, v))
 		return false;
 	v->valid = true;
 	if (r->leaf != NULL)

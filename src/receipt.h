@@ -56,6 +56,9 @@ typedef struct hcl_verdict
 	bool		cp_parsed;
 } hcl_verdict;
 
+/* The row number in a leaf of at least 42 bytes (docs/format.md). */
+extern int64_t hcl_leaf_row(const uint8_t *leaf);
+
 /* Parse the JSON text form.  NULL on success, else the reason. */
 extern const char *hcl_receipt_parse(char *json, size_t len, hcl_receipt *r);
 

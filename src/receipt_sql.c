@@ -83,6 +83,7 @@ hcl_registry_keys(const char *authority, int *nkeys)
 							  1, argtypes, args, authority ? " " : "n",
 							  true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the key registry");
+	/* one spare entry: see signing.h */
 	keys = MemoryContextAllocZero(caller, sizeof(hcl_trusted_key) * (SPI_processed + 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -115,26 +116,17 @@ static hcl_trusted_key *
 hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
 {
 	hcl_trusted_key *keys;
+	uint8		pub[32];
 	size_t		len;
 
 	if (PG_ARGISNULL(keyarg))
 		return hcl_registry_keys(PG_ARGISNULL(autharg) ? NULL :
 								 text_to_cstring(PG_GETARG_TEXT_PP(autharg)), nkeys);
+	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, pub, &len);
 	keys = palloc0(sizeof(hcl_trusted_key));
-	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, keys[0].pub, &len);
-	keys[0].valid_from = INT64_MIN;
-	keys[0].valid_until = HCL_TIME_NONE;
-	keys[0].revoked_at = HCL_TIME_NONE;
-	keys[0].label = "given as public_key";
+	hcl_trust_always(&keys[0], pub, "given as public_key");
 	*nkeys = 1;
 	return keys;
-}
-
-/* Checkpoint time (unix seconds) as timestamptz. */
-static Datum
-hcl_unix_to_timestamptz(int64 t)
-{
-	return TimestampTzGetDatum((TimestampTz) (t - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY) * USECS_PER_SEC);
 }
 
 /* Split "authority/key_id" (the key's label) into two datums. */
@@ -203,7 +195,7 @@ hcl_verify_receipt(PG_FUNCTION_ARGS)
 		nulls[3] = nulls[5] = false;
 		if (v.cp.has_time)
 		{
-			values[8] = hcl_unix_to_timestamptz(v.cp.time);
+			values[8] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) v.cp.time));
 			nulls[8] = false;
 		}
 		if (r.kind == HCL_RECEIPT_CONSISTENCY && v.old.origin != NULL)
@@ -267,7 +259,7 @@ hcl_verify_checkpoint(PG_FUNCTION_ARGS)
 		nulls[2] = nulls[3] = nulls[4] = false;
 		if (cp.has_time)
 		{
-			values[5] = hcl_unix_to_timestamptz(cp.time);
+			values[5] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) cp.time));
 			nulls[5] = false;
 		}
 	}
@@ -314,9 +306,7 @@ hcl_receipt_build(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("leaf is too short to be a row encoding")));
 		r.has_row = true;
-		r.row = 0;
-		for (int i = 0; i < 8; i++)
-			r.row = (int64) (((uint64) r.row << 8) | r.leaf[32 + i]);
+		r.row = hcl_leaf_row(r.leaf);
 	}
 	memcpy(r.leaf_hash, PG_GETARG_HASH256_P(1)->data, HCL_HASH_LEN);
 	if (PG_GETARG_INT64(2) < 0 || PG_GETARG_INT64(3) < 0)

@@ -372,9 +372,7 @@ hcl_store_checkpoint(HclSealer *s)
 	HclLedger  *l = s->ledger;
 	hcl_hash	root;
 	hcl_hash	cp_hash;
-	TimestampTz now = GetCurrentTimestamp();
-	int64		unix_time = now / USECS_PER_SEC +
-		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	int64		unix_time = (int64) timestamptz_to_time_t(GetCurrentTimestamp());
 	char	   *body;
 	char	   *note;
 	Oid			argtypes[9] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,

@@ -208,11 +208,7 @@ hcl_node_key(hcl_trusted_key *key)
 {
 	if (hcl_signing == NULL || !hcl_signing->usable)
 		return false;
-	memcpy(key->pub, hcl_signing->pub, 32);
-	key->valid_from = INT64_MIN;
-	key->valid_until = HCL_TIME_NONE;
-	key->revoked_at = HCL_TIME_NONE;
-	key->label = "hcledger.signing_key_file";
+	hcl_trust_always(key, hcl_signing->pub, "hcledger.signing_key_file");
 	return true;
 }
 

@@ -21,7 +21,10 @@ extern char *hcl_sign_checkpoint(const char *origin, const char *body);
 /* The node's own public key, trusted with no time bounds; false if none is usable. */
 extern bool hcl_node_key(hcl_trusted_key *key);
 
-/* The key registry's Ed25519 keys (of one authority, or all if NULL). */
+/*
+ * The key registry's Ed25519 keys (of one authority, or all if NULL), in
+ * an array with room for one more (the node's own key, for verify_ledger).
+ */
 extern hcl_trusted_key *hcl_registry_keys(const char *authority, int *nkeys);
 
 #endif							/* HCL_SIGNING_H */

@@ -172,7 +172,6 @@ hcl_load_checkpoints(HclVerifier *v)
 	hcl_trusted_key *keys = hcl_registry_keys(NULL, &nkeys);
 
 	/* signatures are checked with the registry's keys and the node's own */
-	keys = repalloc(keys, sizeof(hcl_trusted_key) * (nkeys + 1));
 	if (hcl_node_key(&keys[nkeys]))
 		nkeys++;
 	memset(prev, 0, HCL_HASH_LEN);

@@ -116,12 +116,7 @@ main(int argc, char **argv)
 						rc == HCL_KEY_WRONG_ALGORITHM ? "an Ed25519 key" : "a public key (PEM, DER or raw 32 bytes)");
 				return 2;
 			}
-			memcpy(keys[nkeys].pub, raw, 32);
-			keys[nkeys].valid_from = INT64_MIN;
-			keys[nkeys].valid_until = HCL_TIME_NONE;
-			keys[nkeys].revoked_at = HCL_TIME_NONE;
-			keys[nkeys].label = argv[i];
-			nkeys++;
+			hcl_trust_always(&keys[nkeys++], raw, argv[i]);
 			pg_free(k);
 		}
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
