@@ -24,7 +24,7 @@ CREATE FUNCTION flipped(t text, i int) RETURNS text LANGUAGE sql AS $$
 	SELECT convert_from(set_byte(convert_to(t, 'UTF8'), i, get_byte(convert_to(t, 'UTF8'), i) # 1), 'UTF8')
 $$;
 
-SELECT plan(64);
+SELECT plan(70);
 
 -- signed checkpoints
 SELECT is(length(pub), 32, 'the node has an Ed25519 signing key') FROM k;
@@ -138,6 +138,9 @@ SELECT throws_ok($$SELECT add_key('macau', 'mo-3', 'rsa', (SELECT pub FROM k))$$
 SELECT throws_ok($$SELECT add_key('a/b', 'x', 'ed25519', (SELECT pub FROM k))$$, '22023', NULL, 'add_key: a slash in the authority');
 SELECT throws_ok($$SELECT add_key('macau', 'mo-3', 'ed25519', (SELECT pub FROM k), now(), now() - interval '1 s')$$, '22023', NULL,
                  'add_key: valid_until before valid_from');
+SELECT throws_ok($$SELECT add_key('macau', NULL, 'ed25519', (SELECT pub FROM k))$$, '22004', NULL, 'add_key: a NULL argument');
+SELECT throws_ok($$SELECT rotate_key('macau', 'mo-9', 'ed25519', (SELECT pub FROM k), NULL)$$, '22004', NULL, 'rotate_key: a NULL time');
+SELECT throws_ok($$SELECT revoke_key('macau', 'mo-2', NULL)$$, '22004', NULL, 'revoke_key: a NULL time');
 SELECT throws_ok($$SELECT rotate_key('nobody', 'n-1', 'ed25519', (SELECT pub FROM k))$$, 'P0002', NULL, 'rotate_key: no key to rotate');
 SELECT throws_ok($$SELECT revoke_key('macau', 'nope')$$, '42704', NULL, 'revoke_key: no such key');
 SELECT throws_ok($$SELECT revoke_key('revoked', 'r-1')$$, '55000', NULL, 'revoke_key: already revoked');
@@ -154,6 +157,10 @@ SELECT throws_ok($$SELECT ledger_receipt('receipts', 42, 150)$$, 'P0002', NULL, 
 SELECT throws_ok($$SELECT ledger_receipt('receipts', 250, 100)$$, '22023', NULL, 'a row sealed after that checkpoint');
 SELECT throws_ok($$SELECT ledger_receipt('receipts', 5000)$$, 'P0002', NULL, 'a row that is not sealed');
 SELECT throws_ok($$SELECT ledger_consistency_receipt('receipts', 300, 100)$$, '22023', NULL, 'consistency backwards');
+SELECT throws_ok($$SELECT receipt_build('\x01', hcledger.sha256('\x01'), 0, 1, '{}', 'x')$$, '22023', NULL, 'receipt_build: a leaf too short to be a row');
+SELECT throws_ok($$SELECT receipt_build(NULL, hcledger.sha256('\x01'), -1, 1, '{}', 'x')$$, '22023', NULL, 'receipt_build: a negative index');
+SELECT throws_ok($$SELECT receipt_build(NULL, hcledger.sha256('\x01'), 0, 1, array_fill(hcledger.sha256('\x01'), ARRAY[70]), 'x')$$, '22023', NULL,
+                 'receipt_build: a proof longer than any proof');
 SELECT is((SELECT count(*) FROM generate_series(0, 299) i WHERE ledger_row_at('receipts', i) <> (SELECT hcl_row FROM receipts ORDER BY hcl_row OFFSET i LIMIT 1)),
           0::bigint, 'ledger_row_at: the row at each log position, for receipts by position');
 SELECT throws_ok($$SELECT ledger_row_at('receipts', 300)$$, '22023', NULL, 'ledger_row_at: a position outside the log');
