@@ -16,6 +16,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -423,7 +424,7 @@ hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 	if (pkey == NULL)
 		result = HCL_SIGN_UNPARSEABLE;
 	else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
-		result = HCL_SIGN_NOT_ED25519;
+		result = HCL_SIGN_WRONG_ALGORITHM;
 	else if (EVP_PKEY_get_raw_public_key(pkey, pub, &publen) != 1 || publen != 32)
 		result = HCL_SIGN_FAILURE;
 	else if (msg != NULL)
@@ -439,4 +440,113 @@ hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 	return result;
+}
+
+struct hcl_p256_signer
+{
+	EVP_PKEY   *pkey;
+	EVP_MD_CTX *mctx;
+};
+
+void
+hcl_p256_signer_free(hcl_p256_signer *signer)
+{
+	if (signer == NULL)
+		return;
+	EVP_MD_CTX_free(signer->mctx);
+	EVP_PKEY_free(signer->pkey);	/* clears the private scalar */
+	OPENSSL_free(signer);
+}
+
+hcl_sign_result
+hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
+						 hcl_p256_signer **signer, uint8_t pub[65])
+{
+	BIO		   *bio = BIO_new_mem_buf(pem, (int) pemlen);
+	EVP_PKEY   *pkey;
+	hcl_p256_signer *s;
+	char		group[32];
+	size_t		publen = 0;
+
+	*signer = NULL;
+	if (bio == NULL)
+		return HCL_SIGN_FAILURE;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, hcl_no_passphrase, NULL);
+	BIO_free(bio);
+	if (pkey == NULL)
+	{
+		ERR_clear_error();
+		return HCL_SIGN_UNPARSEABLE;
+	}
+	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+		EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+									   group, sizeof(group), NULL) != 1 ||
+		strcmp(group, "prime256v1") != 0)
+	{
+		EVP_PKEY_free(pkey);
+		ERR_clear_error();
+		return HCL_SIGN_WRONG_ALGORITHM;
+	}
+	if (EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+									   "uncompressed") != 1 ||
+		EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+										pub, 65, &publen) != 1 ||
+		publen != 65 ||
+		(s = OPENSSL_zalloc(sizeof(*s))) == NULL)
+	{
+		EVP_PKEY_free(pkey);
+		ERR_clear_error();
+		return HCL_SIGN_FAILURE;
+	}
+	s->pkey = pkey;
+	s->mctx = EVP_MD_CTX_new();
+	if (s->mctx == NULL)
+	{
+		hcl_p256_signer_free(s);
+		return HCL_SIGN_FAILURE;
+	}
+	*signer = s;
+	return HCL_SIGN_OK;
+}
+
+bool
+hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg, size_t msglen,
+			  uint8_t sig[64])
+{
+	uint8_t		der[80];
+	size_t		derlen = sizeof(der);
+	const uint8_t *p = der;
+	ECDSA_SIG  *es = NULL;
+	const BIGNUM *r,
+			   *s;
+	bool		ok;
+
+	ok = EVP_DigestSignInit_ex(signer->mctx, NULL, "SHA256", NULL, NULL,
+							   signer->pkey, NULL) == 1 &&
+		EVP_DigestSign(signer->mctx, der, &derlen, msg, msglen) == 1 &&
+		(es = d2i_ECDSA_SIG(NULL, &p, (long) derlen)) != NULL;
+	if (ok)
+	{
+		ECDSA_SIG_get0(es, &r, &s);
+		ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
+	}
+	ECDSA_SIG_free(es);
+	if (!ok)
+		ERR_clear_error();
+	return ok;
+}
+
+bool
+hcl_hmac_sha256(const uint8_t *key, size_t keylen, const void *msg, size_t msglen,
+				uint8_t out[HCL_HASH_LEN])
+{
+	unsigned int outlen = 0;
+
+	if (HMAC(EVP_sha256(), key, (int) keylen, msg, msglen, out, &outlen) == NULL ||
+		outlen != HCL_HASH_LEN)
+	{
+		ERR_clear_error();
+		return false;
+	}
+	return true;
 }

@@ -69,7 +69,7 @@ typedef enum hcl_sign_result
 {
 	HCL_SIGN_OK = 0,
 	HCL_SIGN_UNPARSEABLE,		/* not an unencrypted PEM private key */
-	HCL_SIGN_NOT_ED25519,		/* a private key, but not Ed25519 */
+	HCL_SIGN_WRONG_ALGORITHM,	/* a private key, but of another algorithm */
 	HCL_SIGN_FAILURE			/* OpenSSL failed internally */
 } hcl_sign_result;
 
@@ -82,5 +82,28 @@ typedef enum hcl_sign_result
 extern hcl_sign_result hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 											const uint8_t *msg, size_t msglen,
 											uint8_t sig[64], uint8_t pub[32]);
+
+/* An ECDSA P-256 private key, parsed once and kept (opaque). */
+typedef struct hcl_p256_signer hcl_p256_signer;
+
+/*
+ * Parse a P-256 private key (PEM, unencrypted; PKCS#8 or SEC1) into *signer
+ * and its uncompressed public point into pub.  The caller wipes the PEM
+ * text and frees the signer with hcl_p256_signer_free (which clears it).
+ */
+extern hcl_sign_result hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
+												hcl_p256_signer **signer,
+												uint8_t pub[65]);
+
+/* ES256 signature of msg (SHA-256, raw r || s).  False if OpenSSL fails. */
+extern bool hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg,
+						  size_t msglen, uint8_t sig[64]);
+
+extern void hcl_p256_signer_free(hcl_p256_signer *signer);
+
+/* HMAC-SHA-256 (RFC 2104).  False only if OpenSSL fails. */
+extern bool hcl_hmac_sha256(const uint8_t *key, size_t keylen,
+							const void *msg, size_t msglen,
+							uint8_t out[HCL_HASH_LEN]);
 
 #endif							/* HCL_CRYPTO_H */

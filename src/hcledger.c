@@ -8,6 +8,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "authority.h"
 #include "signing.h"
 #include "worker.h"
 
@@ -33,6 +34,7 @@ _PG_init(void)
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 	hcl_define_signing_settings();
+	hcl_define_authority_settings();
 	MarkGUCPrefixReserved("hcledger");
 
 	if (process_shared_preload_libraries_in_progress)

@@ -588,6 +588,44 @@ hcl_assign_xid(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * The leaf bytes of one row of the ledger (SPI connected), appended to
+ * leaf; false if the table has no such row.  The caller checks privileges.
+ */
+bool
+hcl_row_leaf_of(HclLedger *ledger, int64 row_number, StringInfo leaf)
+{
+	Relation	rel;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	bool		found;
+
+	rel = table_open(ledger->relid, AccessShareLock);
+	if (rel->rd_rel->relrowsecurity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row leaves are not available on a ledger with row-level security")));
+	hcl_ledger_resolve(ledger, rel);
+	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row_number));
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		slot_getallattrs(slot);
+		hcl_encode_row(ledger, row_number, slot->tts_values, slot->tts_isnull, leaf);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* SQL function: row_leaf(ledger regclass, row_number bigint) returns bytea */
 PG_FUNCTION_INFO_V1(hcl_row_leaf);
 Datum
@@ -596,12 +634,6 @@ hcl_row_leaf(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	int64		row_number = PG_GETARG_INT64(1);
 	MemoryContext outer = CurrentMemoryContext;
-	HclLedger  *ledger;
-	Relation	rel;
-	Relation	irel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
 	StringInfoData leaf;
 	bytea	   *result = NULL;
 
@@ -609,31 +641,13 @@ hcl_row_leaf(PG_FUNCTION_ARGS)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
 	SPI_connect();
-	ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
-	rel = table_open(relid, AccessShareLock);
-	if (rel->rd_rel->relrowsecurity)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("row_leaf is not available on a ledger with row-level security")));
-	hcl_ledger_resolve(ledger, rel);
-	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row_number));
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	initStringInfo(&leaf);
+	if (hcl_row_leaf_of(hcl_ledger_load(relid, HCL_LOAD_READ), row_number, &leaf))
 	{
-		slot_getallattrs(slot);
-		initStringInfo(&leaf);
-		hcl_encode_row(ledger, row_number, slot->tts_values, slot->tts_isnull, &leaf);
 		result = MemoryContextAlloc(outer, VARHDRSZ + leaf.len);
 		SET_VARSIZE(result, VARHDRSZ + leaf.len);
 		memcpy(VARDATA(result), leaf.data, leaf.len);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(irel, AccessShareLock);
-	table_close(rel, AccessShareLock);
 	SPI_finish();
 	if (result == NULL)
 		ereport(ERROR,

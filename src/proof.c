@@ -12,10 +12,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 
 #include "hash256.h"
@@ -189,7 +191,7 @@ hcl_row_at(HclProver *pr, int64 pos)
  * - r): with few gaps that window lies in one or two tiles.
  */
 static int64
-hcl_position_of(HclProver *pr, int64 row)
+hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
 {
 	int64		lo = 0,
 				hi = pr->ledger->tree_size - 1;
@@ -219,6 +221,8 @@ hcl_position_of(HclProver *pr, int64 row)
 		else
 			hi = mid - 1;
 	}
+	if (missing_ok)
+		return -1;
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
 			 errmsg("row %lld of ledger \"%s\" is not sealed", (long long) row,
@@ -258,7 +262,7 @@ hcl_ledger_inclusion_proof(PG_FUNCTION_ARGS)
 	SPI_connect();
 	hcl_prover_init(&pr, PG_GETARG_OID(0));
 	size = hcl_proof_size(fcinfo, 2, &pr, "tree_size");
-	index = hcl_position_of(&pr, PG_GETARG_INT64(1));
+	index = hcl_position_of(&pr, PG_GETARG_INT64(1), false);
 	if ((uint64) index >= size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -329,4 +333,83 @@ hcl_ledger_row_at(PG_FUNCTION_ARGS)
 	row = hcl_row_at(&pr, index);
 	SPI_finish();
 	PG_RETURN_INT64(row);
+}
+
+/*
+ * SQL function: ledger_rows_check(ledger regclass, rows bigint[],
+ *   tree_size bigint, OUT state text, OUT row_number bigint)
+ * Are these rows sealed within the first tree_size leaves, each still
+ * matching its logged leaf hash?  The worst state and the row it is of:
+ * 'altered' (the row's content differs from its leaf, or a committed row
+ * below the sealed line is not in the log), 'missing' (no such row),
+ * 'pending' (not yet sealed within tree_size), else 'sealed'.  NULL rows
+ * are skipped.  For verify_code, which runs with the rights to read them.
+ */
+PG_FUNCTION_INFO_V1(hcl_ledger_rows_check);
+Datum
+hcl_ledger_rows_check(PG_FUNCTION_ARGS)
+{
+	static const char *const states[] = {"sealed", "pending", "missing", "altered"};
+	ArrayType  *rows = PG_GETARG_ARRAYTYPE_P(1);
+	int64		tree_size = PG_GETARG_INT64(2);
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	int			worst = 0;
+	int64		worst_row = 0;
+	HclProver	pr;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "hcledger: return type must be a row type");
+	if (pg_class_aclcheck(PG_GETARG_OID(0), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(PG_GETARG_OID(0)));
+	deconstruct_array(rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &elemnulls, &n);
+	SPI_connect();
+	hcl_prover_init(&pr, PG_GETARG_OID(0));
+	tree_size = Min(tree_size, pr.ledger->tree_size);
+	for (int i = 0; i < n; i++)
+	{
+		int64		row = DatumGetInt64(elems[i]);
+		int			state = 0;
+		StringInfoData leaf;
+
+		if (elemnulls[i])
+			continue;
+		initStringInfo(&leaf);
+		if (!hcl_row_leaf_of(pr.ledger, row, &leaf))
+			state = 2;
+		else if (row > pr.ledger->last_row)
+			state = 1;
+		else
+		{
+			int64		pos = hcl_position_of(&pr, row, true);
+			hcl_hash	h;
+
+			if (pos < 0)
+				state = 3;
+			else if (pos >= tree_size)
+				state = 1;
+			else
+			{
+				if (!hcl_leaf_hash(leaf.data, leaf.len, h))
+					hcl_crypto_failed("SHA-256");
+				if (memcmp(h, hcl_entry(&pr, 0, pos), HCL_HASH_LEN) != 0)
+					state = 3;
+			}
+		}
+		if (state > worst)
+		{
+			worst = state;
+			worst_row = row;
+		}
+	}
+	SPI_finish();
+	values[0] = CStringGetTextDatum(states[worst]);
+	values[1] = Int64GetDatum(worst_row);
+	nulls[1] = (worst == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -33,7 +33,6 @@
 #include "note.h"
 #include "signing.h"
 
-#define HCL_KEY_FILE_MAX 8192
 
 char	   *hcl_signing_key_file = NULL;
 
@@ -48,6 +47,52 @@ typedef struct HclSigningState
 static HclSigningState *hcl_signing = NULL;
 
 /*
+ * Read a secret file into buf (bufsize bytes; the content must be shorter):
+ * it must be a regular file without group or world access, like
+ * ssl_key_file.  False with the reason in problem.  what names the file in
+ * messages ("signing key file").  The caller wipes buf.
+ */
+bool
+hcl_read_key_file(const char *path, const char *what, char *buf, size_t bufsize,
+				  size_t *len, char *problem, size_t problemlen)
+{
+	struct stat st;
+	ssize_t		n;
+	int			fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+	{
+		snprintf(problem, problemlen, "could not open %s \"%s\": %m", what, path);
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		snprintf(problem, problemlen, "%s \"%s\" is not a regular file", what, path);
+		return false;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		close(fd);
+		snprintf(problem, problemlen,
+				 "%s \"%s\" has group or world access; it must be u=rw (0600) or less",
+				 what, path);
+		return false;
+	}
+	n = read(fd, buf, bufsize);
+	close(fd);
+	if (n < 0 || (size_t) n == bufsize)
+	{
+		snprintf(problem, problemlen, "could not read %s \"%s\" (unreadable or over %zu bytes)",
+				 what, path, bufsize - 1);
+		return false;
+	}
+	*len = (size_t) n;
+	return true;
+}
+
+/*
  * Read the key file, check it and use the key: its public key into pub and,
  * if msg is not NULL, its signature of msg into sig.  False with the
  * reason in problem on any failure.
@@ -57,41 +102,16 @@ hcl_use_key_file(const char *path, const uint8 *msg, size_t msglen,
 				 uint8 sig[64], uint8 pub[32], char *problem, size_t problemlen)
 {
 	char		buf[HCL_KEY_FILE_MAX];
-	struct stat st;
-	ssize_t		len;
-	int			fd;
+	size_t		len;
 	hcl_sign_result rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-	{
-		snprintf(problem, problemlen, "could not open signing key file \"%s\": %m", path);
-		return false;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-	{
-		close(fd);
-		snprintf(problem, problemlen, "signing key file \"%s\" is not a regular file", path);
-		return false;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-	{
-		close(fd);
-		snprintf(problem, problemlen,
-				 "signing key file \"%s\" has group or world access; it must be u=rw (0600) or less",
-				 path);
-		return false;
-	}
-	len = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (len < 0 || len == sizeof(buf))
+	if (!hcl_read_key_file(path, "signing key file", buf, sizeof(buf), &len,
+						   problem, problemlen))
 	{
 		explicit_bzero(buf, sizeof(buf));
-		snprintf(problem, problemlen, "could not read signing key file \"%s\" (unreadable or over %d bytes)",
-				 path, HCL_KEY_FILE_MAX - 1);
 		return false;
 	}
-	rc = hcl_ed25519_sign_pem(buf, (size_t) len, msg, msglen, sig, pub);
+	rc = hcl_ed25519_sign_pem(buf, len, msg, msglen, sig, pub);
 	explicit_bzero(buf, sizeof(buf));
 	switch (rc)
 	{
@@ -101,7 +121,7 @@ hcl_use_key_file(const char *path, const uint8 *msg, size_t msglen,
 			snprintf(problem, problemlen,
 					 "signing key file \"%s\" does not hold an unencrypted PEM private key", path);
 			break;
-		case HCL_SIGN_NOT_ED25519:
+		case HCL_SIGN_WRONG_ALGORITHM:
 			snprintf(problem, problemlen, "signing key file \"%s\" holds a key that is not Ed25519", path);
 			break;
 		case HCL_SIGN_FAILURE:

@@ -7,7 +7,17 @@
 
 #include "note.h"
 
+#define HCL_KEY_FILE_MAX 8192
+
 extern char *hcl_signing_key_file;
+
+/*
+ * Read a secret file (a regular file without group or world access) into
+ * buf; false with the reason in problem.  The caller wipes buf.
+ */
+extern bool hcl_read_key_file(const char *path, const char *what, char *buf,
+							  size_t bufsize, size_t *len, char *problem,
+							  size_t problemlen);
 
 extern void hcl_define_signing_settings(void);
 

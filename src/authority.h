@@ -1,0 +1,19 @@
+/*
+ * authority.h
+ *		The issuing authority's secrets (credential key, pseudonym key).
+ */
+#ifndef HCL_AUTHORITY_H
+#define HCL_AUTHORITY_H
+
+extern char *hcl_credential_key_file;
+extern char *hcl_pseudonym_key_file;
+
+extern void hcl_define_authority_settings(void);
+
+/* ES256 (raw r || s) signature of msg with the credential key; errors if unset. */
+extern void hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64]);
+
+/* HMAC-SHA-256 of msg under the pseudonym key; errors if unset. */
+extern void hcl_pseudonym(const char *msg, size_t msglen, uint8 out[32]);
+
+#endif							/* HCL_AUTHORITY_H */
