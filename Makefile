@@ -56,11 +56,14 @@ install-verify: hcledger-verify installdirs
 uninstall-verify:
 	rm -f '$(DESTDIR)$(bindir)/hcledger-verify'
 
-# A throwaway signing key for the regression server (never committed),
-# owned by whoever runs the tests, mode 0600 as the server demands.
+# Throwaway keys for the regression server (never committed): checkpoint
+# signing, credential signing and the pseudonym secret, owned by whoever
+# runs the tests, mode 0600 as the server demands.
 installcheck: regress-key
 .PHONY: regress-key
 regress-key:
 	@mkdir -p test/keys
 	@[ -f test/keys/regress_node.pem ] || openssl genpkey -algorithm ed25519 -out test/keys/regress_node.pem
-	@chmod 600 test/keys/regress_node.pem
+	@[ -f test/keys/regress_credential.pem ] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out test/keys/regress_credential.pem
+	@[ -f test/keys/regress_pseudonym.key ] || openssl rand -out test/keys/regress_pseudonym.key 32
+	@chmod 600 test/keys/regress_node.pem test/keys/regress_credential.pem test/keys/regress_pseudonym.key

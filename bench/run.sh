@@ -3,7 +3,9 @@
 # Markdown tables of ratios: the crypto core against `openssl speed` on this
 # machine (the physical ceiling) and what a user would otherwise call
 # (pgcrypto, PostgreSQL's own sha256); ledger tables against the same table
-# without the ledger and the plpgsql hash chain (bench/ledger.sh).
+# without the ledger and the plpgsql hash chain (bench/ledger.sh); proofs
+# and receipts (bench/proof.sh); health codes: verify_code under pgbench,
+# issuing, and the seed's month at smaller scales (bench/codes.sh).
 # Usage: sudo make bench   (or: sudo bash bench/run.sh)
 set -euo pipefail
 . "$(dirname "$0")/../test/setup.sh"
@@ -49,3 +51,6 @@ openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub.pem"
 psql -X -q -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET hcledger.signing_key_file = '$dir/node.pem'" \
 	-c 'SELECT pg_reload_conf()' >/dev/null
 HCL_BENCH_PUBKEY=$dir/node.pub.pem bash "$HCL_ROOT/bench/proof.sh"
+
+# Health codes: their own ES256 credential and pseudonym key files.
+bash "$HCL_ROOT/bench/codes.sh"

@@ -761,6 +761,7 @@ BEGIN
 END
 $$;
 CREATE VIEW status AS SELECT * FROM ledger_status();
+GRANT SELECT ON status TO PUBLIC;
 COMMENT ON VIEW status IS 'per ledger: committed, sealed and pending rows, the last checkpoint, and what holds the sealer up';
 
 --
@@ -881,6 +882,10 @@ SELECT create_ledger('codes');
 SELECT pg_catalog.pg_extension_config_dump('codes', '');
 REVOKE ALL ON codes FROM PUBLIC;
 GRANT SELECT ON codes TO hcledger_auditor;
+-- verify_ledger reads the row-number sequence too
+DO $$ BEGIN
+	EXECUTE format('GRANT SELECT ON SEQUENCE %s TO hcledger_auditor', pg_get_serial_sequence('hcledger.codes', 'hcl_row'));
+END $$;
 
 CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
 						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
@@ -889,7 +894,7 @@ AS $$
 DECLARE
 	t timestamptz := date_trunc('second', now());
 	f timestamptz := date_trunc('second', valid_from);
-	u timestamptz := date_trunc('second', valid_from + valid_for);
+	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
 	auth text;
 	kid text;
 	pub bytea := hcledger.credential_public_key();

@@ -33,6 +33,7 @@
 #define HCL_SALT_LEN		16
 #define HCL_SALT_MAX		64
 #define HCL_ID_LEN			16
+#define HCL_TIME_MAX		INT64CONST(253402300799)	/* 9999-12-31 23:59:59 UTC */
 #define HCL_SAFE_INTEGER	INT64CONST(9007199254740991)	/* 2^53 - 1 */
 
 static const char hcl_b45[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
@@ -538,7 +539,10 @@ hcl_code_decode(text *payload, HclCode *c)
 	r.p += c->claimslen;
 	if (r.p != r.end)
 		return "the payload has bytes after its claims";
-	if (c->issued_at < 0 || c->valid_from < 0 || c->valid_until <= c->valid_from)
+	if (c->issued_at < 0 || c->valid_from < 0 || c->issued_at > HCL_TIME_MAX ||
+		c->valid_from > HCL_TIME_MAX || c->valid_until > HCL_TIME_MAX)
+		return "the payload's times are out of range";
+	if (c->valid_until <= c->valid_from)
 		return "the payload's times are not in order";
 	return NULL;
 }
