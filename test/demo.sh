@@ -9,11 +9,15 @@ set -euo pipefail
 dir=$(mktemp -d /tmp/hcledger-demo.XXXXXX)
 trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
 
-# The node's checkpoint signing key: Ed25519, readable by the server only.
-(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/node.pem" 2>/dev/null)
-chown postgres:postgres "$dir/node.pem"
+# The node's checkpoint signing key (Ed25519), the health authority's
+# credential key (ES256) and pseudonym secret: readable by the server only.
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/node.pem" 2>/dev/null &&
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/credential.pem" 2>/dev/null &&
+	openssl rand -out "$dir/pseudonym.key" 32)
+chown postgres:postgres "$dir/node.pem" "$dir/credential.pem" "$dir/pseudonym.key"
 openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub"
-hcl_start_server "$dir" -c hcledger.signing_key_file="$dir/node.pem"
+hcl_start_server "$dir" -c hcledger.signing_key_file="$dir/node.pem" \
+	-c hcledger.credential_key_file="$dir/credential.pem" -c hcledger.pseudonym_key_file="$dir/pseudonym.key"
 
 # Keys and signatures made outside the database, by openssl.
 keys=$dir/keys
@@ -46,5 +50,14 @@ echo "\$ hcledger-verify --key node.pub tampered.json    # tree_size changed"
 openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$dir/stranger.pub"
 echo "\$ hcledger-verify --key stranger.pub receipt.json  # a key that did not sign it"
 "$verify" --key "$dir/stranger.pub" "$dir/receipt.json" || echo "(exit status $?)"
+
+psql -X -q -v ON_ERROR_STOP=1 -v code_receipt="$dir/code_receipt.json" -f "$HCL_ROOT/test/demo_codes.sql" 2>&1
+echo
+echo "== 16. Offline: anyone with the authority's node public key checks Bo's status receipt"
+echo "\$ hcledger-verify --key node.pub code_receipt.json"
+"$verify" --key "$dir/node.pub" "$dir/code_receipt.json" || true
+sed 's/"row":\([0-9]*\)/"row":9\1/' "$dir/code_receipt.json" > "$dir/code_tampered.json"
+echo "\$ hcledger-verify --key node.pub code_tampered.json    # row number changed"
+"$verify" --key "$dir/node.pub" "$dir/code_tampered.json" || echo "(exit status $?)"
 echo
 echo 'Demo finished; the throwaway server is stopped and removed.'
