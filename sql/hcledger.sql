@@ -1027,7 +1027,7 @@ BEGIN
 	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
 		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
 	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
-		reason := format('key "%s" was revoked at %s, before the code was issued', d.key_id, k.revoked_at);
+		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);
 	END IF;
 	IF reason IS NOT NULL THEN
 		verdict := 'bad signature';
@@ -1073,7 +1073,7 @@ BEGIN
 	END IF;
 	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
 	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
-	   OR issued.commitment <> d.commitment OR issued.signature <> d.signature THEN
+	   OR issued.commitment <> d.commitment THEN
 		verdict := 'tampered';
 		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
 		colour := NULL;
