@@ -69,27 +69,12 @@ hcl_load_credential_key(const char *path, hcl_p256_signer **signer, uint8 pub[65
 	}
 	rc = hcl_p256_signer_from_pem(buf, len, &s, pub);
 	explicit_bzero(buf, sizeof(buf));
-	switch (rc)
-	{
-		case HCL_SIGN_OK:
-			if (signer != NULL)
-				*signer = s;
-			else
-				hcl_p256_signer_free(s);
-			return true;
-		case HCL_SIGN_UNPARSEABLE:
-			snprintf(problem, problemlen,
-					 "credential key file \"%s\" does not hold an unencrypted PEM private key", path);
-			break;
-		case HCL_SIGN_WRONG_ALGORITHM:
-			snprintf(problem, problemlen,
-					 "credential key file \"%s\" holds a key that is not ECDSA P-256 (ES256)", path);
-			break;
-		case HCL_SIGN_FAILURE:
-			snprintf(problem, problemlen, "OpenSSL failed while using credential key file \"%s\"", path);
-			break;
-	}
-	return false;
+	if (signer != NULL)
+		*signer = s;
+	else
+		hcl_p256_signer_free(s);
+	return hcl_key_file_result(rc, "credential key file", path, "ECDSA P-256 (ES256)",
+							   problem, problemlen);
 }
 
 /* Load the pseudonym key file into key (HCL_PSEUDONYM_KEY_MAX bytes). */

@@ -22,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "authority.h"
+#include "ledger.h"
 #include "crypto.h"
 
 #define HCL_CODE_PREFIX		"HCL1:"
@@ -563,16 +564,6 @@ hcl_whole_seconds(TimestampTz t, const char *what)
 	return (int64) timestamptz_to_time_t(t);
 }
 
-static bytea *
-hcl_bytea(const void *data, size_t len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
-}
-
 /*
  * SQL function: code_issue_parts(claims jsonb, authority text, key_id text,
  *   issued_at timestamptz, valid_from timestamptz, valid_until timestamptz,
@@ -639,10 +630,10 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 						   c.valid_until, commitment);
 	hcl_credential_sign((uint8 *) VARDATA(msg), VARSIZE(msg) - VARHDRSZ, c.sig);
 
-	values[0] = PointerGetDatum(hcl_bytea(c.id, HCL_ID_LEN));
-	values[1] = PointerGetDatum(hcl_bytea(pseudonym, 32));
-	values[2] = PointerGetDatum(hcl_bytea(commitment, 32));
-	values[3] = PointerGetDatum(hcl_bytea(c.sig, 64));
+	values[0] = PointerGetDatum(hcl_bytea_of(c.id, HCL_ID_LEN));
+	values[1] = PointerGetDatum(hcl_bytea_of(pseudonym, 32));
+	values[2] = PointerGetDatum(hcl_bytea_of(commitment, 32));
+	values[3] = PointerGetDatum(hcl_bytea_of(c.sig, 64));
 	values[4] = PointerGetDatum(hcl_code_payload(&c));
 	tupdesc = BlessTupleDesc(tupdesc);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -679,12 +670,12 @@ hcl_code_decode_sql(PG_FUNCTION_ARGS)
 			elog(ERROR, "hcledger: SHA-256 failed");
 		values[1] = CStringGetTextDatum(c.authority);
 		values[2] = CStringGetTextDatum(c.key_id);
-		values[3] = PointerGetDatum(hcl_bytea(c.id, HCL_ID_LEN));
+		values[3] = PointerGetDatum(hcl_bytea_of(c.id, HCL_ID_LEN));
 		values[4] = TimestampTzGetDatum(hcl_to_timestamptz(c.issued_at));
 		values[5] = TimestampTzGetDatum(hcl_to_timestamptz(c.valid_from));
 		values[6] = TimestampTzGetDatum(hcl_to_timestamptz(c.valid_until));
-		values[7] = PointerGetDatum(hcl_bytea(commitment, 32));
-		values[8] = PointerGetDatum(hcl_bytea(c.sig, 64));
+		values[7] = PointerGetDatum(hcl_bytea_of(commitment, 32));
+		values[8] = PointerGetDatum(hcl_bytea_of(c.sig, 64));
 		values[9] = PointerGetDatum(hcl_code_message(c.authority, c.key_id, c.id, c.issued_at,
 													 c.valid_from, c.valid_until, commitment));
 		memset(nulls + 1, false, sizeof(bool) * 9);
@@ -770,5 +761,5 @@ hcl_pseudonym_sql(PG_FUNCTION_ARGS)
 					 text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	hcl_pseudonym(subject.data, subject.len, out);
 	explicit_bzero(subject.data, subject.len);
-	PG_RETURN_BYTEA_P(hcl_bytea(out, 32));
+	PG_RETURN_BYTEA_P(hcl_bytea_of(out, 32));
 }

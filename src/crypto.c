@@ -405,22 +405,33 @@ hcl_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
+/* An unencrypted PEM private key, or NULL (OpenSSL's errors cleared). */
+static EVP_PKEY *
+hcl_private_key_from_pem(const char *pem, size_t pemlen)
+{
+	BIO		   *bio = BIO_new_mem_buf(pem, (int) pemlen);
+	EVP_PKEY   *pkey;
+
+	if (bio == NULL)
+		return NULL;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, hcl_no_passphrase, NULL);
+	BIO_free(bio);
+	if (pkey == NULL)
+		ERR_clear_error();
+	return pkey;
+}
+
 hcl_sign_result
 hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 					 const uint8_t *msg, size_t msglen,
 					 uint8_t sig[64], uint8_t pub[32])
 {
-	BIO		   *bio = BIO_new_mem_buf(pem, (int) pemlen);
-	EVP_PKEY   *pkey = NULL;
+	EVP_PKEY   *pkey = hcl_private_key_from_pem(pem, pemlen);
 	EVP_MD_CTX *mctx = NULL;
 	hcl_sign_result result = HCL_SIGN_OK;
 	size_t		publen = 32;
 	size_t		siglen = 64;
 
-	if (bio == NULL)
-		return HCL_SIGN_FAILURE;
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, hcl_no_passphrase, NULL);
-	BIO_free(bio);
 	if (pkey == NULL)
 		result = HCL_SIGN_UNPARSEABLE;
 	else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
@@ -462,22 +473,14 @@ hcl_sign_result
 hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
 						 hcl_p256_signer **signer, uint8_t pub[65])
 {
-	BIO		   *bio = BIO_new_mem_buf(pem, (int) pemlen);
-	EVP_PKEY   *pkey;
+	EVP_PKEY   *pkey = hcl_private_key_from_pem(pem, pemlen);
 	hcl_p256_signer *s;
 	char		group[32];
 	size_t		publen = 0;
 
 	*signer = NULL;
-	if (bio == NULL)
-		return HCL_SIGN_FAILURE;
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, hcl_no_passphrase, NULL);
-	BIO_free(bio);
 	if (pkey == NULL)
-	{
-		ERR_clear_error();
 		return HCL_SIGN_UNPARSEABLE;
-	}
 	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
 		EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
 									   group, sizeof(group), NULL) != 1 ||

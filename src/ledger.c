@@ -588,6 +588,16 @@ hcl_assign_xid(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+bytea *
+hcl_bytea_of(const void *data, Size len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
 /*
  * The leaf bytes of one row of the ledger (SPI connected), appended to
  * leaf; false if the table has no such row.  The caller checks privileges.

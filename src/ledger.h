@@ -105,6 +105,9 @@ extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
 extern void hcl_encode_row(HclLedger *ledger, int64 row_number,
 						   Datum *values, bool *nulls, StringInfo out);
 
+/* A palloc'd bytea holding a copy of data. */
+extern bytea *hcl_bytea_of(const void *data, Size len);
+
 /* The leaf bytes of one row appended to leaf; false if there is no such row. */
 extern bool hcl_row_leaf_of(HclLedger *ledger, int64 row_number, StringInfo leaf);
 

@@ -137,16 +137,6 @@ hcl_load_tiles(HclSealer *s)
 	}
 }
 
-static bytea *
-hcl_bytea_of(const void *data, Size len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
-}
-
 static void
 hcl_flush_tile(HclSealer *s, int level)
 {

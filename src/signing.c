@@ -113,19 +113,26 @@ hcl_use_key_file(const char *path, const uint8 *msg, size_t msglen,
 	}
 	rc = hcl_ed25519_sign_pem(buf, len, msg, msglen, sig, pub);
 	explicit_bzero(buf, sizeof(buf));
+	return hcl_key_file_result(rc, "signing key file", path, "Ed25519", problem, problemlen);
+}
+
+bool
+hcl_key_file_result(hcl_sign_result rc, const char *what, const char *path,
+					const char *algorithm, char *problem, size_t problemlen)
+{
 	switch (rc)
 	{
 		case HCL_SIGN_OK:
 			return true;
 		case HCL_SIGN_UNPARSEABLE:
 			snprintf(problem, problemlen,
-					 "signing key file \"%s\" does not hold an unencrypted PEM private key", path);
+					 "%s \"%s\" does not hold an unencrypted PEM private key", what, path);
 			break;
 		case HCL_SIGN_WRONG_ALGORITHM:
-			snprintf(problem, problemlen, "signing key file \"%s\" holds a key that is not Ed25519", path);
+			snprintf(problem, problemlen, "%s \"%s\" holds a key that is not %s", what, path, algorithm);
 			break;
 		case HCL_SIGN_FAILURE:
-			snprintf(problem, problemlen, "OpenSSL failed while using signing key file \"%s\"", path);
+			snprintf(problem, problemlen, "OpenSSL failed while using %s \"%s\"", what, path);
 			break;
 	}
 	return false;

@@ -5,6 +5,7 @@
 #ifndef HCL_SIGNING_H
 #define HCL_SIGNING_H
 
+#include "crypto.h"
 #include "note.h"
 
 #define HCL_KEY_FILE_MAX 8192
@@ -18,6 +19,13 @@ extern char *hcl_signing_key_file;
 extern bool hcl_read_key_file(const char *path, const char *what, char *buf,
 							  size_t bufsize, size_t *len, char *problem,
 							  size_t problemlen);
+
+/*
+ * Turn the result of using a key file into true, or false with the reason
+ * in problem ("<what> \"<path>\" holds a key that is not <algorithm>").
+ */
+extern bool hcl_key_file_result(hcl_sign_result rc, const char *what, const char *path,
+								const char *algorithm, char *problem, size_t problemlen);
 
 extern void hcl_define_signing_settings(void);
 
