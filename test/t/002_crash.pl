@@ -38,7 +38,7 @@ my $load = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '60', '-f', $script,
 	  '-h', $node->host, '-p', $node->port, 'postgres' ],
 	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('postgres', 'SELECT sealed_rows > 2000 FROM hcledger.status'),
+ok($node->poll_query_until('postgres', "SELECT sealed_rows > 2000 FROM hcledger.status WHERE ledger = 'readings'::regclass"),
 	'rows are being appended and sealed');
 my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM readings');
 $node->kill9;
@@ -57,10 +57,10 @@ ok($started, 'the server restarts after kill -9');
 my $committed = $node->safe_psql('postgres', 'SELECT count(*) FROM readings');
 cmp_ok($committed, '>=', $before, "after recovery $committed committed rows ($before seen before the kill)");
 ok($node->poll_query_until('postgres',
-		'SELECT pending_rows = 0 AND sealed_rows = committed_rows FROM hcledger.status'),
+		"SELECT pending_rows = 0 AND sealed_rows = committed_rows FROM hcledger.status WHERE ledger = 'readings'::regclass"),
 	'the sealer, restarted with the server, seals everything');
 my ($size, $last_row) = split /\|/,
-  $node->safe_psql('postgres', 'SELECT tree_size, last_row FROM hcledger.ledgers');
+  $node->safe_psql('postgres', "SELECT tree_size, last_row FROM hcledger.ledgers WHERE relid = 'readings'::regclass");
 is($size, $committed, 'every committed row is in the log');
 is($node->safe_psql('postgres', 'SELECT count(DISTINCT hcl_row) FROM readings'), $committed,
 	'exactly once');
@@ -71,7 +71,7 @@ is($node->safe_psql('postgres', q(SELECT count(*) FROM hcledger.verify_ledger('r
 
 # appending goes on after the crash
 $node->safe_psql('postgres', 'INSERT INTO readings (id, site) SELECT g, 0 FROM generate_series(1, 100) g');
-ok($node->poll_query_until('postgres', 'SELECT pending_rows = 0 FROM hcledger.status'),
+ok($node->poll_query_until('postgres', "SELECT pending_rows = 0 FROM hcledger.status WHERE ledger = 'readings'::regclass"),
 	'rows appended after recovery are sealed');
 is($node->safe_psql('postgres', q(SELECT count(*) FROM hcledger.verify_ledger('readings'))), '0',
 	'and the ledger still verifies');
