@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Health-code benchmarks (docs/health-codes.md), run by bench/run.sh against
-# its throwaway server (PG* variables set, hcledger preloaded, checkpoints
-# signed with hcledger.signing_key_file), or alone: without PGHOST it starts
-# its own throwaway server under /tmp (as root or as postgres; the extension
-# must be installed).  Prints Markdown tables.
+# its throwaway server (HCL_BENCH_THROWAWAY=1, PG* variables set, hcledger
+# preloaded, checkpoints signed with hcledger.signing_key_file), or alone:
+# then it starts its own throwaway server under /tmp whatever PGHOST says
+# (it sets key files with ALTER SYSTEM and creates databases, so it never
+# uses a server it did not start): sudo bash bench/codes.sh (or as postgres;
+# the extension must be installed).  Prints Markdown tables.
 #   - verify_code with pgbench, HCL_BENCH_CODES_CLIENTS clients (default 2),
 #     prepared protocol, HCL_BENCH_CODES_SECONDS (default 20) per run, over
 #     HCL_BENCH_CODES_PAYLOADS (default 10^5) issued, sealed payloads picked
@@ -35,7 +37,7 @@ as_server_user() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else
 
 # Alone: a throwaway server like bench/run.sh's, reachable only through a
 # Unix socket in its own directory (no TCP port).
-if [ -z "${PGHOST:-}" ]; then
+if [ "${HCL_BENCH_THROWAWAY:-}" != 1 ]; then
 	bin=/usr/lib/postgresql/15/bin
 	[ "$(id -u)" = 0 ] || [ "$(id -un)" = postgres ] || fail "run as root (sudo) or as postgres"
 	[ -f "$("$bin/pg_config" --sharedir)/extension/hcledger.control" ] ||

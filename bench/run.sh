@@ -53,4 +53,4 @@ psql -X -q -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET hcledger.signing_key_file = '
 HCL_BENCH_PUBKEY=$dir/node.pub.pem bash "$HCL_ROOT/bench/proof.sh"
 
 # Health codes: their own ES256 credential and pseudonym key files.
-bash "$HCL_ROOT/bench/codes.sh"
+HCL_BENCH_THROWAWAY=1 bash "$HCL_ROOT/bench/codes.sh"
