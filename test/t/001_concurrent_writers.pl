@@ -63,7 +63,7 @@ is($node->safe_psql('postgres', 'SELECT max(hcl_row) FROM events'),
 is($node->safe_psql('postgres', q(SELECT count(*) FROM hcledger.verify_ledger('events'))),
 	'0', 'verify_ledger passes');
 is($node->safe_psql('postgres',
-		"SELECT max(tree_size) FROM hcledger.checkpoints JOIN hcledger.ledgers USING (ledger_id) WHERE relid = 'events'::regclass"),
+		"SELECT max(c.tree_size) FROM hcledger.checkpoints c JOIN hcledger.ledgers l USING (ledger_id) WHERE l.relid = 'events'::regclass"),
 	$size, 'the last checkpoint covers the whole log');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/deadlock detected/, 'no deadlock');
