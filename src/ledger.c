@@ -80,18 +80,37 @@ hcl_spi_int64(HeapTuple tup, TupleDesc desc, int col, int64 if_null)
 	return isnull ? if_null : DatumGetInt64(d);
 }
 
+SPIPlanPtr
+hcl_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "hcledger: could not prepare a query: %s", SPI_result_code_string(SPI_result));
+		*slot = p;
+	}
+	return *slot;
+}
+
 HclLedger *
 hcl_ledger_load(Oid relid, HclLoadMode mode)
 {
-	static const char *query =
-		"SELECT ledger_id, relid::oid, relid::text, ledger_uuid, origin, columns, column_types,"
-		"       tree_size, last_row, frontier, last_checkpoint::bytea,"
-		"       gap_row, gap_horizon, blocked_by"
-		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL";
+#define HCL_LEDGER_QUERY \
+		"SELECT ledger_id, relid::oid, relid::text, ledger_uuid, origin, columns, column_types," \
+		"       tree_size, last_row, frontier, last_checkpoint::bytea," \
+		"       gap_row, gap_horizon, blocked_by" \
+		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL"
+	static const char *const queries[] = {
+		[HCL_LOAD_READ] = HCL_LEDGER_QUERY,
+		[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY " FOR NO KEY UPDATE",
+		[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY " FOR NO KEY UPDATE SKIP LOCKED"
+	};
+	/* planned once per backend and mode: every proof and border check loads its ledger */
+	static SPIPlanPtr plans[lengthof(queries)];
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	char	   *sql = mode == HCL_LOAD_READ ? (char *) query :
-		psprintf("%s FOR NO KEY UPDATE%s", query, mode == HCL_LOAD_TRY_LOCK ? " SKIP LOCKED" : "");
 	HeapTuple	tup;
 	TupleDesc	desc;
 	HclLedger  *l;
@@ -102,7 +121,8 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	int			i;
 
 	/* locking takes a fresh snapshot; reading keeps the caller's */
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, mode == HCL_LOAD_READ, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(hcl_kept_plan(&plans[mode], queries[mode], 1, argtypes),
+						 args, NULL, mode == HCL_LOAD_READ, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the ledger catalog");
 	if (SPI_processed != 1 && mode == HCL_LOAD_TRY_LOCK)
 		return NULL;			/* another sealer has it (or it just went) */
@@ -497,22 +517,14 @@ hcl_read_tile(HclLedger *ledger, int level, int64 tile, bool fresh,
 {
 	/* planned once per backend: proofs read a tile per tree level */
 	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
 	Datum		args[3] = {Int32GetDatum(ledger->ledger_id), Int32GetDatum(level),
 	Int64GetDatum(tile)};
 	bool		isnull;
 	Datum		d;
 
-	if (plan == NULL)
-	{
-		Oid			argtypes[3] = {INT4OID, INT4OID, INT8OID};
-		SPIPlanPtr	p = SPI_prepare("SELECT hashes, row_numbers FROM hcledger.tiles"
-									" WHERE ledger_id = $1 AND level = $2 AND tile = $3",
-									3, argtypes);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "hcledger: could not prepare the tile query");
-		plan = p;
-	}
+	hcl_kept_plan(&plan, "SELECT hashes, row_numbers FROM hcledger.tiles"
+				  " WHERE ledger_id = $1 AND level = $2 AND tile = $3", 3, argtypes);
 	if (SPI_execute_plan(plan, args, NULL, !fresh, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read tiles");
 	if (SPI_processed != 1)

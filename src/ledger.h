@@ -10,6 +10,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/relcache.h"
@@ -80,6 +81,9 @@ typedef enum HclLoadMode
 	HCL_LOAD_LOCK,				/* lock it, waiting for another sealer */
 	HCL_LOAD_TRY_LOCK			/* lock it, or return NULL if another sealer has it */
 } HclLoadMode;
+
+/* A query planned once per backend into *slot (SPI connected); returns it. */
+extern SPIPlanPtr hcl_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 
 /*
  * Load the active ledger on relid through SPI (the caller is connected).
