@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -254,8 +255,9 @@ hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64])
 }
 
 void
-hcl_pseudonym(const char *msg, size_t msglen, uint8 out[32])
+hcl_pseudonym(const char *authority, const char *document, uint8 out[32])
 {
+	StringInfoData msg;
 	HclSecretState *state = hcl_secret_state(hcl_pseudonym_state, "hcledger.pseudonym_key_file");
 
 	if (hcl_pseudonym_keylen == 0)
@@ -281,8 +283,12 @@ hcl_pseudonym(const char *msg, size_t msglen, uint8 out[32])
 		}
 		hcl_pseudonym_keylen = len;
 	}
-	if (!hcl_hmac_sha256(hcl_pseudonym_key, hcl_pseudonym_keylen, msg, msglen, out))
+	/* HMAC(key, "hcledger-subject/1\n" authority "\n" document number) */
+	initStringInfo(&msg);
+	appendStringInfo(&msg, "hcledger-subject/1\n%s\n%s", authority, document);
+	if (!hcl_hmac_sha256(hcl_pseudonym_key, hcl_pseudonym_keylen, msg.data, msg.len, out))
 		elog(ERROR, "hcledger: HMAC-SHA-256 failed in OpenSSL");
+	explicit_bzero(msg.data, msg.len);
 }
 
 /* SQL function: credential_public_key() returns bytea (NULL: none set). */

@@ -13,7 +13,11 @@ extern void hcl_define_authority_settings(void);
 /* ES256 (raw r || s) signature of msg with the credential key; errors if unset. */
 extern void hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64]);
 
-/* HMAC-SHA-256 of msg under the pseudonym key; errors if unset. */
-extern void hcl_pseudonym(const char *msg, size_t msglen, uint8 out[32]);
+/*
+ * The pseudonym of a document number issued by an authority:
+ * HMAC-SHA-256(pseudonym key, "hcledger-subject/1\n" authority "\n" document).
+ * Errors if the key is unset.
+ */
+extern void hcl_pseudonym(const char *authority, const char *document, uint8 out[32]);
 
 #endif							/* HCL_AUTHORITY_H */

@@ -365,6 +365,16 @@ hcl_line_ok(const char *s, size_t len)
 	return true;
 }
 
+/* An authority and key id fit for the signed message, or an error. */
+static void
+hcl_check_names(const char *authority, const char *key_id)
+{
+	if (!hcl_line_ok(authority, strlen(authority)) || !hcl_line_ok(key_id, strlen(key_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an authority or key id must be 1 to 255 bytes without control characters")));
+}
+
 /* The message an authority signs (docs/health-codes.md, "Credential"). */
 static bytea *
 hcl_code_message(const char *authority, const char *key_id, const uint8 id[HCL_ID_LEN],
@@ -578,7 +588,6 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 {
 	HclCode		c;
 	StringInfoData claims;
-	StringInfoData subject;
 	char	   *document;
 	uint8		pseudonym[32];
 	uint8		commitment[32];
@@ -600,10 +609,7 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 	c.claimslen = claims.len;
 	c.authority = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	c.key_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (!hcl_line_ok(c.authority, strlen(c.authority)) || !hcl_line_ok(c.key_id, strlen(c.key_id)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("an authority or key id must be 1 to 255 bytes without control characters")));
+	hcl_check_names(c.authority, c.key_id);
 	c.issued_at = hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(3), "issued_at");
 	c.valid_from = hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(4), "valid_from");
 	c.valid_until = hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(5), "valid_until");
@@ -617,11 +623,7 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not draw random bytes for a health code")));
 
-	/* pseudonym: HMAC(key, "hcledger-subject/1\n" authority "\n" document number) */
-	initStringInfo(&subject);
-	appendStringInfo(&subject, "hcledger-subject/1\n%s\n%s", c.authority, document);
-	hcl_pseudonym(subject.data, subject.len, pseudonym);
-	explicit_bzero(subject.data, subject.len);
+	hcl_pseudonym(c.authority, document, pseudonym);
 	explicit_bzero(document, strlen(document));
 
 	if (!hcl_commitment(&c, commitment))
@@ -707,10 +709,7 @@ hcl_code_message_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a credential id is 16 bytes and a commitment 32")));
-	if (!hcl_line_ok(authority, strlen(authority)) || !hcl_line_ok(key_id, strlen(key_id)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("an authority or key id must be 1 to 255 bytes without control characters")));
+	hcl_check_names(authority, key_id);
 	PG_RETURN_BYTEA_P(hcl_code_message(authority, key_id, (uint8 *) VARDATA_ANY(id),
 									   hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(3), "issued_at"),
 									   hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(4), "valid_from"),
@@ -753,13 +752,8 @@ PG_FUNCTION_INFO_V1(hcl_pseudonym_sql);
 Datum
 hcl_pseudonym_sql(PG_FUNCTION_ARGS)
 {
-	StringInfoData subject;
 	uint8		out[32];
 
-	initStringInfo(&subject);
-	appendStringInfo(&subject, "hcledger-subject/1\n%s\n%s",
-					 text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	hcl_pseudonym(subject.data, subject.len, out);
-	explicit_bzero(subject.data, subject.len);
+	hcl_pseudonym(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), out);
 	PG_RETURN_BYTEA_P(hcl_bytea_of(out, 32));
 }
