@@ -209,9 +209,12 @@ CREATE TABLE checkpoints (
 	body			text NOT NULL,
 	checkpoint_hash	hash256 NOT NULL,
 	note			text,
+	leaves			bytea,
 	PRIMARY KEY (ledger_id, tree_size)
 );
+ALTER TABLE checkpoints ALTER COLUMN leaves SET STORAGE EXTERNAL;
 COMMENT ON TABLE checkpoints IS 'checkpoints (C2SP tlog-checkpoint bodies), chained by hash';
+COMMENT ON COLUMN checkpoints.leaves IS 'the log entries this checkpoint added (row number and leaf hash of each, docs/format.md), for peers to check it against';
 COMMENT ON COLUMN checkpoints.note IS 'the checkpoint as a C2SP signed note (body, blank line, Ed25519 signature line); NULL if no signing key was set';
 
 CREATE TABLE ledger_events (
@@ -1008,6 +1011,7 @@ DECLARE
 	revoked hcledger.codes;
 	cp record;
 	chk record;
+	m record;
 BEGIN
 	d := hcledger.code_decode(payload);
 	IF d.problem IS NOT NULL THEN
@@ -1018,6 +1022,13 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = d.authority) THEN
 		verdict := 'unknown authority';
 		reason := format('authority "%s" is not registered here', d.authority);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
+	IF m.left_at IS NOT NULL THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
 		RETURN NEXT;
 		RETURN;
 	END IF;
@@ -1035,8 +1046,13 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- the ledger's entries of this credential, oldest first
-	FOR e IN SELECT * FROM hcledger.codes x WHERE x.credential_id = d.credential_id ORDER BY x.hcl_row LOOP
+	-- the ledger's entries of this credential, oldest first: our own, or a member's as replicated
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
+	         ORDER BY hcl_row LOOP
 		IF e.entry = 'issue' AND issued.hcl_row IS NULL THEN
 			issued := e;
 			colour := e.colour;
@@ -1083,16 +1099,23 @@ BEGIN
 	valid_until := d.valid_until;
 
 	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
-	SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
-	 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
-	                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
-	 ORDER BY k2.tree_size DESC LIMIT 1;
-	chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
-	                                  coalesce(cp.tree_size, 0));
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+	END IF;
 	checkpoint := cp.note;
 	IF chk.state IN ('altered', 'missing') THEN
 		verdict := 'tampered';
-		reason := format('ledger row %s does not match what was sealed', chk.row_number);
+		reason := format('ledger row %s does not match what was sealed', chk.row_number)
+		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
 		colour := NULL;
 	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
 		verdict := 'revoked';
@@ -1127,3 +1150,722 @@ GRANT EXECUTE ON FUNCTION verify_code(text) TO hcledger_verifier, hcledger_issue
 GRANT EXECUTE ON FUNCTION add_authority(text, text, boolean),
 	add_key(text, text, text, bytea, timestamptz, timestamptz), rotate_key(text, text, text, bytea, timestamptz),
 	revoke_key(text, text, timestamptz, text), seal_ledger(regclass), seal(regclass) TO hcledger_admin;
+
+--
+-- The consortium (docs/consortium.md): members publish their health-code
+-- ledger, checkpoints, cosignatures and keys over logical replication; a
+-- receiving member checks everything as the apply worker writes it, in the
+-- replica triggers below, which divert peers' data into the peer_* tables.
+--
+ALTER TABLE authorities ADD COLUMN connection text;
+COMMENT ON COLUMN authorities.connection IS 'the connection details the authority publishes for its peers (no password)';
+
+CREATE FUNCTION log_entries(entries bytea) RETURNS TABLE (entry integer, row_number bigint, leaf_hash hash256)
+	AS 'MODULE_PATHNAME', 'hcl_log_entries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION log_entries(bytea) IS 'the log entries of a checkpoint (checkpoints.leaves): row number and leaf hash of each';
+CREATE FUNCTION log_extend(frontier bytea, tree_size bigint, entries bytea,
+	OUT tree_size bigint, OUT root hash256, OUT frontier bytea)
+	AS 'MODULE_PATHNAME', 'hcl_log_extend' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION log_extend(bytea, bigint, bytea) IS 'extend the compact range of a log of tree_size leaves with log entries: the new size, root and compact range';
+CREATE FUNCTION peer_leaf_hash(ledger regclass, ledger_uuid bytea, r record) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_peer_leaf_hash' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION peer_leaf_hash(regclass, bytea, record) IS 'the leaf hash of a row in another database''s copy of a ledger (the same columns, that ledger''s uuid)';
+CREATE FUNCTION applying_subscription() RETURNS name
+	AS 'MODULE_PATHNAME', 'hcl_applying_subscription' LANGUAGE C STABLE;
+COMMENT ON FUNCTION applying_subscription() IS 'the subscription a logical replication worker is applying (NULL in any other session)';
+CREATE FUNCTION node_sign(message bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_node_sign_sql' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION node_sign(bytea) FROM PUBLIC;
+
+CREATE TABLE members (
+	authority		text PRIMARY KEY REFERENCES authorities,
+	origin			text NOT NULL UNIQUE CHECK (origin ~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'),
+	ledger_uuid		bytea NOT NULL CHECK (length(ledger_uuid) = 16),
+	connection		text,
+	subscription	name NOT NULL UNIQUE,
+	joined_at		timestamptz NOT NULL DEFAULT now(),
+	joined_by		name NOT NULL DEFAULT session_user,
+	left_at			timestamptz,
+	-- the member's log as accepted here
+	tree_size		bigint NOT NULL DEFAULT 0,
+	last_row		bigint NOT NULL DEFAULT 0,
+	root			hash256,
+	frontier		bytea NOT NULL DEFAULT '\x',
+	checkpoint		text,
+	accepted_at		timestamptz
+);
+COMMENT ON TABLE members IS 'the consortium members whose ledgers this database receives, and how far each is verified';
+
+CREATE TABLE member_events (
+	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	event			text NOT NULL CHECK (event IN ('published', 'admitted', 'dismissed', 'joined', 'left', 'key added', 'key changed')),
+	detail			text,
+	at				timestamptz NOT NULL DEFAULT now(),
+	by_role			name NOT NULL DEFAULT session_user
+);
+COMMENT ON TABLE member_events IS 'the record of joining, leaving, admitting and dismissing members, and of their key changes received';
+
+CREATE TABLE peer_codes (LIKE codes);
+ALTER TABLE peer_codes ADD COLUMN received_at timestamptz NOT NULL DEFAULT now(), ADD PRIMARY KEY (authority, hcl_row);
+CREATE INDEX peer_codes_credential ON peer_codes (credential_id);
+COMMENT ON TABLE peer_codes IS 'members'' health-code ledger rows, as received (checked against their leaves in peer_leaves)';
+
+CREATE TABLE peer_leaves (
+	authority		text NOT NULL,
+	row_number		bigint NOT NULL,
+	log_position	bigint NOT NULL,
+	leaf_hash		hash256 NOT NULL,
+	accepted_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (authority, row_number),
+	UNIQUE (authority, log_position)
+);
+COMMENT ON TABLE peer_leaves IS 'the leaves of members'' logs covered by an accepted checkpoint';
+
+CREATE TABLE peer_checkpoints (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	note			text,
+	leaves			bytea,
+	subscription	name,
+	received_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	state			text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'accepted', 'duplicate', 'refused')),
+	reason			text,
+	decided_at		timestamptz
+);
+ALTER TABLE peer_checkpoints ALTER COLUMN leaves SET STORAGE EXTERNAL;
+CREATE INDEX peer_checkpoints_waiting ON peer_checkpoints (authority, tree_size) WHERE state = 'waiting';
+COMMENT ON TABLE peer_checkpoints IS 'every checkpoint received from a member, and what was decided about it';
+
+CREATE TABLE cosignatures (
+	witness			text NOT NULL,
+	origin			text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	cosigned_at		timestamptz NOT NULL,
+	body			text NOT NULL,
+	signature		bytea NOT NULL CHECK (length(signature) = 64),
+	PRIMARY KEY (witness, origin, tree_size)
+);
+COMMENT ON TABLE cosignatures IS 'cosignatures (C2SP tlog-cosignature) of checkpoints a member verified: ours, and other members'' as received';
+
+CREATE TABLE refusals (
+	refusal_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	kind			text NOT NULL CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature')),
+	subject			text NOT NULL,
+	reason			text NOT NULL,
+	subscription	name,
+	at				timestamptz NOT NULL DEFAULT clock_timestamp(),
+	acknowledged_at	timestamptz,
+	acknowledged_by	name,
+	acknowledgement	text
+);
+COMMENT ON TABLE refusals IS 'what a member sent that was refused, and why; nothing refused is used';
+
+SELECT pg_catalog.pg_extension_config_dump('members', '');
+SELECT pg_catalog.pg_extension_config_dump('member_events', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_codes', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_leaves', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('cosignatures', '');
+SELECT pg_catalog.pg_extension_config_dump('refusals', '');
+REVOKE ALL ON members, member_events, peer_codes, peer_leaves, peer_checkpoints, cosignatures, refusals FROM PUBLIC;
+GRANT SELECT ON members, member_events, peer_leaves, peer_checkpoints, cosignatures, refusals TO PUBLIC;
+GRANT SELECT ON peer_codes TO hcledger_auditor;
+
+CREATE VIEW refused AS
+	SELECT r.refusal_id, r.authority, r.kind, r.subject, r.reason, r.subscription, r.at
+	  FROM hcledger.refusals r WHERE r.acknowledged_at IS NULL;
+COMMENT ON VIEW refused IS 'refusals no operator has acknowledged yet: empty in a healthy consortium';
+GRANT SELECT ON refused TO PUBLIC;
+
+-- A subscriber's slot on a publisher, and the subscription to a member: names from the authority.
+CREATE FUNCTION member_slot(authority text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+	SELECT 'hcledger_' || left(regexp_replace(lower(authority), '[^a-z0-9]+', '_', 'g'), 40) || '_' || left(md5(authority), 8)
+$$;
+COMMENT ON FUNCTION member_slot(text) IS 'the replication slot a publisher keeps for a member (and the subscription''s name on the member: hcledger_from_...)';
+
+-- Record a refusal (and say so in the server log); the caller then drops what was refused.
+CREATE FUNCTION refuse(authority text, kind text, subject text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	INSERT INTO hcledger.refusals (authority, kind, subject, reason, subscription)
+	VALUES (authority, kind, subject, reason, hcledger.applying_subscription());
+	RAISE WARNING 'hcledger refused % from "%": %', subject, authority, reason;
+END $$;
+REVOKE EXECUTE ON FUNCTION refuse(text, text, text, text) FROM PUBLIC;
+
+-- The member a replicated change comes from, if the change may come from it: the
+-- authority must be a member that has not left, and the change must arrive
+-- through that member's own subscription.  NULL after recording a refusal.
+CREATE FUNCTION sending_member(authority text, kind text, subject text) RETURNS hcledger.members
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m hcledger.members;
+	sub name := hcledger.applying_subscription();
+BEGIN
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = sending_member.authority;
+	IF NOT FOUND THEN
+		PERFORM hcledger.refuse(authority, kind, subject, format('"%s" is not a member', authority));
+	ELSIF m.left_at IS NOT NULL THEN
+		PERFORM hcledger.refuse(authority, kind, subject, format('"%s" left at %s', authority, m.left_at));
+	ELSIF sub IS DISTINCT FROM m.subscription THEN
+		PERFORM hcledger.refuse(authority, kind, subject,
+			format('it arrived through %s, not through the member''s own subscription %s',
+			       coalesce('subscription ' || sub, 'no subscription'), m.subscription));
+	ELSE
+		RETURN m;
+	END IF;
+	RETURN NULL;
+END $$;
+REVOKE EXECUTE ON FUNCTION sending_member(text, text, text) FROM PUBLIC;
+
+-- The worst state of some rows of a member's log here: altered, missing, pending
+-- (not yet covered by an accepted checkpoint) or sealed.
+CREATE FUNCTION peer_rows_check(authority text, rows bigint[], OUT state text, OUT row_number bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT q.state, q.r FROM (
+	SELECT CASE WHEN p.hcl_row IS NULL THEN 'missing'
+	            WHEN l.leaf_hash IS NULL THEN 'pending'
+	            WHEN hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash THEN 'altered'
+	            ELSE 'sealed' END AS state, r
+	  FROM unnest(rows) r
+	  JOIN hcledger.members m ON m.authority = peer_rows_check.authority
+	  LEFT JOIN hcledger.peer_codes p ON p.authority = m.authority AND p.hcl_row = r
+	  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.row_number = r
+	 WHERE r IS NOT NULL) q
+	 ORDER BY q.state = 'sealed', q.state = 'pending', q.state = 'missing', q.r
+	 LIMIT 1
+$$;
+REVOKE EXECUTE ON FUNCTION peer_rows_check(text, bigint[]) FROM PUBLIC;
+
+-- Cosign a member's checkpoint we accepted (C2SP tlog-cosignature/v1 message).
+CREATE FUNCTION cosign(origin text, tree_size bigint, root hash256, body text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t bigint := floor(extract(epoch FROM clock_timestamp()));
+	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	sig bytea := hcledger.node_sign(convert_to(format(E'cosignature/v1\ntime %s\n', t) || body, 'UTF8'));
+BEGIN
+	IF sig IS NOT NULL AND me IS NOT NULL THEN
+		INSERT INTO hcledger.cosignatures (witness, origin, tree_size, root, cosigned_at, body, signature)
+		VALUES (me, origin, tree_size, root, to_timestamp(t), body, sig)
+		ON CONFLICT DO NOTHING;
+	END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION cosign(text, bigint, hash256, text) FROM PUBLIC;
+
+-- Decide a waiting checkpoint of a member: accepted, duplicate, refused, or
+-- still waiting (an earlier part of the log has not arrived).  Returns the state.
+CREATE FUNCTION decide_checkpoint(id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c hcledger.peer_checkpoints;
+	m hcledger.members;
+	v record;
+	body text;
+	last_row bigint;
+	n bigint;
+	start bigint;
+	bad record;
+	x record;
+	why text;
+	size bigint;
+BEGIN
+	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = decide_checkpoint.id FOR UPDATE;
+	SELECT * INTO m FROM hcledger.members p WHERE p.authority = c.authority FOR UPDATE;
+	IF c.note IS NULL THEN
+		why := 'the checkpoint is not signed';
+	ELSE
+		v := hcledger.verify_checkpoint(c.note, NULL, m.authority);
+		size := v.tree_size;
+		body := left(c.note, position(E'\n\n' IN c.note));
+		last_row := substring(body FROM E'\nhcledger-row (-?[0-9]{1,19})\n')::bigint;
+		n := length(c.leaves) / 40;
+		start := v.tree_size - n;
+		IF NOT v.valid THEN
+			why := 'its signature does not verify under the member''s registered keys: ' || v.reason;
+		ELSIF v.origin <> m.origin THEN
+			why := format('it is signed for origin %s, not the member''s %s', v.origin, m.origin);
+		ELSIF last_row IS NULL THEN
+			why := 'its body has no hcledger-row line';
+		ELSIF c.leaves IS NULL OR length(c.leaves) % 40 <> 0 OR n = 0 OR start < 0 THEN
+			why := 'its published log entries are missing or malformed';
+		END IF;
+	END IF;
+	IF why IS NULL AND start > m.tree_size THEN
+		UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
+		                                                       start, v.tree_size - 1, m.tree_size, start - 1)
+		 WHERE p.id = c.id;
+		RETURN 'waiting';
+	END IF;
+	IF why IS NULL AND start < m.tree_size THEN
+		-- entries already accepted must be the same
+		SELECT start + e.entry AS pos, e.row_number, l.row_number AS had_row INTO bad
+		  FROM hcledger.log_entries(c.leaves) e
+		  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.log_position = start + e.entry
+		 WHERE start + e.entry < m.tree_size
+		   AND (l.leaf_hash IS NULL OR l.leaf_hash OPERATOR(hcledger.<>) e.leaf_hash OR l.row_number <> e.row_number)
+		 ORDER BY e.entry LIMIT 1;
+		IF FOUND THEN
+			why := format('rewritten history: log position %s (row %s) differs from the log accepted up to size %s',
+			              bad.pos, bad.row_number, m.tree_size);
+		ELSIF v.tree_size <= m.tree_size THEN
+			IF (SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position)
+			      FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.log_position < v.tree_size)
+			   OPERATOR(hcledger.=) v.root THEN
+				UPDATE hcledger.peer_checkpoints p SET state = 'duplicate', tree_size = v.tree_size, root = v.root,
+				       reason = 'already covered by an accepted checkpoint', decided_at = clock_timestamp()
+				 WHERE p.id = c.id;
+				RETURN 'duplicate';
+			END IF;
+			why := format('rewritten history: its root at size %s is not that of the accepted log', v.tree_size);
+		END IF;
+	END IF;
+	IF why IS NULL THEN
+		x := hcledger.log_extend(m.frontier, m.tree_size, substring(c.leaves FROM (m.tree_size - start) * 40 + 1));
+		IF x.root OPERATOR(hcledger.<>) v.root THEN
+			why := format('not consistent with the accepted checkpoint of size %s: its log entries do not extend that log to its signed root',
+			              m.tree_size);
+		ELSIF EXISTS (SELECT FROM (SELECT e.row_number, lag(e.row_number, 1, m.last_row) OVER (ORDER BY e.entry) AS prev,
+		                                  e.entry = n - 1 AS is_last
+		                             FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size) o
+		               WHERE o.row_number <= o.prev OR (o.is_last AND o.row_number <> last_row)) THEN
+			why := 'its log entries are not in increasing row order ending at its hcledger-row line';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE hcledger.peer_checkpoints p SET state = 'refused', reason = why, decided_at = clock_timestamp()
+		 WHERE p.id = c.id;
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', coalesce(size, c.tree_size)), why);
+		RETURN 'refused';
+	END IF;
+
+	INSERT INTO hcledger.peer_leaves (authority, row_number, log_position, leaf_hash)
+	SELECT m.authority, e.row_number, start + e.entry, e.leaf_hash
+	  FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size;
+	UPDATE hcledger.members p SET tree_size = v.tree_size, last_row = decide_checkpoint.last_row, root = v.root,
+	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp()
+	 WHERE p.authority = m.authority;
+	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
+	       reason = NULL, decided_at = clock_timestamp()
+	 WHERE p.id = c.id;
+	-- rows received before their checkpoint: each must be what the member sealed
+	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
+	                        format('its content does not match its leaf at log position %s', l.log_position))
+	   FROM hcledger.peer_codes p
+	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
+	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
+	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
+	PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	RETURN 'accepted';
+END $$;
+REVOKE EXECUTE ON FUNCTION decide_checkpoint(bigint) FROM PUBLIC;
+
+-- Decide every waiting checkpoint of a member that can be decided.
+CREATE FUNCTION member_advance(authority text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+	progress boolean := true;
+BEGIN
+	WHILE progress LOOP
+		progress := false;
+		FOR c IN SELECT p.id FROM hcledger.peer_checkpoints p
+		          WHERE p.authority = member_advance.authority AND p.state = 'waiting'
+		          ORDER BY p.tree_size, p.id LOOP
+			IF hcledger.decide_checkpoint(c.id) <> 'waiting' THEN
+				progress := true;
+			END IF;
+		END LOOP;
+	END LOOP;
+END $$;
+REVOKE EXECUTE ON FUNCTION member_advance(text) FROM PUBLIC;
+
+-- The replica triggers: they run only as the logical replication apply worker
+-- writes (ENABLE REPLICA), check what a member sent, keep it in the peer_*
+-- tables (or the registry), and never let it into our own ledger.
+CREATE FUNCTION receive_code() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m hcledger.members := hcledger.sending_member(NEW.authority, 'row', format('row %s', NEW.hcl_row));
+	had hcledger.peer_codes;
+	leaf hcledger.hash256;
+BEGIN
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		SELECT * INTO had FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had)
+		   OPERATOR(hcledger.<>) hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) THEN
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'it arrived again with other content; the first copy is kept');
+		END IF;
+		RETURN NULL;
+	END IF;
+	SELECT l.leaf_hash INTO leaf FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.row_number = NEW.hcl_row;
+	IF FOUND AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
+		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+		                        'its content does not match its leaf in the accepted log');
+	END IF;
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_checkpoint() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	origin text := split_part(NEW.body, E'\n', 1);
+	a text := (SELECT x.authority FROM hcledger.members x WHERE x.origin = receive_checkpoint.origin);
+	m hcledger.members := hcledger.sending_member(coalesce(a, origin), 'checkpoint',
+	                                               format('checkpoint of size %s', NEW.tree_size));
+BEGIN
+	IF m.authority IS NOT NULL THEN
+		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
+		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
+		PERFORM hcledger.member_advance(m.authority);
+	END IF;
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_key() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k hcledger.keys := CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	subject text := format('key %s', k.key_id);
+	m hcledger.members := hcledger.sending_member(k.authority, 'key', subject);
+	had hcledger.keys;
+	why text;
+BEGIN
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		why := 'keys are never deleted; the registered key is kept';
+	ELSE
+		IF TG_OP = 'INSERT' THEN
+			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+			IF NOT FOUND THEN
+				INSERT INTO hcledger.member_events (authority, event, detail)
+				VALUES (m.authority, 'key added', format('%s %s valid from %s', NEW.algorithm, NEW.key_id, NEW.valid_from));
+				RETURN NEW;
+			END IF;
+		ELSE
+			had := OLD;
+		END IF;
+		-- a key already registered: only its end may come closer, and it may be revoked once
+		IF (had.algorithm, had.public_key, had.valid_from) IS DISTINCT FROM (NEW.algorithm, NEW.public_key, NEW.valid_from)
+		   OR NEW.authority <> had.authority OR NEW.key_id <> had.key_id THEN
+			why := 'it differs from the registered key in algorithm, public key or start; the registered key is kept';
+		ELSIF NEW.valid_until IS DISTINCT FROM had.valid_until
+		      AND (NEW.valid_until IS NULL OR NEW.valid_until > had.valid_until) THEN
+			why := 'a key''s validity can only be shortened';
+		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
+			why := 'a revocation cannot be changed';
+		ELSIF (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason)
+		      IS NOT DISTINCT FROM (had.valid_until, had.revoked_at, had.revocation_reason) THEN
+			RETURN NULL;		-- nothing new
+		ELSE
+			INSERT INTO hcledger.member_events (authority, event, detail)
+			VALUES (m.authority, 'key changed', format('%s valid until %s, revoked at %s', NEW.key_id,
+			        coalesce(NEW.valid_until::text, 'open'), coalesce(NEW.revoked_at::text, 'never')));
+			IF TG_OP = 'UPDATE' THEN
+				RETURN NEW;
+			END IF;
+			UPDATE hcledger.keys x SET valid_until = NEW.valid_until, revoked_at = NEW.revoked_at,
+			       revocation_reason = NEW.revocation_reason
+			 WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+			RETURN NULL;
+		END IF;
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'key', subject, why);
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_cosignature() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	subject text := format('cosignature of %s at size %s', NEW.origin, NEW.tree_size);
+	m hcledger.members := hcledger.sending_member(NEW.witness, 'cosignature', subject);
+	lines text[] := string_to_array(NEW.body, E'\n');
+	had hcledger.cosignatures;
+	why text;
+BEGIN
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF lines[1] IS DISTINCT FROM NEW.origin OR lines[2] IS DISTINCT FROM NEW.tree_size::text
+	   OR lines[3] IS DISTINCT FROM encode(NEW.root::bytea, 'base64') THEN
+		why := 'its origin, size or root are not those of the checkpoint body it signs';
+	ELSIF extract(epoch FROM NEW.cosigned_at) <> floor(extract(epoch FROM NEW.cosigned_at))
+	      OR NOT hcledger.verify_signature(NEW.witness,
+	               convert_to(format(E'cosignature/v1\ntime %s\n', extract(epoch FROM NEW.cosigned_at)::bigint) || NEW.body, 'UTF8'),
+	               NEW.signature, NEW.cosigned_at) THEN
+		why := 'its signature does not verify under the witness''s registered keys';
+	ELSE
+		SELECT * INTO had FROM hcledger.cosignatures x
+		 WHERE x.witness = NEW.witness AND x.origin = NEW.origin AND x.tree_size = NEW.tree_size;
+		IF NOT FOUND THEN
+			RETURN NEW;
+		END IF;
+		IF had.root OPERATOR(hcledger.=) NEW.root THEN
+			RETURN NULL;
+		END IF;
+		why := format('the witness cosigned another root for this size before (%s)', had.root);
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'cosignature', subject, why);
+	RETURN NULL;
+END $$;
+
+REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature() FROM PUBLIC;
+CREATE TRIGGER hcl_receive BEFORE INSERT ON codes FOR EACH ROW EXECUTE FUNCTION receive_code();
+CREATE TRIGGER hcl_receive BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION receive_checkpoint();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION receive_key();
+CREATE TRIGGER hcl_receive BEFORE INSERT ON cosignatures FOR EACH ROW EXECUTE FUNCTION receive_cosignature();
+ALTER TABLE codes ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE checkpoints ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE keys ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE cosignatures ENABLE REPLICA TRIGGER hcl_receive;
+
+-- A split view: two checkpoints of one log at the same size with different
+-- roots, among our own, those we accepted, and those other witnesses cosigned.
+CREATE VIEW split_views AS
+WITH seen AS (
+	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c
+	UNION
+	SELECT a.authority, l.origin, k.tree_size, k.root
+	  FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	  JOIN hcledger.authorities a ON a.is_local
+	 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+), split AS (
+	SELECT s.origin, s.tree_size FROM seen s GROUP BY s.origin, s.tree_size HAVING count(DISTINCT s.root) > 1
+)
+SELECT coalesce(m.authority, (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)) AS authority,
+       s.origin, s.tree_size, x.root, array_agg(x.witness ORDER BY x.witness) AS witnesses
+  FROM split s JOIN seen x ON x.origin = s.origin AND x.tree_size = s.tree_size
+  LEFT JOIN hcledger.members m ON m.origin = s.origin
+ GROUP BY m.authority, s.origin, s.tree_size, x.root;
+COMMENT ON VIEW split_views IS 'logs shown with different histories: the same size cosigned (or sealed) with different roots, and who saw which';
+GRANT SELECT ON split_views TO PUBLIC;
+
+CREATE VIEW member_status AS
+SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
+       st.last_msg_receipt_time AS last_received_at, m.tree_size AS accepted_size, m.accepted_at,
+       (SELECT count(*) FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.state = 'waiting') AS checkpoints_waiting,
+       (SELECT count(*) FROM hcledger.refused r WHERE r.authority = m.authority) AS refused,
+       m.left_at
+  FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
+  LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL;
+COMMENT ON VIEW member_status IS 'each member: its subscription, how far its log is verified here, and what is waiting or refused';
+GRANT SELECT ON member_status TO hcledger_admin, hcledger_auditor;
+
+-- What a member gives its peers out of band: who it is, its log and its keys.
+CREATE FUNCTION member_card() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT jsonb_build_object(
+		'hcledger_member', 1,
+		'authority', a.authority,
+		'display_name', a.display_name,
+		'origin', l.origin,
+		'connection', a.connection,
+		'publications', jsonb_build_array('hcledger_feed', 'hcledger_keys'),
+		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		                  'key_id', k.key_id, 'algorithm', k.algorithm, 'public_key', encode(k.public_key, 'hex'),
+		                  'valid_from', k.valid_from, 'valid_until', k.valid_until,
+		                  'revoked_at', k.revoked_at, 'revocation_reason', k.revocation_reason) ORDER BY k.key_id), '[]')
+		           FROM hcledger.keys k WHERE k.authority = a.authority))
+	  FROM hcledger.authorities a, hcledger.ledgers l
+	 WHERE a.is_local AND l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+$$;
+COMMENT ON FUNCTION member_card() IS 'this authority''s card for its peers: name, log origin, connection details and public keys (nothing secret)';
+
+CREATE FUNCTION local_authority() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+BEGIN
+	IF me IS NULL THEN
+		RAISE EXCEPTION 'this database is no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	RETURN me;
+END $$;
+
+CREATE FUNCTION publish(connection text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	ledger integer := (SELECT l.ledger_id FROM hcledger.ledgers l WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+BEGIN
+	IF current_setting('wal_level') <> 'logical' THEN
+		RAISE EXCEPTION 'publishing needs wal_level = logical, not %', current_setting('wal_level')
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set it in postgresql.conf and restart the server.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'ed25519'
+	               AND k.public_key = hcledger.signing_public_key() AND k.revoked_at IS NULL
+	               AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.signing_key_file is not a registered, valid ed25519 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
+	END IF;
+	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = 'hcledger_feed') THEN
+		EXECUTE format('CREATE PUBLICATION hcledger_feed FOR TABLE hcledger.codes,'
+		               ' hcledger.checkpoints WHERE (ledger_id = %s), hcledger.cosignatures WHERE (witness = %L)'
+		               ' WITH (publish = ''insert'')', ledger, me);
+		EXECUTE format('CREATE PUBLICATION hcledger_keys FOR TABLE hcledger.keys WHERE (authority = %L)'
+		               ' WITH (publish = ''insert, update, delete'')', me);
+		INSERT INTO hcledger.member_events (authority, event) VALUES (me, 'published');
+	END IF;
+	RETURN hcledger.member_card();
+END $$;
+COMMENT ON FUNCTION publish(text) IS 'publish this authority''s ledger, checkpoints, cosignatures and keys (publications hcledger_feed and hcledger_keys); returns its card';
+
+CREATE FUNCTION admit_member(authority text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE slot text := hcledger.member_slot(authority);
+BEGIN
+	IF authority IS NULL THEN
+		RAISE EXCEPTION 'authority must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- a slot must be made before this transaction writes anything
+	PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'admitted', 'slot ' || slot);
+	RETURN slot;
+END $$;
+COMMENT ON FUNCTION admit_member(text) IS 'let a member subscribe to this authority''s publications: makes its replication slot (run before it joins)';
+
+CREATE FUNCTION dismiss_member(authority text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	slot text := hcledger.member_slot(authority);
+	pid integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to dismiss a member' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot) THEN
+		RAISE EXCEPTION 'authority "%" has no replication slot here (%)', authority, slot USING ERRCODE = 'undefined_object';
+	END IF;
+	FOR i IN 1 .. 50 LOOP
+		SELECT s.active_pid INTO pid FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot;
+		EXIT WHEN pid IS NULL;
+		PERFORM pg_catalog.pg_terminate_backend(pid, 1000);
+		PERFORM pg_catalog.pg_sleep(0.1);
+	END LOOP;
+	PERFORM pg_catalog.pg_drop_replication_slot(slot);
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'dismissed', reason);
+END $$;
+COMMENT ON FUNCTION dismiss_member(text, text) IS 'stop serving a member: drops its replication slot, recorded';
+
+CREATE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	a text := card ->> 'authority';
+	origin text := card ->> 'origin';
+	sub text := 'hcledger_from_' || substr(hcledger.member_slot(a), 10);
+	k jsonb;
+	had hcledger.keys;
+	was hcledger.members;
+BEGIN
+	IF card IS NULL OR conninfo IS NULL THEN
+		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF jsonb_typeof(card) <> 'object' OR card -> 'hcledger_member' IS DISTINCT FROM '1'::jsonb OR a IS NULL
+	   OR origin IS NULL OR origin !~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'
+	   OR jsonb_typeof(card -> 'keys') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'this is not a member card' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A member''s card is what hcledger.publish() or hcledger.member_card() returns on its server.';
+	END IF;
+	IF a = me THEN
+		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'ed25519'
+	               AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
+	IF FOUND AND was.left_at IS NULL THEN
+		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF FOUND AND was.origin <> origin THEN
+		RAISE EXCEPTION 'authority "%" had log % when it left, and now shows %', a, was.origin, origin
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A member''s log cannot change; check with the member.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities x WHERE x.authority = a) THEN
+		PERFORM hcledger.add_authority(a, coalesce(card ->> 'display_name', a), false);
+	END IF;
+	FOR k IN SELECT * FROM jsonb_array_elements(card -> 'keys') LOOP
+		SELECT * INTO had FROM hcledger.keys x WHERE x.authority = a AND x.key_id = k ->> 'key_id';
+		IF NOT FOUND THEN
+			PERFORM hcledger.add_key(a, k ->> 'key_id', k ->> 'algorithm', decode(k ->> 'public_key', 'hex'),
+			                         (k ->> 'valid_from')::timestamptz, (k ->> 'valid_until')::timestamptz);
+			IF k ->> 'revoked_at' IS NOT NULL THEN
+				PERFORM hcledger.revoke_key(a, k ->> 'key_id', (k ->> 'revoked_at')::timestamptz, k ->> 'revocation_reason');
+			END IF;
+		ELSIF had.public_key <> decode(k ->> 'public_key', 'hex') OR had.algorithm <> k ->> 'algorithm' THEN
+			RAISE EXCEPTION 'key "%" of "%" is registered here with another public key', k ->> 'key_id', a
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Key ids are never reused; check with the member.';
+		END IF;
+	END LOOP;
+	IF was.authority IS NULL THEN
+		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription)
+		VALUES (a, origin, decode(substr(origin, 26), 'hex'), card ->> 'connection', sub);
+	ELSE
+		UPDATE hcledger.members m SET left_at = NULL, connection = card ->> 'connection', joined_at = now(),
+		       joined_by = session_user
+		 WHERE m.authority = a;
+	END IF;
+	EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION hcledger_feed, hcledger_keys'
+	               ' WITH (create_slot = false, slot_name = %L, copy_data = true)',
+	               sub, conninfo, hcledger.member_slot(me));
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
+END $$;
+COMMENT ON FUNCTION join_member(jsonb, text) IS 'register a member from its card and subscribe to its publications (it must have admitted us)';
+
+CREATE FUNCTION leave_member(authority text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE m hcledger.members;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to leave a member' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = leave_member.authority FOR UPDATE;
+	IF NOT FOUND OR m.left_at IS NOT NULL THEN
+		RAISE EXCEPTION 'authority "%" is not a member', authority USING ERRCODE = 'undefined_object';
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_subscription s WHERE s.subname = m.subscription) THEN
+		EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', m.subscription);
+		EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', m.subscription);
+		EXECUTE format('DROP SUBSCRIPTION %I', m.subscription);
+	END IF;
+	UPDATE hcledger.members x SET left_at = now() WHERE x.authority = m.authority;
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (m.authority, 'left', reason);
+END $$;
+COMMENT ON FUNCTION leave_member(text, text) IS 'stop receiving a member''s ledger: drops the subscription (its data here is kept), recorded; its codes no longer verify';
+
+CREATE FUNCTION acknowledge_refusal(refusal_id bigint, note text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF coalesce(btrim(note), '') = '' THEN
+		RAISE EXCEPTION 'a note is required to acknowledge a refusal' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Say what was found and done; it is kept in hcledger.refusals.';
+	END IF;
+	UPDATE hcledger.refusals r SET acknowledged_at = now(), acknowledged_by = session_user, acknowledgement = note
+	 WHERE r.refusal_id = acknowledge_refusal.refusal_id AND r.acknowledged_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'there is no unacknowledged refusal %', refusal_id USING ERRCODE = 'no_data_found';
+	END IF;
+END $$;
+COMMENT ON FUNCTION acknowledge_refusal(bigint, text) IS 'mark a refusal as dealt with, with a note (it stays in hcledger.refusals)';
+
+REVOKE EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
+	leave_member(text, text), acknowledge_refusal(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
+	leave_member(text, text), acknowledge_refusal(bigint, text) TO hcledger_admin;

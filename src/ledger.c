@@ -246,7 +246,12 @@ hcl_type_name(Oid typid)
 void
 hcl_ledger_resolve(HclLedger *ledger, Relation rel)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	hcl_ledger_resolve_desc(ledger, RelationGetDescr(rel));
+}
+
+void
+hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
+{
 	int			i,
 				a;
 

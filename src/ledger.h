@@ -102,6 +102,9 @@ extern int64 hcl_row_sequence_last(HclLedger *ledger, bool strict);
 /* Resolve the recorded columns against the open table (by name). */
 extern void hcl_ledger_resolve(HclLedger *ledger, Relation rel);
 
+/* The same against a row type: a table's, or a record's with those columns. */
+extern void hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc);
+
 /* The btree index on hcl_row of the open table. */
 extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
 

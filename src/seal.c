@@ -67,7 +67,13 @@ typedef struct HclSealer
 	HclTile		tiles[HCL_MAX_LEVELS];
 	SPIPlanPtr	upsert;
 	int64		appended;
+	StringInfoData entries;		/* row number and leaf of each leaf since the
+								 * last checkpoint (docs/format.md) */
 } HclSealer;
+
+/* A checkpoint is stored at least every this many leaves. */
+#define HCL_CHECKPOINT_MAX_LEAVES	65536
+#define HCL_ENTRY_LEN				(8 + HCL_HASH_LEN)
 
 typedef enum
 {
@@ -197,10 +203,14 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
 	hcl_hash	completed[HCL_MAX_PROOF];
 	int			n;
 	int			level;
+	uint64		be;
 
 	if (!hcl_acc_push_tracked(&s->ledger->frontier, leaf, completed, &n))
 		hcl_crypto_failed("SHA-256");
 	hcl_tile_append(s, 0, leaf, row);
+	be = pg_hton64((uint64) row);
+	appendBinaryStringInfo(&s->entries, (const char *) &be, 8);
+	appendBinaryStringInfo(&s->entries, (const char *) leaf, HCL_HASH_LEN);
 	for (level = 1; level < HCL_MAX_LEVELS && n > HCL_TILE_HEIGHT * level; level++)
 		hcl_tile_append(s, level, completed[HCL_TILE_HEIGHT * level], 0);
 	s->ledger->tree_size++;
@@ -253,6 +263,8 @@ hcl_gap_resolved(HclLedger *l, int64 gap_start)
 	}
 	return hcl_none_running_before(l->gap_horizon);
 }
+
+static void hcl_store_checkpoint(HclSealer *s);
 
 /* Walk the rows after the last sealed one, appending what is committed. */
 static void
@@ -323,6 +335,8 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 		MemoryContextReset(rowcxt);
 
 		hcl_append_leaf(s, leaf, row);
+		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_ENTRY_LEN)
+			hcl_store_checkpoint(s);
 		resolved = row;
 		aborted_row = -1;
 		l->has_gap = false;
@@ -365,10 +379,10 @@ hcl_store_checkpoint(HclSealer *s)
 	int64		unix_time = (int64) timestamptz_to_time_t(GetCurrentTimestamp());
 	char	   *body;
 	char	   *note;
-	Oid			argtypes[9] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
-	BYTEAOID, TEXTOID, BYTEAOID, TEXTOID};
-	Datum		args[9];
-	char		nulls[9] = "         ";
+	Oid			argtypes[10] = {INT4OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
+	BYTEAOID, TEXTOID, BYTEAOID, TEXTOID, BYTEAOID};
+	Datum		args[10];
+	char		nulls[10] = "          ";
 
 	if (!hcl_acc_root(&l->frontier, root))
 		hcl_crypto_failed("SHA-256");
@@ -387,13 +401,15 @@ hcl_store_checkpoint(HclSealer *s)
 	args[7] = PointerGetDatum(hcl_bytea_of(cp_hash, HCL_HASH_LEN));
 	args[8] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[8] = note ? ' ' : 'n';
+	args[9] = PointerGetDatum(hcl_bytea_of(s->entries.data, s->entries.len));
 	if (SPI_execute_with_args("INSERT INTO hcledger.checkpoints"
-							  " (ledger_id, tree_size, root, last_row, sealed_at, prev_hash, body, checkpoint_hash, note)"
+							  " (ledger_id, tree_size, root, last_row, sealed_at, prev_hash, body, checkpoint_hash, note, leaves)"
 							  " VALUES ($1, $2, $3::hcledger.hash256, $4, to_timestamp($5),"
-							  "         $6::hcledger.hash256, $7, $8::hcledger.hash256, $9)",
-							  9, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+							  "         $6::hcledger.hash256, $7, $8::hcledger.hash256, $9, $10)",
+							  10, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hcledger: could not store a checkpoint");
 	memcpy(l->last_checkpoint, cp_hash, HCL_HASH_LEN);
+	resetStringInfo(&s->entries);
 }
 
 static void
@@ -450,6 +466,7 @@ hcl_seal_ledger(Oid relid, bool wait)
 	hcl_ledger_resolve(s.ledger, rel);
 	last_issued = hcl_row_sequence_last(s.ledger, true);
 	hcl_load_tiles(&s);
+	initStringInfo(&s.entries);
 	s.upsert = SPI_prepare("INSERT INTO hcledger.tiles (ledger_id, level, tile, hashes, row_numbers)"
 						   " VALUES ($1, $2, $3, $4, $5)"
 						   " ON CONFLICT (ledger_id, level, tile)"
@@ -464,7 +481,7 @@ hcl_seal_ledger(Oid relid, bool wait)
 
 	for (level = 0; level < HCL_MAX_LEVELS; level++)
 		hcl_flush_tile(&s, level);
-	if (s.appended > 0)
+	if (s.entries.len > 0)
 		hcl_store_checkpoint(&s);
 	/* write the catalog row only when something changed */
 	if (s.appended > 0 || was.has_gap != s.ledger->has_gap ||

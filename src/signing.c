@@ -201,29 +201,37 @@ hcl_signing_state(void)
 	return hcl_signing;
 }
 
-char *
-hcl_sign_checkpoint(const char *origin, const char *body)
+bool
+hcl_node_sign(const uint8 *msg, size_t len, uint8 *sig, uint8 *pub)
 {
 	HclSigningState *state = hcl_signing_state();
-	uint8		sig[64];
-	uint8		pub[32];
-	uint8		key_id[4];
 	char		problem[256];
-	char	   *line;
 
 	if (state == NULL)
-		return NULL;
-	if (!hcl_use_key_file(hcl_signing_key_file, (const uint8 *) body, strlen(body),
-						  sig, pub, problem, sizeof(problem)))
+		return false;
+	if (!hcl_use_key_file(hcl_signing_key_file, msg, len, sig, pub, problem, sizeof(problem)))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not sign a checkpoint: %s", problem)));
+				 errmsg("could not sign with hcledger.signing_key_file: %s", problem)));
 	if (memcmp(pub, state->pub, 32) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not sign a checkpoint: signing key file \"%s\" holds another key than when the configuration was loaded",
+				 errmsg("could not sign: signing key file \"%s\" holds another key than when the configuration was loaded",
 						hcl_signing_key_file),
 				 errhint("Reload the configuration to rotate to the new key.")));
+	return true;
+}
+
+char *
+hcl_sign_checkpoint(const char *origin, const char *body)
+{
+	uint8		sig[64];
+	uint8		pub[32];
+	uint8		key_id[4];
+	char	   *line;
+
+	if (!hcl_node_sign((const uint8 *) body, strlen(body), sig, pub))
+		return NULL;
 	if (!hcl_note_key_id(origin, strlen(origin), pub, key_id))
 		elog(ERROR, "hcledger: SHA-256 failed");
 	line = hcl_note_signature_line(origin, key_id, sig);

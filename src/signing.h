@@ -36,6 +36,13 @@ extern void hcl_define_signing_settings(void);
  */
 extern char *hcl_sign_checkpoint(const char *origin, const char *body);
 
+/*
+ * Sign msg with the node's key (Ed25519): the signature in sig[64] and the
+ * public key in pub[32].  false when no key is set; an error when one is
+ * set but cannot be used.
+ */
+extern bool hcl_node_sign(const uint8 *msg, size_t len, uint8 *sig, uint8 *pub);
+
 /* The node's own public key, trusted with no time bounds; false if none is usable. */
 extern bool hcl_node_key(hcl_trusted_key *key);
 
