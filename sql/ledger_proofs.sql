@@ -22,7 +22,7 @@ SELECT c.tree_size, c.root FROM checkpoints c JOIN ledgers l USING (ledger_id) W
 CREATE TEMP TABLE leaves AS
 SELECT array_agg(row_leaf('proofs', hcl_row) ORDER BY hcl_row) AS d FROM proofs;
 
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT is((SELECT array_agg(tree_size ORDER BY tree_size) FROM cps), ARRAY[300, 513, 1000]::bigint[], 'three checkpoints');
 SELECT is_empty($$SELECT c.tree_size, r.hcl_row FROM cps c, proofs r, LATERAL ledger_inclusion_proof('proofs', r.hcl_row, c.tree_size) p
@@ -53,8 +53,16 @@ SELECT is_empty($$SELECT r FROM unnest(ARRAY[1, 256, 257, 65536, 65537, 69999, 7
                   WHERE p.proof::bytea[] IS DISTINCT FROM
                         (SELECT inclusion_proof(array_agg(row_leaf('big_proofs', hcl_row) ORDER BY hcl_row), r - 1)::bytea[] FROM big_proofs)
                      OR NOT verify_inclusion(p.leaf_hash, p.leaf_index, p.tree_size, p.proof,
-                                             (SELECT c.root FROM checkpoints c JOIN ledgers l USING (ledger_id) WHERE l.relid = 'big_proofs'::regclass))$$,
+                                             (SELECT c.root FROM checkpoints c JOIN ledgers l USING (ledger_id) WHERE l.relid = 'big_proofs'::regclass AND c.tree_size = 70000))$$,
                 'proofs in a 70,000-leaf log (tiles of three levels) equal the stateless ones and verify');
+SELECT is((SELECT string_agg(c.tree_size::text, ',' ORDER BY c.tree_size) FROM checkpoints c JOIN ledgers l USING (ledger_id) WHERE l.relid = 'big_proofs'::regclass),
+          '65536,70000', 'one sealing round of 70,000 rows stores a checkpoint every 65,536 leaves at most');
+SELECT is_empty($$SELECT FROM checkpoints c JOIN ledgers l USING (ledger_id), LATERAL log_entries(c.leaves) e
+                  WHERE l.relid = 'big_proofs'::regclass AND e.entry % 997 IN (0, 1)
+                    AND ROW(e.row_number, e.leaf_hash::text) IS DISTINCT FROM
+                        (SELECT ROW(p.leaf_index + 1, p.leaf_hash::text) FROM ledger_inclusion_proof('big_proofs', e.row_number) p
+                          WHERE p.leaf_index = c.tree_size - length(c.leaves) / 40 + e.entry)$$,
+                'each checkpoint publishes the row number and leaf of the positions it added (every 997th checked)');
 SELECT is((SELECT cardinality(proof) FROM ledger_inclusion_proof('big_proofs', 12345)), 17, 'a 70,000-leaf proof has 17 hashes');
 
 -- bad input

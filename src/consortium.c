@@ -164,16 +164,33 @@ hcl_peer_leaf_hash(PG_FUNCTION_ARGS)
 		cache->tuptypmod != tuptypmod)
 	{
 		MemoryContext old;
+		HclLedger  *loaded;
+		HclLedger  *l;
+		int			i;
 
 		if (cache == NULL)
 			cache = fcinfo->flinfo->fn_extra =
 				MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HclPeerLeafCache));
+		/* SPI calls leave CurrentMemoryContext in SPI's: copy what is kept */
 		SPI_connect();
+		loaded = hcl_ledger_load(relid, HCL_LOAD_READ);
 		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		cache->ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
-		hcl_ledger_resolve_desc(cache->ledger, desc);
+		l = palloc(sizeof(HclLedger));
+		*l = *loaded;
+		l->relname = pstrdup(loaded->relname);
+		l->origin = pstrdup(loaded->origin);
+		l->columns = palloc0(sizeof(HclColumn) * Max(loaded->ncolumns, 1));
+		for (i = 0; i < loaded->ncolumns; i++)
+		{
+			l->columns[i].name = pstrdup(loaded->columns[i].name);
+			l->columns[i].type_name = pstrdup(loaded->columns[i].type_name);
+		}
 		MemoryContextSwitchTo(old);
 		SPI_finish();
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		hcl_ledger_resolve_desc(l, desc);
+		MemoryContextSwitchTo(old);
+		cache->ledger = l;
 		cache->relid = relid;
 		cache->tuptype = tuptype;
 		cache->tuptypmod = tuptypmod;
