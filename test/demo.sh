@@ -16,7 +16,7 @@ trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
 	openssl rand -out "$dir/pseudonym.key" 32)
 chown postgres:postgres "$dir/node.pem" "$dir/credential.pem" "$dir/pseudonym.key"
 openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub"
-hcl_start_server "$dir" -c hcledger.signing_key_file="$dir/node.pem" \
+hcl_start_server "$dir" -c wal_level=logical -c hcledger.signing_key_file="$dir/node.pem" \
 	-c hcledger.credential_key_file="$dir/credential.pem" -c hcledger.pseudonym_key_file="$dir/pseudonym.key"
 
 # Keys and signatures made outside the database, by openssl.
@@ -59,5 +59,41 @@ echo "\$ hcledger-verify --key node.pub code_receipt.json"
 sed 's/"row":\([0-9]*\)/"row":9\1/' "$dir/code_receipt.json" > "$dir/code_tampered.json"
 echo "\$ hcledger-verify --key node.pub code_tampered.json    # row number changed"
 "$verify" --key "$dir/node.pub" "$dir/code_tampered.json" || echo "(exit status $?)"
+
+# Part 3: a consortium.  A second server, Guangdong's, replicates both ways with Macau's.
+gd_dir=$(mktemp -d /tmp/hcledger-demo-gd.XXXXXX)
+trap 'hcl_stop_server "$gd_dir"; rm -rf "$gd_dir"; hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$gd_dir/node.pem" 2>/dev/null &&
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$gd_dir/credential.pem" 2>/dev/null &&
+	openssl rand -out "$gd_dir/pseudonym.key" 32)
+chown postgres:postgres "$gd_dir/node.pem" "$gd_dir/credential.pem" "$gd_dir/pseudonym.key"
+gd_opts="-c wal_level=logical -c hcledger.signing_key_file=$gd_dir/node.pem -c hcledger.credential_key_file=$gd_dir/credential.pem -c hcledger.pseudonym_key_file=$gd_dir/pseudonym.key"
+# shellcheck disable=SC2086
+(hcl_start_server "$gd_dir" $gd_opts)
+mo_conn="postgresql://postgres@/postgres?host=$dir&port=5432"
+gd_conn="postgresql://postgres@/postgres?host=$gd_dir&port=5432"
+psql -X -q -d "$gd_conn" -c 'CREATE EXTENSION hcledger'
+psql -X -q -v ON_ERROR_STOP=1 -v mo_conn="$mo_conn" -v gd_conn="$gd_conn" -f "$HCL_ROOT/test/demo_consortium.sql" 2>&1
+gd_code=$(psql -X -At -d "$gd_conn" -c "SELECT payload FROM hcledger.issue_code('{\"name\": \"Wong Fei\", \"document_number\": \"H87654321\"}')")
+psql -X -q -d "$gd_conn" -c "SELECT hcledger.seal('hcledger.codes')" >/dev/null
+wait_verdict() {
+	for _ in $(seq 100); do
+		[ "$(psql -X -At -d "$mo_conn" -c "SELECT verdict FROM hcledger.verify_code('$gd_code')")" = "$1" ] && break
+		sleep 0.1
+	done
+	psql -X -q -d "$mo_conn" -c "SELECT verdict, colour, reason, authority FROM hcledger.verify_code('$gd_code')"
+}
 echo
-echo 'Demo finished; the throwaway server is stopped and removed.'
+echo "== 20. Guangdong issues a second code; then Guangdong's server is switched off"
+wait_verdict valid
+hcl_stop_server "$gd_dir"
+echo "At the Macau border, with Guangdong's server off, the code still verifies:"
+psql -X -q -d "$mo_conn" -c "SELECT verdict, colour, authority FROM hcledger.verify_code('$gd_code')"
+echo
+echo "== 21. Guangdong's server is back; it revokes the code, and Macau learns it as replication catches up"
+hcl_as_postgres "$HCL_PG_BIN/pg_ctl" -D "$gd_dir/data" -l "$gd_dir/server.log" -w \
+	-o "-c listen_addresses='' -k $gd_dir -p 5432 $gd_opts" start >/dev/null
+psql -X -q -d "$gd_conn" -c "SELECT hcledger.revoke_code(credential_id, 'test result withdrawn') FROM hcledger.codes WHERE entry = 'issue' ORDER BY hcl_row DESC LIMIT 1" >/dev/null
+wait_verdict revoked
+echo
+echo 'Demo finished; the throwaway servers are stopped and removed.'
