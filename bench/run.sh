@@ -5,7 +5,10 @@
 # (pgcrypto, PostgreSQL's own sha256); ledger tables against the same table
 # without the ledger and the plpgsql hash chain (bench/ledger.sh); proofs
 # and receipts (bench/proof.sh); health codes: verify_code under pgbench,
-# issuing, and the seed's month at smaller scales (bench/codes.sh).
+# issuing, and the seed's month at smaller scales (bench/codes.sh); the
+# consortium: from a code issued at one member to it being verifiable at
+# another, under an issuing load, on two servers of its own
+# (bench/consortium.sh).
 # Usage: sudo make bench   (or: sudo bash bench/run.sh)
 set -euo pipefail
 . "$(dirname "$0")/../test/setup.sh"
@@ -54,3 +57,6 @@ HCL_BENCH_PUBKEY=$dir/node.pub.pem bash "$HCL_ROOT/bench/proof.sh"
 
 # Health codes: their own ES256 credential and pseudonym key files.
 HCL_BENCH_THROWAWAY=1 bash "$HCL_ROOT/bench/codes.sh"
+
+# The consortium: two members on servers of its own (logical replication).
+bash "$HCL_ROOT/bench/consortium.sh"
