@@ -1401,10 +1401,17 @@ BEGIN
 		END IF;
 	END IF;
 	IF why IS NULL AND start > m.tree_size THEN
-		UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
-		                                                       start, v.tree_size - 1, m.tree_size, start - 1)
-		 WHERE p.id = c.id;
-		RETURN 'waiting';
+		IF EXISTS (SELECT FROM hcledger.peer_checkpoints p WHERE p.authority = m.authority AND p.state = 'refused'
+		           AND p.tree_size = start) THEN
+			-- quarantine: what extends a refused checkpoint is refused too
+			why := format('it extends the refused checkpoint of size %s; this member''s log is accepted up to size %s only',
+			              start, m.tree_size);
+		ELSE
+			UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
+			                                                       start, v.tree_size - 1, m.tree_size, start - 1)
+			 WHERE p.id = c.id;
+			RETURN 'waiting';
+		END IF;
 	END IF;
 	IF why IS NULL AND start < m.tree_size THEN
 		-- entries already accepted must be the same
@@ -1464,7 +1471,12 @@ BEGIN
 	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
 	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
 	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
-	PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	BEGIN
+		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	EXCEPTION WHEN OTHERS THEN
+		-- our own key's problem is no reason to refuse the member's checkpoint
+		RAISE WARNING 'hcledger could not cosign the checkpoint of size % of "%": %', v.tree_size, m.authority, SQLERRM;
+	END;
 	RETURN 'accepted';
 END $$;
 REVOKE EXECUTE ON FUNCTION decide_checkpoint(bigint) FROM PUBLIC;
@@ -1478,12 +1490,22 @@ DECLARE
 BEGIN
 	WHILE progress LOOP
 		progress := false;
-		FOR c IN SELECT p.id FROM hcledger.peer_checkpoints p
+		FOR c IN SELECT p.id, p.tree_size FROM hcledger.peer_checkpoints p
 		          WHERE p.authority = member_advance.authority AND p.state = 'waiting'
 		          ORDER BY p.tree_size, p.id LOOP
-			IF hcledger.decide_checkpoint(c.id) <> 'waiting' THEN
+			BEGIN
+				IF hcledger.decide_checkpoint(c.id) <> 'waiting' THEN
+					progress := true;
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				-- never stall the subscription: what cannot be checked is refused, with the error
+				UPDATE hcledger.peer_checkpoints p SET state = 'refused', decided_at = clock_timestamp(),
+				       reason = 'it could not be checked: ' || SQLERRM
+				 WHERE p.id = c.id;
+				PERFORM hcledger.refuse(member_advance.authority, 'checkpoint', format('checkpoint of size %s', c.tree_size),
+				                        'it could not be checked: ' || SQLERRM);
 				progress := true;
-			END IF;
+			END;
 		END LOOP;
 	END LOOP;
 END $$;
@@ -1531,16 +1553,7 @@ BEGIN
 	IF m.authority IS NOT NULL THEN
 		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
 		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
-		BEGIN
-			PERFORM hcledger.member_advance(m.authority);
-		EXCEPTION WHEN OTHERS THEN
-			-- never stall the subscription: what cannot be checked is refused, with the error
-			UPDATE hcledger.peer_checkpoints p SET state = 'refused', decided_at = clock_timestamp(),
-			       reason = 'it could not be checked: ' || SQLERRM
-			 WHERE p.authority = m.authority AND p.state = 'waiting';
-			PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', NEW.tree_size),
-			                        'it could not be checked: ' || SQLERRM);
-		END;
+		PERFORM hcledger.member_advance(m.authority);
 	END IF;
 	RETURN NULL;
 END $$;

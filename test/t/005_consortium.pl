@@ -309,6 +309,10 @@ is(value($mo, "SELECT tree_size FROM hcledger.members WHERE authority = 'guangdo
 is(verdict($mo, $late_code), "not yet sealed: ledger row " . value($gd, "SELECT max(hcl_row) FROM hcledger.codes")
 	. " is not yet sealed under a checkpoint", 'a code sealed only in the rewritten history is not accepted as verified');
 is(verdict($mo, $batch[0][1]), 'valid', 'codes of the accepted history still verify');
+my ($after_id, $after_code) = issue($gd, 'GD-AFTER');
+wait_refusal($mo, 'checkpoint', 'it extends the refused checkpoint%', 'later checkpoints of the quarantined member are refused too');
+is(value($mo, "SELECT count(*) FROM hcledger.peer_checkpoints WHERE authority = 'guangdong' AND state = 'waiting'"), '0',
+	'none is left waiting');
 is(value($mo, "SELECT count(*) FROM hcledger.refused WHERE authority <> 'guangdong'"), '0', 'nothing of the honest members was refused');
 
 done_testing();
