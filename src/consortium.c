@@ -26,20 +26,17 @@
 #include "merkle.h"
 #include "signing.h"
 
-/* One published log entry: the row number (8 bytes, big-endian) and its leaf hash. */
-#define HCL_ENTRY_LEN	(8 + HCL_HASH_LEN)
-
 static const uint8 *
 hcl_entries(bytea *entries, int64 *n)
 {
 	Size		len = VARSIZE_ANY_EXHDR(entries);
 
-	if (len % HCL_ENTRY_LEN != 0)
+	if (len % HCL_LOG_ENTRY_LEN != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("log entries must be a multiple of %d bytes, not %zu", HCL_ENTRY_LEN, len),
+				 errmsg("log entries must be a multiple of %d bytes, not %zu", HCL_LOG_ENTRY_LEN, len),
 				 errdetail("Each entry is an 8-byte row number and a 32-byte leaf hash (docs/format.md).")));
-	*n = (int64) (len / HCL_ENTRY_LEN);
+	*n = (int64) (len / HCL_LOG_ENTRY_LEN);
 	return (const uint8 *) VARDATA_ANY(entries);
 }
 
@@ -66,7 +63,7 @@ hcl_log_entries(PG_FUNCTION_ARGS)
 	int64		i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (i = 0; i < n; i++, p += HCL_ENTRY_LEN)
+	for (i = 0; i < n; i++, p += HCL_LOG_ENTRY_LEN)
 	{
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
@@ -108,7 +105,7 @@ hcl_log_extend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the compact range does not fit a tree of %lld leaves", (long long) size)));
-	for (i = 0; i < n; i++, p += HCL_ENTRY_LEN)
+	for (i = 0; i < n; i++, p += HCL_LOG_ENTRY_LEN)
 		if (!hcl_acc_push(&acc, p + 8))
 			elog(ERROR, "hcledger: SHA-256 failed");
 	if (!hcl_acc_root(&acc, root))

@@ -23,6 +23,8 @@
 #define HCL_TILE_WIDTH		256
 #define HCL_MAX_LEVELS		8	/* tile levels: 256^8 = 2^64 leaves */
 #define HCL_ROW_MAGIC		"hcledger-row-v1\n"
+/* A published log entry (checkpoints.leaves): 8-byte row number, leaf hash. */
+#define HCL_LOG_ENTRY_LEN	(8 + HCL_HASH_LEN)
 
 /*
  * How a column's value is written: through its type's send function, or,

@@ -73,7 +73,6 @@ typedef struct HclSealer
 
 /* A checkpoint is stored at least every this many leaves. */
 #define HCL_CHECKPOINT_MAX_LEAVES	65536
-#define HCL_ENTRY_LEN				(8 + HCL_HASH_LEN)
 
 typedef enum
 {
@@ -335,7 +334,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 		MemoryContextReset(rowcxt);
 
 		hcl_append_leaf(s, leaf, row);
-		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_ENTRY_LEN)
+		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
 			hcl_store_checkpoint(s);
 		resolved = row;
 		aborted_row = -1;
