@@ -18,7 +18,8 @@
  *   still insert it has ended.  Inserting transactions get their XID before
  *   they draw a row number (the assign_xid trigger), so once no transaction
  *   older than the XID horizon noted when the gap was first seen is running,
- *   the gap is final.
+ *   the gap is final, provided a fresh look at the index, taken after that
+ *   check, still finds no entry for it (the walk's own look came before).
  *
  * One sealer at a time per ledger: the ledger's catalog row is locked for
  * the round.  Writers never touch it.
@@ -263,6 +264,29 @@ hcl_gap_resolved(HclLedger *l, int64 gap_start)
 	return hcl_none_running_before(l->gap_horizon);
 }
 
+/*
+ * Is there no index entry at all for the row numbers from..to?  Asked again
+ * once a gap is found resolved: the walk read the index page holding the
+ * gap before the check, and a writer of a gap row may have inserted and
+ * committed in between.  Every such writer has ended by now (the check
+ * said so), so its entry is in the index for this fresh scan to find.
+ */
+static bool
+hcl_gap_empty(Relation rel, Relation irel, int64 from, int64 to)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		empty;
+
+	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
+	scan = index_beginscan(rel, irel, SnapshotAny, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	empty = !ItemPointerIsValid(index_getnext_tid(scan, ForwardScanDirection));
+	index_endscan(scan);
+	return empty;
+}
+
 static void hcl_store_checkpoint(HclSealer *s);
 
 /* Walk the rows after the last sealed one, appending what is committed. */
@@ -316,8 +340,10 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 			l->blocked_by = HeapTupleHeaderGetRawXmin(tup->t_data);
 			break;
 		}
-		if (row > resolved + 1 && !hcl_gap_resolved(l, resolved + 1))
-			break;
+		if (row > resolved + 1 &&
+			(!hcl_gap_resolved(l, resolved + 1) ||
+			 !hcl_gap_empty(rel, irel, resolved + 1, row - 1)))
+			break;				/* a later round sees the gap's rows */
 		if (status == HCL_XMIN_ABORTED)
 		{
 			aborted_row = row;	/* a committed version may still follow */
