@@ -67,3 +67,21 @@ regress-key:
 	@[ -f test/keys/regress_credential.pem ] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out test/keys/regress_credential.pem
 	@[ -f test/keys/regress_pseudonym.key ] || openssl rand -out test/keys/regress_pseudonym.key 32
 	@chmod 600 test/keys/regress_node.pem test/keys/regress_credential.pem test/keys/regress_pseudonym.key
+
+# Production checks, each a script of its own (see the README's "Testing").
+#   make fuzz           libFuzzer harnesses, each run for HCL_FUZZ_SECONDS
+#   make fuzz-regress   every harness run once over its seeds and kept crashers
+#   make sanitize       ASan + UBSan build running the regression suite
+#   make valgrind       the offline verifier under valgrind's memcheck
+#   make bench-report   every benchmark, a Markdown report and PNG plots
+.PHONY: fuzz fuzz-regress sanitize valgrind bench-report
+fuzz:
+	bash test/fuzz/run.sh
+fuzz-regress:
+	bash test/fuzz/run.sh --regress
+sanitize:
+	bash test/sanitize.sh
+valgrind:
+	bash test/valgrind.sh
+bench-report:
+	bash bench/report.sh

@@ -18,7 +18,8 @@ hcl_need_root() {
 # Debian packages: the build, the server, the test tools.
 hcl_install_packages() {
 	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-	            libssl-dev openssl libipc-run-perl perl"
+	            libssl-dev openssl libipc-run-perl perl
+	            clang libclang-rt-14-dev valgrind"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -71,4 +72,5 @@ hcl_stop_server() {
 
 hcl_need_root
 hcl_install_packages
-hcl_build_and_install
+# HCL_SKIP_BUILD=1: the packages only (scripts that build a variant of their own)
+[ "${HCL_SKIP_BUILD:-0}" = 1 ] || hcl_build_and_install
