@@ -10,7 +10,12 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = hcledger
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
+# sql/hcledger.sql is the current version's install script, built as
+# hcledger--$(EXTVERSION).sql.  Each released version's full script is kept
+# as it was released (sql/hcledger--X.sql, committed), with an update script
+# to the next (sql/hcledger--X--Y.sql): docs/upgrades.md.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 DOCS       = README.md
 
 REGRESS      = $(filter-out $(EXTENSION)%,$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
