@@ -12,6 +12,9 @@
 #     at random; throughput and per-transaction latency p50/p99 from
 #     pgbench's transaction log; beside it a trivial read of the same table
 #     (the floor) and the ES256 check alone (code_decode + ecdsa_p256_verify);
+#     with HCL_BENCH_DATA_DIR, every transaction's latency (microseconds,
+#     sorted) is also kept there: latency_read.us, latency_es256.us,
+#     latency_verify.us;
 #   - issue_code, INSERT ... SELECT of HCL_BENCH_CODES_ISSUE_ROWS codes
 #     (default 5 * 10^4) per session, in 1 and in 2 parallel sessions, best
 #     of three;
@@ -168,9 +171,10 @@ pgb() {
 		-f "$work/$name.pgb" 2>&1) || fail "pgbench $name failed: $out"
 	tps[$name]=$(echo "$out" | awk '/^tps = / {printf "%.0f", $3}')
 	# per-transaction log lines: client, transaction, latency (us), ...
-	read -r p50[$name] p99[$name] < <(cat "$work/log.$name".* | awk '{print $3}' | sort -n |
-		awk '{l[NR] = $1} END {printf "%.3f %.3f\n", l[int((NR - 1) * 0.50) + 1] / 1000, l[int((NR - 1) * 0.99) + 1] / 1000}')
-	rm -f "$work/log.$name".*
+	cat "$work/log.$name".* | awk '{print $3}' | sort -n > "$work/latency_$name.us"
+	read -r p50[$name] p99[$name] < <(awk '{l[NR] = $1} END {printf "%.3f %.3f\n", l[int((NR - 1) * 0.50) + 1] / 1000, l[int((NR - 1) * 0.99) + 1] / 1000}' "$work/latency_$name.us")
+	[ -z "${HCL_BENCH_DATA_DIR:-}" ] || cp "$work/latency_$name.us" "$HCL_BENCH_DATA_DIR/"
+	rm -f "$work/log.$name".* "$work/latency_$name.us"
 }
 echo "codes: pgbench, $clients clients, $pgb_secs s each: a trivial read, the signature alone, verify_code ..." >&2
 pgb read 'SELECT length(p.payload) FROM payloads p WHERE p.id = :i;'

@@ -2,7 +2,10 @@
 # Ledger-table benchmarks, run by bench/run.sh against its throwaway server
 # (PG* variables set, hcledger preloaded).  Prints Markdown tables.
 #   - bulk INSERT ... SELECT and COPY of 10^6 rows, and INSERT of 10^7;
-#   - single-row INSERT transactions with pgbench at 1, 2 and 8 clients;
+#   - single-row INSERT transactions with pgbench at each number of clients
+#     of HCL_BENCH_PGBENCH_CLIENTS (default "1 2 8"), HCL_BENCH_PGBENCH_SECONDS
+#     (default 10) each; with HCL_BENCH_DATA_DIR, their tps are also written
+#     to clients.tsv there (clients, plain, ledger, plpgsql chain);
 #   - sealing 10^6 rows, and verify_ledger over them;
 # each against the same table without the ledger and the plpgsql hash chain
 # of bench/baseline_plpgsql.sql (a user's alternative).
@@ -10,6 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 big=${HCL_BENCH_BIG_ROWS:-10000000}
 pgb_secs=${HCL_BENCH_PGBENCH_SECONDS:-10}
+pgb_clients=${HCL_BENCH_PGBENCH_CLIENTS:-1 2 8}
 export PGOPTIONS="-c client_min_messages=warning"
 q() { psql -X -q -tA -v ON_ERROR_STOP=1 "$@"; }
 
@@ -94,7 +98,7 @@ for t in pgb_plain pgb_ledger chained_codes; do
 		"$t" "$cols" > "$PGHOST/$t.pgb"
 done
 declare -A tps
-for c in 1 2 8; do
+for c in $pgb_clients; do
 	for t in pgb_plain pgb_ledger chained_codes; do
 		q -c 'CHECKPOINT' >/dev/null
 		tps[$t.$c]=$(pgbench -n -c "$c" -j "$c" -T "$pgb_secs" -f "$PGHOST/$t.pgb" 2>/dev/null |
@@ -103,6 +107,13 @@ for c in 1 2 8; do
 done
 pending=$(q -c "SELECT hcledger.seal('pgb_ledger')" -c "SELECT count(*) FROM hcledger.verify_ledger('pgb_ledger')" | tail -1)
 [ "$pending" = 0 ] || { echo "the pgbench ledger does not verify" >&2; exit 1; }
+if [ -n "${HCL_BENCH_DATA_DIR:-}" ]; then
+	printf '# clients\tplain\tledger\tplpgsql_chain (tps)\n' > "$HCL_BENCH_DATA_DIR/clients.tsv"
+	for c in $pgb_clients; do
+		printf '%s\t%s\t%s\t%s\n' "$c" "${tps[pgb_plain.$c]}" "${tps[pgb_ledger.$c]}" "${tps[chained_codes.$c]}" \
+			>> "$HCL_BENCH_DATA_DIR/clients.tsv"
+	done
+fi
 
 cat <<EOF
 
@@ -112,9 +123,9 @@ cat <<EOF
 | bulk \`INSERT ... SELECT\`, 10^4 rows (rows/s) | $(rate 10000 "$plain_10k") | $(rate 10000 "$ledger_10k") | $(ratio "$plain_10k" "$ledger_10k") | $(rate 10000 "$chain_10k") | $(ratio "$chain_10k" "$ledger_10k") | |
 | \`COPY\`, 10^6 rows (rows/s) | $(rate 1000000 "$plain_copy") | $(rate 1000000 "$ledger_copy") | $(ratio "$plain_copy" "$ledger_copy") | | | >= 0.75x plain |
 | bulk \`INSERT ... SELECT\`, $big rows (rows/s) | $(rate "$big" "$plain_big") | $(rate "$big" "$ledger_big") | $(ratio "$plain_big" "$ledger_big") | | | linear: 10^7 costs ~10x 10^6 |
-| pgbench single-row INSERT, 1 client (tps) | ${tps[pgb_plain.1]} | ${tps[pgb_ledger.1]} | $(ratio "${tps[pgb_ledger.1]}" "${tps[pgb_plain.1]}") | ${tps[chained_codes.1]} | $(ratio "${tps[pgb_ledger.1]}" "${tps[chained_codes.1]}") | >= 0.85x plain |
-| pgbench single-row INSERT, 2 clients (tps) | ${tps[pgb_plain.2]} | ${tps[pgb_ledger.2]} | $(ratio "${tps[pgb_ledger.2]}" "${tps[pgb_plain.2]}") | ${tps[chained_codes.2]} | $(ratio "${tps[pgb_ledger.2]}" "${tps[chained_codes.2]}") | >= 0.85x plain |
-| pgbench single-row INSERT, 8 clients (tps) | ${tps[pgb_plain.8]} | ${tps[pgb_ledger.8]} | $(ratio "${tps[pgb_ledger.8]}" "${tps[pgb_plain.8]}") | ${tps[chained_codes.8]} | $(ratio "${tps[pgb_ledger.8]}" "${tps[chained_codes.8]}") | >= 0.85x plain |
+$(for c in $pgb_clients; do
+	echo "| pgbench single-row INSERT, $c client$([ "$c" = 1 ] || echo s) (tps) | ${tps[pgb_plain.$c]} | ${tps[pgb_ledger.$c]} | $(ratio "${tps[pgb_ledger.$c]}" "${tps[pgb_plain.$c]}") | ${tps[chained_codes.$c]} | $(ratio "${tps[pgb_ledger.$c]}" "${tps[chained_codes.$c]}") | >= 0.85x plain |"
+done)
 
 | ledger operation | time | rate | target |
 |---|--:|--:|---|

@@ -4,14 +4,17 @@
 # hcledger.signing_key_file; HCL_BENCH_PUBKEY names its public key as PEM).
 # Prints a Markdown table.
 #   - a ledger of HCL_BENCH_PROOF_ROWS small rows (default 10^7), bulk
-#     inserted and then sealed by hcledger.seal();
+#     inserted, then sealed by hcledger.seal(), then checked by
+#     hcledger.verify_ledger() (each timed once);
 #   - over HCL_BENCH_PROOF_CALLS random rows (default 10^4): making an
 #     inclusion proof, verifying it (verify_inclusion, from stored proofs),
 #     making a receipt, verifying it in SQL (verify_receipt);
 #   - the hcledger-verify CLI on HCL_BENCH_PROOF_CLI_RUNS of those receipts
 #     (default 200), one process per receipt, process start included.
 # It uses its own database, proofbench, which the sealer worker
-# (hcledger.database = ledgerbench) never touches.
+# (hcledger.database = ledgerbench) never touches.  With HCL_BENCH_DATA_DIR,
+# its figures are also appended to proof_sizes.tsv there (one line per run;
+# bench/report.sh runs it at several sizes).
 set -euo pipefail
 n=${HCL_BENCH_PROOF_ROWS:-10000000}
 calls=${HCL_BENCH_PROOF_CALLS:-10000}
@@ -50,6 +53,10 @@ seal_s=$(q -c "SELECT secs(\$\$SELECT * FROM hcledger.seal('items')\$\$)")
 size=$(q -c "SELECT tree_size FROM hcledger.ledgers WHERE relid = 'items'::regclass")
 [ "$size" = "$n" ] || fail "the ledger holds $size sealed rows, not $n"
 q -c 'VACUUM ANALYZE items' -c 'VACUUM ANALYZE hcledger.tiles' >/dev/null
+echo "proofs: verify_ledger over $n rows ..." >&2
+vledger_s=$(q -c "SELECT secs(\$\$CREATE TABLE verified AS SELECT count(*) AS problems FROM hcledger.verify_ledger('items')\$\$)")
+problems=$(q -c 'SELECT problems FROM verified')
+[ "$problems" = 0 ] || fail "verify_ledger reports $problems problems in the benchmark ledger"
 
 # The same random rows for every operation.
 q >/dev/null <<SQL
@@ -99,6 +106,16 @@ cli_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
 ms() { awk -v s="$1" -v k="$2" 'BEGIN {printf "%.3f ms", 1000 * s / k}'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n / s}'; }
 
+if [ -n "${HCL_BENCH_DATA_DIR:-}" ]; then
+	f=$HCL_BENCH_DATA_DIR/proof_sizes.tsv
+	[ -s "$f" ] || printf '# rows\tinsert_s\tseal_s\tverify_ledger_s\tproof_ms\tverify_proof_ms\treceipt_ms\tverify_receipt_ms\tcli_ms\tproof_hashes\treceipt_bytes\n' > "$f"
+	awk -v n="$n" -v i="$insert_s" -v s="$seal_s" -v vl="$vledger_s" -v c="$calls" -v cr="$cli_runs" \
+		-v m="$make_s" -v v="$verify_s" -v r="$receipt_s" -v vr="$vreceipt_s" -v cli="$cli_s" \
+		-v pl="$proof_len" -v rb="$receipt_bytes" \
+		'BEGIN {printf "%d\t%.3f\t%.3f\t%.3f\t%.4f\t%.5f\t%.4f\t%.4f\t%.3f\t%d\t%d\n",
+		        n, i, s, vl, 1000 * m / c, 1000 * v / c, 1000 * r / c, 1000 * vr / c, 1000 * cli / cr, pl, rb}' >> "$f"
+fi
+
 cat <<EOF
 
 Proofs over a ledger of $n rows \`(id bigint, v text)\` ($proof_len-hash proofs, receipts of $receipt_bytes bytes), each operation on $calls random rows (the CLI on $cli_runs), best of three:
@@ -107,6 +124,7 @@ Proofs over a ledger of $n rows \`(id bigint, v text)\` ($proof_len-hash proofs,
 |---|--:|--:|---|
 | build: bulk \`INSERT ... SELECT\` of $n rows (whole statement) | $(printf '%.2f s' "$insert_s") | $(rate "$n" "$insert_s") rows | |
 | build: \`hcledger.seal()\` of $n rows (whole call) | $(printf '%.2f s' "$seal_s") | $(rate "$n" "$seal_s") leaves | |
+| check: \`hcledger.verify_ledger()\` over $n rows (whole call) | $(printf '%.2f s' "$vledger_s") | $(rate "$n" "$vledger_s") rows | |
 | make an inclusion proof (\`ledger_inclusion_proof\`) | $(ms "$make_s" "$calls") | $(rate "$calls" "$make_s") | < 1 ms at 10^7 leaves |
 | verify an inclusion proof (\`verify_inclusion\`, proof given) | $(ms "$verify_s" "$calls") | $(rate "$calls" "$verify_s") | < 0.1 ms |
 | make a receipt (\`ledger_receipt\`) | $(ms "$receipt_s" "$calls") | $(rate "$calls" "$receipt_s") receipts | |

@@ -662,7 +662,8 @@ REVOKE EXECUTE ON FUNCTION seal_ledger(regclass), seal(regclass) FROM PUBLIC;
 -- change for one transaction; the new shape is then what is held to.
 CREATE FUNCTION ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+-- it runs for everyone's DDL, also of roles with no grant on this schema
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	l record;

@@ -133,6 +133,14 @@ hcl_sealer_main(Datum arg)
 	BackgroundWorkerInitializeConnection(hcl_database, NULL, 0);
 	pgstat_report_appname("hcledger sealer");
 
+	/*
+	 * The worker runs as the bootstrap superuser.  Whatever search_path the
+	 * database's owner set for it (ALTER DATABASE ... SET), its queries
+	 * resolve names in pg_catalog only, so no one's function or operator
+	 * runs in its place.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
 	for (;;)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
