@@ -40,9 +40,10 @@ my @released = grep { $_ ne $current } split /\n/, $node->safe_psql('postgres',
 ok(@released >= 1, "released versions to update from: @released (current $current)");
 
 # Everything the extension owns, by name (OIDs differ between databases):
-# each member object with its definition, privileges, settings and comment.
+# each member object with its definition, privileges, settings and comment,
+# one line each.
 my $fingerprint = q{
-SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+SELECT string_agg(replace(line, E'\n', '\n'), E'\n' ORDER BY line) FROM (
 	SELECT pg_describe_object(d.classid, d.objid, 0)
 	       || ' | ' || coalesce(obj_description(d.objid, c.relname::name), '') AS line
 	FROM pg_depend d JOIN pg_class c ON c.oid = d.classid
