@@ -43,8 +43,8 @@ if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q "install ok 
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
 fi
-term="pngcairo size 900,560 font 'DejaVu Sans,11'"
-gnuplot -e "set terminal $term" 2>/dev/null || term="png size 900,560"
+term="pngcairo size 900,600 font 'DejaVu Sans,11'"
+gnuplot -e "set terminal $term" 2>/dev/null || term="png size 900,600"
 
 # The sizes and durations of each part (each script's own defaults in the
 # full run, unless set already).
@@ -102,6 +102,7 @@ echo "$sweep_rows" >> "$o/data/proof_sizes.tsv"
 
 # (1) insert throughput against clients
 xtics=$(grep -v '^#' "$data/clients.tsv" | awk '{printf "%s%s", (NR > 1 ? "," : ""), $1}')
+xmax=$(grep -v '^#' "$data/clients.tsv" | awk '$1 > m {m = $1} END {print m * 1.25}')
 gnuplot <<EOF
 set terminal $term
 set output '$o/throughput_clients.png'
@@ -110,9 +111,10 @@ set xlabel 'pgbench clients (-c, -j)'
 set ylabel 'transactions per second'
 set logscale x 2
 set xtics ($xtics)
+set xrange [0.8:$xmax]
 set yrange [0:*]
 set grid
-set key top left
+set key below
 plot '$o/data/clients.tsv' using 1:2 with linespoints lw 2 pt 7 title 'plain table' noenhanced, \
      '' using 1:3 with linespoints lw 2 pt 5 title 'hcledger ledger table' noenhanced, \
      '' using 1:4 with linespoints lw 2 pt 9 title 'plpgsql + pgcrypto hash chain (baseline)' noenhanced
@@ -135,21 +137,23 @@ for n in $names; do
 		}' "$data/latency_$n.us" >> "$o/data/latency_cdf.tsv"
 done
 pct() { awk -v q="$2" '{l[NR] = $1} END {i = int(q * (NR - 1)) + 1; printf "%.4f", l[i] / 1000}' "$data/latency_$1.us"; }
-v50=$(pct verify 0.5) v99=$(pct verify 0.99) v999=$(pct verify 0.999)
+v50=$(pct verify 0.5) v99=$(pct verify 0.99)
 vn=$(wc -l < "$data/latency_verify.us")
-# bins: 1, 2 or 5 times a power of ten microseconds, ~60 up to verify's p99.9
-width=$(awk -v m="$v999" 'BEGIN {r = m * 1000 / 60; p = 1; while (p * 10 <= r) p *= 10;
+# bins: 1, 2 or 5 times a power of ten microseconds, ~60 up to twice
+# verify_code's p99
+hmax=$(awk -v m="$v99" 'BEGIN {printf "%.4f", 2 * m}')
+width=$(awk -v m="$hmax" 'BEGIN {r = m * 1000 / 60; p = 1; while (p * 10 <= r) p *= 10;
 	w = (r <= p) ? p : (r <= 2 * p) ? 2 * p : (r <= 5 * p) ? 5 * p : 10 * p; print w}')
 : > "$o/data/latency_hist.tsv"
 for n in es256 verify; do
-	awk -v name="$n" -v w="$width" -v max="$v999" '{b = int($1 / w); c[b]++; if (b > top) top = b}
+	awk -v name="$n" -v w="$width" -v max="$hmax" '{b = int($1 / w); c[b]++; if (b > top) top = b}
 		END {
 			printf "# %s: bin_start_ms share_percent (bins of %d us, %d transactions)\n", name, w, NR
 			for (b = 0; b * w / 1000 <= max; b++) printf "%.4f\t%.4f\n", b * w / 1000, 100 * c[b] / NR
 			printf "\n\n"
 		}' "$data/latency_$n.us" >> "$o/data/latency_hist.tsv"
 done
-beyond=$(awk -v m="$v999" '$1 / 1000 > m {n++} END {printf "%.2f", 100 * n / NR}' "$data/latency_verify.us")
+beyond=$(awk -v m="$hmax" '$1 / 1000 >= m {n++} END {printf "%.2f", 100 * n / NR}' "$data/latency_verify.us")
 codes_title="${HCL_BENCH_CODES_CLIENTS} clients, ${HCL_BENCH_CODES_SECONDS} s per transaction type, pgbench -M prepared"
 gnuplot <<EOF
 set terminal $term
@@ -161,7 +165,7 @@ set logscale x
 set yrange [0:1]
 set ytics 0.1
 set grid
-set key bottom right
+set key below
 set arrow from graph 0, first 0.99 to graph 1, first 0.99 nohead dt 2 lc 'gray'
 set label 'p99' at graph 0.01, first 0.975 tc 'gray' noenhanced
 set arrow from 2, graph 0 to 2, graph 1 nohead dt 2 lc 'red'
@@ -169,18 +173,18 @@ set label 'target: p99 < 2 ms' at 2, graph 0.05 right offset -0.5,0 tc 'red' noe
 set xrange [*:3]
 plot '$o/data/latency_cdf.tsv' index 0 using 1:2 with lines lw 2 title '${label[read]}' noenhanced, \
      '' index 1 using 1:2 with lines lw 2 title '${label[es256]}' noenhanced, \
-     '' index 2 using 1:2 with lines lw 2 title '${label[verify]} (p50 $v50 ms, p99 $v99 ms)' noenhanced
+     '' index 2 using 1:2 with lines lw 2 title '${label[verify]} (p50 $(printf '%.3f' "$v50") ms, p99 $(printf '%.3f' "$v99") ms)' noenhanced
 EOF
 gnuplot <<EOF
 set terminal $term
 set output '$o/verify_latency_hist.png'
-set title "Per-transaction latency, histogram ($width µs bins; $beyond% of verify_code beyond $v999 ms not shown)" noenhanced
+set title "Per-transaction latency, histogram ($width µs bins; $beyond% of verify_code at $hmax ms or more not shown)" noenhanced
 set xlabel 'latency (ms)'
 set ylabel 'share of transactions (%)'
-set xrange [0:$v999]
+set xrange [0:$hmax]
 set yrange [0:*]
 set grid
-set key top right
+set key below
 set style fill transparent solid 0.45 noborder
 set arrow from $v50, graph 0 to $v50, graph 1 nohead dt 2
 set label 'p50' at $v50, graph 0.95 offset 0.3,0 noenhanced
@@ -191,6 +195,8 @@ plot '$o/data/latency_hist.tsv' index 0 using (\$1 + $width / 2000.0):2:($width 
 EOF
 
 # (3) cost against the ledger's size
+rows_ymax=$(echo "$sweep_rows" | awk '{for (i = 2; i <= 4; i++) if (1e6 * $i / $1 > m) m = 1e6 * $i / $1}
+	END {m *= 1.15; if (m < 3.5) m = 3.5; printf "%.2f", m}')
 gnuplot <<EOF
 set terminal $term
 set output '$o/cost_size_calls.png'
@@ -200,7 +206,7 @@ set ylabel 'time per call (ms, log scale)'
 set logscale xy
 set format x '10^{%L}'
 set grid
-set key top left
+set key below
 set offsets graph 0.05, graph 0.05, 0, 0
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc 'red'
 set label 'target: make a proof < 1 ms at 10^7' at graph 0.99, first 1.15 right tc 'red' noenhanced
@@ -220,9 +226,9 @@ set xlabel 'ledger rows (log scale)'
 set ylabel 'time per row (µs)'
 set logscale x
 set format x '10^{%L}'
-set yrange [0:*]
+set yrange [0:$rows_ymax]
 set grid
-set key top left
+set key below
 set offsets graph 0.05, graph 0.05, 0, 0
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc 'red'
 set label 'target: seal >= 10^6 leaves/s' at graph 0.99, first 1 right offset 0,0.7 tc 'red' noenhanced

@@ -385,7 +385,8 @@ BEGIN
 	SELECT * INTO k FROM hcledger.keys x
 	 WHERE x.authority = revoke_key.authority AND x.key_id = revoke_key.key_id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'authority "%" has no key "%"', authority, key_id USING ERRCODE = 'undefined_object';
+		RAISE EXCEPTION 'authority "%" has no key "%"', authority, key_id USING ERRCODE = 'undefined_object',
+			HINT = 'hcledger.keys lists each authority''s keys.';
 	END IF;
 	IF k.revoked_at IS NOT NULL THEN
 		RAISE EXCEPTION 'key "%" of authority "%" was already revoked at %', key_id, authority, k.revoked_at
@@ -561,10 +562,12 @@ BEGIN
 			DETAIL = 'Its schema or table name contains a control character or "/", which cannot go into the checkpoint origin line.';
 	END IF;
 	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
-		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege';
+		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege',
+			HINT = 'Run create_ledger as the table''s owner (or a superuser).';
 	END IF;
 	IF EXISTS (SELECT 1 FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL) THEN
-		RAISE EXCEPTION 'table "%" is already a ledger', q USING ERRCODE = 'duplicate_object';
+		RAISE EXCEPTION 'table "%" is already a ledger', q USING ERRCODE = 'duplicate_object',
+			HINT = 'The view hcledger.status shows its state; nothing needs doing.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ledger AND attname = 'hcl_row' AND NOT attisdropped) THEN
 		RAISE EXCEPTION 'table "%" already has a column named hcl_row', q USING ERRCODE = 'duplicate_column',
@@ -584,7 +587,8 @@ BEGIN
 	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
 	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
 	IF cols IS NULL THEN
-		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition';
+		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition',
+			HINT = 'Add the columns the ledger records, then call create_ledger.';
 	END IF;
 
 	-- Existing rows get row numbers in primary key order (physical order without one).
@@ -625,7 +629,8 @@ BEGIN
 	END IF;
 	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Make it one with hcledger.create_ledger(table); hcledger.status lists the ledgers.';
 	END IF;
 	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, event, reason);
 	RETURN id;
@@ -810,7 +815,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = add_authority.authority) THEN
-		RAISE EXCEPTION 'authority "%" is already registered', authority USING ERRCODE = 'unique_violation';
+		RAISE EXCEPTION 'authority "%" is already registered', authority USING ERRCODE = 'unique_violation',
+			HINT = 'Register its keys with hcledger.add_key; hcledger.authorities lists the authorities.';
 	END IF;
 	IF is_local AND EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local) THEN
 		RAISE EXCEPTION 'this database already issues as authority "%"', (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)
@@ -914,7 +920,8 @@ BEGIN
 		RAISE EXCEPTION 'valid_for must be at least one second' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF u <= t THEN
-		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Give a later valid_from or a longer valid_for.';
 	END IF;
 	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
 	IF NOT FOUND THEN
@@ -957,7 +964,8 @@ BEGIN
 	 WHERE x.credential_id = local_code.credential_id AND x.entry = 'issue'
 	   AND x.authority = (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'this authority issued no health code %', encode(credential_id, 'hex') USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'this authority issued no health code %', encode(credential_id, 'hex') USING ERRCODE = 'no_data_found',
+			HINT = 'A credential id is the 16 bytes verify_code and issue_code return; codes of other authorities are changed by them.';
 	END IF;
 	IF EXISTS (SELECT FROM hcledger.codes x WHERE x.credential_id = local_code.credential_id AND x.entry = 'revoke') THEN
 		RAISE EXCEPTION 'health code % is revoked', encode(credential_id, 'hex') USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1786,7 +1794,8 @@ BEGIN
 		RAISE EXCEPTION 'a reason is required to dismiss a member' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot) THEN
-		RAISE EXCEPTION 'authority "%" has no replication slot here (%)', authority, slot USING ERRCODE = 'undefined_object';
+		RAISE EXCEPTION 'authority "%" has no replication slot here (%)', authority, slot USING ERRCODE = 'undefined_object',
+			HINT = 'hcledger.member_status shows each member; admit_member creates a slot.';
 	END IF;
 	FOR i IN 1 .. 50 LOOP
 		SELECT s.active_pid INTO pid FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot;
@@ -1820,15 +1829,18 @@ BEGIN
 			HINT = 'A member''s card is what hcledger.publish() or hcledger.member_card() returns on its server.';
 	END IF;
 	IF a = me THEN
-		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass the card the peer''s hcledger.publish() returned, not this database''s own.';
 	END IF;
 	IF NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'ed25519'
 	               AND e ->> 'revoked_at' IS NULL) THEN
-		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The peer registers its node key (add_key with signing_public_key()) and calls publish() again for a new card.';
 	END IF;
 	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
 	IF FOUND AND was.left_at IS NULL THEN
-		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object';
+		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object',
+			HINT = 'To join again, leave_member(authority, reason) first.';
 	END IF;
 	IF FOUND AND was.origin <> origin THEN
 		RAISE EXCEPTION 'authority "%" had log % when it left, and now shows %', a, was.origin, origin
@@ -1874,7 +1886,8 @@ BEGIN
 	END IF;
 	SELECT * INTO m FROM hcledger.members x WHERE x.authority = leave_member.authority FOR UPDATE;
 	IF NOT FOUND OR m.left_at IS NOT NULL THEN
-		RAISE EXCEPTION 'authority "%" is not a member', authority USING ERRCODE = 'undefined_object';
+		RAISE EXCEPTION 'authority "%" is not a member', authority USING ERRCODE = 'undefined_object',
+			HINT = 'The view hcledger.members lists the members.';
 	END IF;
 	IF EXISTS (SELECT FROM pg_catalog.pg_subscription s WHERE s.subname = m.subscription) THEN
 		EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', m.subscription);
@@ -1896,7 +1909,8 @@ BEGIN
 	UPDATE hcledger.refusals r SET acknowledged_at = now(), acknowledged_by = session_user, acknowledgement = note
 	 WHERE r.refusal_id = acknowledge_refusal.refusal_id AND r.acknowledged_at IS NULL;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'there is no unacknowledged refusal %', refusal_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'there is no unacknowledged refusal %', refusal_id USING ERRCODE = 'no_data_found',
+			HINT = 'The view hcledger.refused lists the refusals not yet acknowledged.';
 	END IF;
 END $$;
 COMMENT ON FUNCTION acknowledge_refusal(bigint, text) IS 'mark a refusal as dealt with, with a note (it stays in hcledger.refusals)';

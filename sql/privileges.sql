@@ -11,6 +11,12 @@
 --  - search_path attacks on the SECURITY DEFINER functions fail: functions
 --    and operators planted first in the caller's search_path, and temporary
 --    tables named like the extension's, are never used by them.
+-- It runs in a database of its own, so that what earlier test files left
+-- (a revoked credential key, a damaged ledger) does not stand in its way.
+CREATE DATABASE regress_privileges;
+\c regress_privileges
+CREATE EXTENSION pgtap;
+CREATE EXTENSION hcledger;
 SET search_path = public, hcledger;
 SELECT plan(74);
 
@@ -21,15 +27,9 @@ CREATE ROLE regress_priv_writer;
 CREATE ROLE regress_priv_owner;
 GRANT USAGE ON SCHEMA hcledger TO regress_priv_writer, regress_priv_owner;
 
--- The local authority, unless an earlier test file registered one.
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT 1 FROM hcledger.authorities WHERE is_local) THEN
-		PERFORM hcledger.add_authority('regress-priv', 'Privileges Bureau', true);
-		PERFORM hcledger.add_key('regress-priv', 'es256-priv', 'es256', hcledger.credential_public_key(),
-		                         now() - interval '1 day');
-	END IF;
-END $$;
+-- The local authority and its credential key.
+SELECT add_authority('regress-priv', 'Privileges Bureau', true);
+SELECT add_key('regress-priv', 'es256-priv', 'es256', credential_public_key(), now() - interval '1 day');
 
 -- A ledger the writer appends to, and one the owner owns.
 CREATE TABLE priv_visits (id int NOT NULL, place text NOT NULL);
@@ -171,7 +171,7 @@ SELECT throws_ok($$SET hcledger.credential_key_file = '/tmp/mine.pem'$$, '55P02'
                  'a key file cannot be swapped for a session');
 SELECT throws_ok($$ALTER ROLE regress_priv_issuer SET hcledger.seal_interval = 0$$, '55P02', NULL,
                  'the seal interval cannot be set for a role (server settings only)');
-SELECT throws_ok($$ALTER DATABASE contrib_regression SET search_path = evil, pg_catalog$$, '42501', NULL,
+SELECT throws_ok($$ALTER DATABASE regress_privileges SET search_path = evil, pg_catalog$$, '42501', NULL,
                  'nor a database''s search_path');
 SELECT throws_ok($$SELECT pg_reload_conf()$$, '42501', NULL, 'the configuration cannot be reloaded');
 SELECT throws_ok($$ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE$$, '42501', NULL, 'the DDL guard cannot be switched off');
@@ -262,6 +262,7 @@ SELECT is((SELECT count(*) FROM hcledger.ledgers l, hcledger.verify_ledger(l.rel
           'every ledger verifies');
 
 SELECT * FROM finish();
--- the ledgers made here would stop later tests' seal() of every ledger only if broken; retire them anyway
-SELECT hcledger.drop_ledger('priv_visits', 'regression test cleanup');
-SELECT hcledger.drop_ledger('priv_owned', 'regression test cleanup');
+\c contrib_regression
+DROP DATABASE regress_privileges;
+DROP ROLE regress_priv_verifier, regress_priv_auditor, regress_priv_issuer, regress_priv_writer,
+	regress_priv_owner, regress_priv_stranger, regress_priv_attacker;

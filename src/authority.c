@@ -238,7 +238,8 @@ hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64])
 									 problem, sizeof(problem)))
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIG_FILE_ERROR),
-					 errmsg("could not sign a health code: %s", problem)));
+					 errmsg("could not sign a health code: %s", problem),
+					 errhint("Fix the file (a PEM key, readable only by the server's user), then reload the configuration (SELECT pg_reload_conf()).")));
 		if (memcmp(pub, state->fingerprint, 65) != 0)
 		{
 			hcl_p256_signer_free(hcl_signer);
@@ -270,7 +271,8 @@ hcl_pseudonym(const char *authority, const char *document, uint8 out[32])
 									problem, sizeof(problem)))
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIG_FILE_ERROR),
-					 errmsg("could not make a pseudonym: %s", problem)));
+					 errmsg("could not make a pseudonym: %s", problem),
+					 errhint("Fix the file (at least 32 random bytes, readable only by the server's user), then reload the configuration (SELECT pg_reload_conf()).")));
 		if (!hcl_sha256(hcl_pseudonym_key, len, fingerprint) ||
 			memcmp(fingerprint, state->fingerprint, 32) != 0)
 		{

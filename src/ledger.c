@@ -268,7 +268,8 @@ hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("ledger table \"%s\" has lost its \"%s\" column",
-						ledger->relname, HCL_ROW_COLUMN)));
+						ledger->relname, HCL_ROW_COLUMN),
+				 errhint("The table was changed behind the DDL guard: restore it, or retire the ledger with hcledger.drop_ledger(table, reason).")));
 
 	for (i = 0; i < ledger->ncolumns; i++)
 	{
@@ -336,7 +337,8 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 				 errmsg("ledger table \"%s\" has no unique ascending btree index on \"%s\"",
 						ledger->relname, HCL_ROW_COLUMN),
 				 errhint("Recreate it: CREATE UNIQUE INDEX ON %s (%s).",
-						 ledger->relname, HCL_ROW_COLUMN)));
+						 ledger->relname, HCL_ROW_COLUMN),
+				 errhint("The table was changed behind the DDL guard: restore it, or retire the ledger with hcledger.drop_ledger(table, reason).")));
 	return found;
 }
 
@@ -496,7 +498,8 @@ hcl_row_sequence_last(HclLedger *ledger, bool strict)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("ledger table \"%s\" has lost the sequence of its \"%s\" column",
-						ledger->relname, HCL_ROW_COLUMN)));
+						ledger->relname, HCL_ROW_COLUMN),
+				 errhint("The table was changed behind the DDL guard: restore it, or retire the ledger with hcledger.drop_ledger(table, reason).")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	last = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
@@ -633,7 +636,8 @@ hcl_row_leaf_of(HclLedger *ledger, int64 row_number, StringInfo leaf)
 	if (rel->rd_rel->relrowsecurity)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("row leaves are not available on a ledger with row-level security")));
+				 errmsg("row leaves are not available on a ledger with row-level security"),
+				 errhint("Read them as the table's owner or a role with BYPASSRLS.")));
 	hcl_ledger_resolve(ledger, rel);
 	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row_number));

@@ -329,7 +329,8 @@ hcl_ledger_row_at(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("log position %lld is out of range for ledger \"%s\" of %lld sealed rows",
-						(long long) index, pr.ledger->relname, (long long) pr.ledger->tree_size)));
+						(long long) index, pr.ledger->relname, (long long) pr.ledger->tree_size),
+				 errhint("A row is in the log once sealed: hcledger.seal() seals now, and hcledger.status shows each ledger's sealed rows.")));
 	row = hcl_row_at(&pr, index);
 	SPI_finish();
 	PG_RETURN_INT64(row);

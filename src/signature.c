@@ -35,7 +35,8 @@ hcl_verdict(hcl_verify_result r, const char *algorithm)
 		case HCL_KEY_WRONG_ALGORITHM:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("public key is not an %s key", algorithm)));
+					 errmsg("public key is not an %s key", algorithm),
+					 errhint("Ed25519 keys are checked with hcledger.ed25519_verify, P-256 keys with hcledger.ecdsa_p256_verify.")));
 			break;
 		case HCL_CRYPTO_FAILURE:
 			hcl_crypto_failed("signature verification");

@@ -212,7 +212,8 @@ hcl_node_sign(const uint8 *msg, size_t len, uint8 *sig, uint8 *pub)
 	if (!hcl_use_key_file(hcl_signing_key_file, msg, len, sig, pub, problem, sizeof(problem)))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("could not sign with hcledger.signing_key_file: %s", problem)));
+				 errmsg("could not sign with hcledger.signing_key_file: %s", problem),
+				 errhint("Fix the file (a PEM key, readable only by the server's user), then reload the configuration (SELECT pg_reload_conf()).")));
 	if (memcmp(pub, state->pub, 32) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),

@@ -134,4 +134,36 @@ fz_strdup(const void *src, size_t n)
 	"\x52\xca\xb8\x8c\xbe\x68\x54\xd9\x13\x9b\xa6\x34\x96\x60\xbd\xc9" \
 	"\xd9\x02\xe3\x5f\xd5\x0d\x92\x8d\x69\x0e\x10\x1d\xfa\x95\x5a\x63"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+/* The seed key as an unencrypted PKCS#8 PEM (what hcl_ed25519_sign_pem takes); static. */
+static inline const char *
+fz_seed_key_pem(size_t *len)
+{
+	static char *pem = NULL;
+	static size_t pemlen = 0;
+
+	if (pem == NULL)
+	{
+		EVP_PKEY   *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+													 (const unsigned char *) HCL_FUZZ_SEED_KEY, 32);
+		BIO		   *b = BIO_new(BIO_s_mem());
+		char	   *p;
+		long		n;
+
+		if (k == NULL || b == NULL || PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1)
+			abort();
+		n = BIO_get_mem_data(b, &p);
+		pem = malloc((size_t) n + 1);
+		memcpy(pem, p, (size_t) n);
+		pem[n] = '\0';
+		pemlen = (size_t) n;
+		BIO_free(b);
+		EVP_PKEY_free(k);
+	}
+	*len = pemlen;
+	return pem;
+}
+
 #endif							/* HCL_FUZZ_COMMON_H */
