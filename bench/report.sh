@@ -114,7 +114,8 @@ set xtics ($xtics)
 set xrange [0.8:$xmax]
 set yrange [0:*]
 set grid
-set key below
+set key below Left reverse maxcols 2
+set style textbox opaque noborder
 plot '$o/data/clients.tsv' using 1:2 with linespoints lw 2 pt 7 title 'plain table' noenhanced, \
      '' using 1:3 with linespoints lw 2 pt 5 title 'hcledger ledger table' noenhanced, \
      '' using 1:4 with linespoints lw 2 pt 9 title 'plpgsql + pgcrypto hash chain (baseline)' noenhanced
@@ -165,11 +166,12 @@ set logscale x
 set yrange [0:1]
 set ytics 0.1
 set grid
-set key below
+set key below Left reverse maxcols 2
+set style textbox opaque noborder
 set arrow from graph 0, first 0.99 to graph 1, first 0.99 nohead dt 2 lc 'gray'
 set label 'p99' at graph 0.01, first 0.975 tc 'gray' noenhanced
 set arrow from 2, graph 0 to 2, graph 1 nohead dt 2 lc 'red'
-set label 'target: p99 < 2 ms' at 2, graph 0.05 right offset -0.5,0 tc 'red' noenhanced
+set label 'target: p99 < 2 ms' at 2, graph 0.05 right offset -0.5,0 tc 'red' front boxed noenhanced
 set xrange [*:3]
 plot '$o/data/latency_cdf.tsv' index 0 using 1:2 with lines lw 2 title '${label[read]}' noenhanced, \
      '' index 1 using 1:2 with lines lw 2 title '${label[es256]}' noenhanced, \
@@ -184,7 +186,8 @@ set ylabel 'share of transactions (%)'
 set xrange [0:$hmax]
 set yrange [0:*]
 set grid
-set key below
+set key below Left reverse maxcols 2
+set style textbox opaque noborder
 set style fill transparent solid 0.45 noborder
 set arrow from $v50, graph 0 to $v50, graph 1 nohead dt 2
 set label 'p50' at $v50, graph 0.95 offset 0.3,0 noenhanced
@@ -206,12 +209,13 @@ set ylabel 'time per call (ms, log scale)'
 set logscale xy
 set format x '10^{%L}'
 set grid
-set key below
+set key below Left reverse maxcols 2
+set style textbox opaque noborder
 set offsets graph 0.05, graph 0.05, 0, 0
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc 'red'
-set label 'target: make a proof < 1 ms at 10^7' at graph 0.99, first 1.15 right tc 'red' noenhanced
+set label 'target: make a proof < 1 ms at 10^7' at graph 0.99, first 1.15 right tc 'red' front boxed noenhanced
 set arrow from graph 0, first 0.1 to graph 1, first 0.1 nohead dt 2 lc 'blue'
-set label 'target: verify a proof < 0.1 ms' at graph 0.99, first 0.115 right tc 'blue' noenhanced
+set label 'target: verify a proof < 0.1 ms' at graph 0.99, first 0.115 right tc 'blue' front boxed noenhanced
 plot '$o/data/proof_sizes.tsv' using 1:5 with linespoints lw 2 pt 7 title 'make an inclusion proof (ledger_inclusion_proof)' noenhanced, \
      '' using 1:6 with linespoints lw 2 pt 5 title 'verify an inclusion proof (verify_inclusion)' noenhanced, \
      '' using 1:7 with linespoints lw 2 pt 9 title 'make a receipt (ledger_receipt)' noenhanced, \
@@ -228,12 +232,13 @@ set logscale x
 set format x '10^{%L}'
 set yrange [0:$rows_ymax]
 set grid
-set key below
+set key below Left reverse maxcols 2
+set style textbox opaque noborder
 set offsets graph 0.05, graph 0.05, 0, 0
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc 'red'
-set label 'target: seal >= 10^6 leaves/s' at graph 0.99, first 1 right offset 0,0.7 tc 'red' noenhanced
+set label 'target: seal >= 10^6 leaves/s' at graph 0.99, first 1 right offset 0,0.7 tc 'red' front boxed noenhanced
 set arrow from graph 0, first 3 to graph 1, first 3 nohead dt 2 lc 'blue'
-set label 'target: verify_ledger of 10^6 rows <= 3 s' at graph 0.99, first 3 right offset 0,0.7 tc 'blue' noenhanced
+set label 'target: verify_ledger of 10^6 rows <= 3 s' at graph 0.99, first 3 right offset 0,0.7 tc 'blue' front boxed noenhanced
 plot '$o/data/proof_sizes.tsv' using 1:(1e6 * \$2 / \$1) with linespoints lw 2 pt 7 title 'bulk INSERT ... SELECT into the ledger table' noenhanced, \
      '' using 1:(1e6 * \$3 / \$1) with linespoints lw 2 pt 5 title 'seal (hcledger.seal)' noenhanced, \
      '' using 1:(1e6 * \$4 / \$1) with linespoints lw 2 pt 9 title 'verify_ledger' noenhanced
