@@ -88,7 +88,7 @@ SELECT is(reason_after('"leaf_index":41', '"leaf_index":40'), 'the inclusion pro
 SELECT is(reason_after('"tree_size":100', '"tree_size":101'), 'tree_size 101 is not the checkpoint''s size 100', 'another size');
 SELECT is(reason_after('"row":42', '"row":43'), 'row 43 is not the row number in the leaf (42)', 'another row number');
 SELECT is((SELECT (verify_receipt(changed_at(receipt, strpos(receipt, '"proof":["') + 20), pub)).reason FROM r, k), 'the inclusion proof does not lead from the leaf to the checkpoint''s root', 'a changed path element');
-SELECT is(reason_after('\\n100\\n.', '\\n100\\n/'), 'the inclusion proof does not lead from the leaf to the checkpoint''s root', 'a changed root');
+SELECT is((SELECT (verify_receipt(changed_at(receipt, strpos(receipt, '\n100\n') + 7), pub)).reason FROM r, k), 'the inclusion proof does not lead from the leaf to the checkpoint''s root', 'a changed root');
 SELECT alike(reason_after('hcledger-time ', 'hcledger-time 1'), 'checkpoint: the signature by key % does not verify', 'a changed checkpoint line');
 SELECT alike(reason_after('hcledger/public', 'hcledger/Public'), 'checkpoint: no signature by a trusted key for origin "hcledger/Public.receipts/%"', 'a changed origin');
 SELECT alike((SELECT (verify_receipt(changed_at(receipt, length(receipt) - 20), pub)).reason FROM r, k),
