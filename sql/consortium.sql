@@ -6,7 +6,7 @@
 -- Runs after codes.sql, whose authority "regress-health" is local here.
 SET search_path = public, hcledger;
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 -- Log entries: 8-byte row number and 32-byte leaf hash each.
 CREATE TEMP TABLE leaf AS
@@ -31,6 +31,8 @@ SELECT is((SELECT count(*) FROM generate_series(1, 300, 13) k
 	   <> (SELECT hcledger.merkle_root_of_leaf_hashes(h ORDER BY i) FROM leaf WHERE i <= k)::text), 0::bigint,
 	'and every prefix has the root of its own leaves');
 SELECT is((hcledger.log_extend('\x', 0, pg_temp.entries(1, 300))).tree_size, 300::bigint, 'the new size');
+SELECT throws_ok($$SELECT hcledger.log_extend(decode(repeat('00', 32 * 63), 'hex'), 9223372036854775807, decode(repeat('00', 40), 'hex'))$$,
+                 '22003', NULL, 'a log cannot grow past 2^63 - 1 leaves (found by fuzz_log_entries)');
 SELECT throws_ok($$SELECT hcledger.log_entries('\x0102')$$, '22P03', 'log entries must be a multiple of 40 bytes, not 2',
 	'entries of the wrong length are an error');
 SELECT throws_ok($$SELECT hcledger.log_extend('\x', 0, '\x00')$$, '22P03', NULL, 'in log_extend too');

@@ -105,6 +105,10 @@ hcl_log_extend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the compact range does not fit a tree of %lld leaves", (long long) size)));
+	if (n > PG_INT64_MAX - size)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a log of %lld leaves cannot be extended by %lld more", (long long) size, (long long) n)));
 	for (i = 0; i < n; i++, p += HCL_LOG_ENTRY_LEN)
 		if (!hcl_acc_push(&acc, p + 8))
 			elog(ERROR, "hcledger: SHA-256 failed");

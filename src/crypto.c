@@ -229,10 +229,15 @@ hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
 	EVP_PKEY   *pkey;
 	bool		right_kind;
 
-	if (hcl_is_pem(key, keylen))
-		pkey = hcl_key_from_pem(key, keylen);
-	else if (want_ed25519 && keylen == 32)
+	/*
+	 * 32 bytes are a raw Ed25519 key even if they start like PEM (no PEM
+	 * key is that short): otherwise the raw form of such a key, which
+	 * hcl_public_key_raw returns, would not parse.
+	 */
+	if (want_ed25519 && keylen == 32)
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, keylen);
+	else if (hcl_is_pem(key, keylen))
+		pkey = hcl_key_from_pem(key, keylen);
 	else if (!want_ed25519 &&
 			 ((keylen == 65 && key[0] == 0x04) ||
 			  (keylen == 33 && (key[0] == 0x02 || key[0] == 0x03))))

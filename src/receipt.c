@@ -51,7 +51,7 @@ typedef struct hcl_parse_state
 	bool		in_proof;
 	int			field;			/* current field, or -1 */
 	unsigned	seen;			/* bit per field */
-	char	   *format;
+	bool		has_format;
 	const char *error;			/* first problem found */
 } hcl_parse_state;
 
@@ -134,7 +134,11 @@ hcl_field_start(void *arg, char *fname, bool isnull)
 
 	st->field = -1;
 	if (st->depth != 1)
+	{
+		if (fname != NULL)
+			pfree(fname);
 		HCL_JSON_DONE;
+	}
 	for (int f = 0; f < F_COUNT; f++)
 		if (strcmp(fname, hcl_field_names[f]) == 0)
 			st->field = f;
@@ -146,6 +150,8 @@ hcl_field_start(void *arg, char *fname, bool isnull)
 		st->seen |= 1u << st->field;
 	if (st->field == F_PROOF)
 		st->r->proof_len = 0;
+	if (fname != NULL)
+		pfree(fname);			/* ours (the parser's copy), not kept */
 	HCL_JSON_DONE;
 }
 
@@ -169,14 +175,24 @@ hcl_scalar(void *arg, char *token, JsonTokenType type)
 {
 	hcl_parse_state *st = arg;
 	hcl_receipt *r = st->r;
-	int64_t		n;
+	int64_t		n = 0;
 	size_t		len;
 	char	   *s;
+	bool		kept = false;	/* the token is now the receipt's */
 
+	/*
+	 * The token is ours (the parser's palloc'd copy): it is freed unless
+	 * the receipt keeps it (a checkpoint), so that the frontend, which has
+	 * no memory context to reset, does not leak one per token.  After the
+	 * first problem nothing more is checked or kept (the first is what
+	 * parse reports), so a repeated key cannot replace a kept token.
+	 */
+	if (st->error != NULL)
+		goto done;
 	if (st->depth != 1)
 	{
 		hcl_fail(st, "the receipt is not a JSON object");
-		HCL_JSON_DONE;
+		goto done;
 	}
 	if (st->in_proof)
 	{
@@ -185,12 +201,13 @@ hcl_scalar(void *arg, char *token, JsonTokenType type)
 			hcl_fail(st, "a proof element is not 64 lower-case hex digits");
 		else
 			r->proof_len++;
-		HCL_JSON_DONE;
+		goto done;
 	}
 	switch (st->field)
 	{
 		case F_FORMAT:
-			if (hcl_json_string(st, token, type, &st->format, &len))
+			st->has_format = true;
+			if (hcl_json_string(st, token, type, &s, &len))
 			{
 				if (strcmp(token, HCL_RECEIPT_FORMAT) == 0)
 					r->kind = HCL_RECEIPT_INCLUSION;
@@ -236,10 +253,10 @@ hcl_scalar(void *arg, char *token, JsonTokenType type)
 			break;
 		case F_CHECKPOINT:
 		case F_NEW_CHECKPOINT:
-			hcl_json_string(st, token, type, &r->checkpoint, &r->checkpoint_len);
+			kept = hcl_json_string(st, token, type, &r->checkpoint, &r->checkpoint_len);
 			break;
 		case F_OLD_CHECKPOINT:
-			hcl_json_string(st, token, type, &r->old_checkpoint, &r->old_checkpoint_len);
+			kept = hcl_json_string(st, token, type, &r->old_checkpoint, &r->old_checkpoint_len);
 			break;
 		case F_PROOF:
 			hcl_fail(st, "proof is not an array");
@@ -247,7 +264,46 @@ hcl_scalar(void *arg, char *token, JsonTokenType type)
 		default:
 			break;				/* unknown key: already failed */
 	}
+done:
+	if (!kept && token != NULL)
+		pfree(token);
 	HCL_JSON_DONE;
+}
+
+/*
+ * Does the JSON nest more than max arrays and objects deep?  PostgreSQL's
+ * parser recurses once per level and, built for the frontend
+ * (hcledger-verify), has no stack depth check: a receipt of a few tens of
+ * thousands of "[" overflowed the stack.  Strings are skipped as the
+ * parser's lexer reads them, so on any prefix the parser accepts, this
+ * depth is the parser's.
+ */
+static bool
+hcl_json_too_deep(const char *json, size_t len, int max)
+{
+	int			depth = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		if (in_string)
+		{
+			if (json[i] == '\\')
+				i++;
+			else if (json[i] == '"')
+				in_string = false;
+		}
+		else if (json[i] == '"')
+			in_string = true;
+		else if (json[i] == '[' || json[i] == '{')
+		{
+			if (++depth > max)
+				return true;
+		}
+		else if (json[i] == ']' || json[i] == '}')
+			depth--;
+	}
+	return false;
 }
 
 const char *
@@ -268,6 +324,9 @@ hcl_receipt_parse(char *json, size_t len, hcl_receipt *r)
 		return "the receipt is too large";
 	if (pg_encoding_verifymbstr(PG_UTF8, json, (int) len) != (int) len)
 		return "the receipt is not valid UTF-8";
+	/* a receipt nests two deep (the object and its proof) */
+	if (hcl_json_too_deep(json, len, 64))
+		return "the receipt is nested too deeply";
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &st;
 	sem.object_start = hcl_object_start;
@@ -276,13 +335,27 @@ hcl_receipt_parse(char *json, size_t len, hcl_receipt *r)
 	sem.array_end = hcl_array_end;
 	sem.object_field_start = hcl_field_start;
 	sem.scalar = hcl_scalar;
+	/*
+	 * The syntax first, with no actions: on a syntax error PostgreSQL's
+	 * parser (15, 16) drops the token it was about to hand to an action,
+	 * which the frontend (no memory context) would leak.  (Neither version
+	 * has a function to free a lexer.)
+	 */
+	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, false);
+	rc = pg_parse_json(lex, &nullSemAction);
+	pfree(lex);
+	if (rc != JSON_SUCCESS)
+		return "the receipt is not valid JSON";
 	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, true);
 	rc = pg_parse_json(lex, &sem);
+	pfree(lex->strval->data);
+	pfree(lex->strval);
+	pfree(lex);
 	if (rc != JSON_SUCCESS)
 		return "the receipt is not valid JSON";
 	if (st.error != NULL)
 		return st.error;
-	if (st.format == NULL)
+	if (!st.has_format)
 		return "the receipt has no format";
 
 #define BIT(f) (1u << (f))

@@ -18,6 +18,23 @@ trap 'rm -rf "$work"; make -C "$HCL_ROOT" -s clean; hcl_build_and_install' EXIT
 status=0
 hcl_as_postgres make -C "$work" -s installcheck 2>&1 | tee "$work/check.log" || status=$?
 
+# The production checks (README, "Testing"): every fuzz harness over its
+# seeds and kept crashers, the regression suite under ASan and UBSan, and
+# the offline verifier under valgrind.  Each counts as one test.
+checks_ok=0
+checks_bad=0
+for check in "test/fuzz/run.sh --regress" test/sanitize.sh test/valgrind.sh; do
+	log=$work/check-$(basename "${check%% *}" .sh).log
+	if (cd "$HCL_ROOT" && bash $check) >"$log" 2>&1; then
+		checks_ok=$((checks_ok + 1))
+		tail -1 "$log"
+	else
+		checks_bad=$((checks_bad + 1))
+		tail -40 "$log"
+		echo "$check FAILED"
+	fi
+done
+
 # pgTAP assertions and pg_regress files, counted from the outputs.
 tap_ok=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ ok [0-9]+' || true)
 tap_bad=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ not ok [0-9]+' || true)
@@ -30,8 +47,9 @@ if [ "$status" -ne 0 ] && [ -f "$work/regression.diffs" ]; then
 fi
 echo "pgtap assertions: $tap_ok passed, $tap_bad failed"
 echo "regression files: $files_ok passed, $files_bad failed; TAP files: $tap_files_ok passed, $((tap_files - tap_files_ok)) failed"
-passed=$((files_ok + tap_files_ok))
-failed=$((files_bad + tap_files - tap_files_ok))
+echo "production checks (fuzz regressions, sanitizers, valgrind): $checks_ok passed, $checks_bad failed"
+passed=$((files_ok + tap_files_ok + checks_ok))
+failed=$((files_bad + tap_files - tap_files_ok + checks_bad))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1	# make failed before any test ran
 echo "tests: $passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -77,6 +77,26 @@ read_all(const char *path, size_t *len)
 	return buf;
 }
 
+/*
+ * What parsing (and verifying, if v) a receipt allocated.  The checking
+ * code is the extension's, which allocates with palloc and leaves freeing
+ * to a memory context; here there is none.
+ */
+static void
+free_receipt(hcl_receipt *r, hcl_verdict *v)
+{
+	if (r->leaf != NULL)
+		pfree(r->leaf);
+	if (r->checkpoint != NULL)
+		pfree(r->checkpoint);
+	if (r->old_checkpoint != NULL)
+		pfree(r->old_checkpoint);
+	if (v != NULL && v->cp.origin != NULL)
+		pfree(v->cp.origin);
+	if (v != NULL && v->old.origin != NULL)
+		pfree(v->old.origin);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -88,6 +108,7 @@ main(int argc, char **argv)
 	hcl_receipt r;
 	hcl_verdict v;
 	const char *why;
+	int			status = 1;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -100,7 +121,7 @@ main(int argc, char **argv)
 		{
 			size_t		klen,
 						rawlen = 0;
-			char	   *k = read_all(argv[++i], &klen);
+			char	   *k;
 			uint8_t		raw[65];
 			hcl_verify_result rc;
 
@@ -109,7 +130,9 @@ main(int argc, char **argv)
 				fprintf(stderr, "hcledger-verify: at most %d keys\n", HCL_MAX_KEYS);
 				return 2;
 			}
+			k = read_all(argv[++i], &klen);
 			rc = hcl_public_key_raw((const uint8_t *) k, klen, true, raw, &rawlen);
+			pg_free(k);
 			if (rc != HCL_SIG_VALID)
 			{
 				fprintf(stderr, "hcledger-verify: \"%s\" is not %s\n", argv[i],
@@ -117,7 +140,6 @@ main(int argc, char **argv)
 				return 2;
 			}
 			hcl_trust_always(&keys[nkeys++], raw, argv[i]);
-			pg_free(k);
 		}
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
 		{
@@ -144,26 +166,26 @@ main(int argc, char **argv)
 		json[--len] = '\0';
 	why = hcl_receipt_parse(json, len, &r);
 	if (why != NULL)
-	{
 		printf("INVALID: %s\n", why);
-		return 1;
-	}
-	if (!hcl_receipt_verify(&r, keys, nkeys, &v))
-	{
+	else if (!hcl_receipt_verify(&r, keys, nkeys, &v))
 		printf("INVALID: %s\n", v.reason);
-		return 1;
-	}
-	printf("VALID: %s (%s, checkpoint signed by %s", v.reason, v.cp.origin, keys[v.key].label);
-	if (v.cp.has_time)
+	else
 	{
-		time_t		t = (time_t) v.cp.time;
-		struct tm	tm;
-		char		when[32];
+		printf("VALID: %s (%s, checkpoint signed by %s", v.reason, v.cp.origin, keys[v.key].label);
+		if (v.cp.has_time)
+		{
+			time_t		t = (time_t) v.cp.time;
+			struct tm	tm;
+			char		when[32];
 
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf(" at %s", when);
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf(" at %s", when);
+		}
+		printf(")\n");
+		status = 0;
 	}
-	printf(")\n");
-	return 0;
+	free_receipt(&r, why == NULL ? &v : NULL);
+	pg_free(json);
+	return status;
 }

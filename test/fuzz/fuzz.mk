@@ -87,4 +87,19 @@ $(B)/bin/fuzz_%: $(B)/h/fuzz_%.o $$(OBJS_$$*) $(SHIM)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_FUZZ) -o $@ $^ $(LIBS)
 
+# The seed generator (run.sh --seeds): a plain program, no sanitizers.
+CFLAGS_GEN := -g -O1 -Wall -Wno-unused-parameter -Wno-ignored-attributes
+
+$(B)/gen/%.o: $(SRC)/%.c $(HEADERS) $(FUZZ)/fuzz.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_GEN) -DFRONTEND $(INCS) -c -o $@ $<
+
+$(B)/gen/gen_seeds.o: $(FUZZ)/gen_seeds.c $(HEADERS) $(FUZZ)/fuzz.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_GEN) -DFRONTEND $(INCS) -c -o $@ $<
+
+$(B)/bin/gen_seeds: $(B)/gen/gen_seeds.o $(B)/gen/crypto.o $(B)/gen/merkle.o $(B)/gen/note.o $(B)/gen/receipt.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_GEN) -o $@ $^ $(LIBS)
+
 .PHONY: all
