@@ -105,15 +105,16 @@ edit() {	# edit NEW FROM SCRIPT
 edit tampered_size inclusion 's/"tree_size":50/"tree_size":51/'
 edit tampered_index inclusion 's/"leaf_index":32/"leaf_index":31/'
 edit tampered_row inclusion 's/"row":33/"row":34/'
-edit tampered_leaf_hash hash_only 's/"leaf_hash":"./"leaf_hash":"0/'
-edit tampered_proof consistency 's/"proof":\["./"proof":["f/'
+# (each edit changes a character for sure, whatever it was)
+edit tampered_leaf_hash hash_only 's/"leaf_hash":"0/"leaf_hash":"1/;t;s/"leaf_hash":"./"leaf_hash":"0/'
+edit tampered_proof consistency 's/"proof":\["f/"proof":["e/;t;s/"proof":\["./"proof":["f/'
 edit wrong_format inclusion 's#"format":"hcledger-receipt/1"#"format":"hcledger-receipt/2"#'
 edit duplicate_key inclusion 's/"tree_size":50/"tree_size":50,"tree_size":50/'
 edit unknown_key inclusion 's/"tree_size":50/"tree_size":50,"extra":{"a":[1]}/'
 edit empty_proof consistency 's/"proof":\[[^]]*\]/"proof":[]/'
 edit no_leaf inclusion 's/"leaf":"[^"]*",//'
 # the last character of the old checkpoint's signature line
-edit tampered_old_signature consistency 's/.(\\n","new_checkpoint")/X\1/'
+edit tampered_old_signature consistency 's/X(\\n","new_checkpoint")/Y\1/;t;s/.(\\n","new_checkpoint")/X\1/'
 edit swapped consistency 's/"old_checkpoint":("[^"]*"),"new_checkpoint":("[^"]*")/"old_checkpoint":\2,"new_checkpoint":\1/'
 head -c "$(($(stat -c %s "$in/inclusion.json") / 2))" "$in/inclusion.json" > "$in/truncated.json"
 head -c "$(($(stat -c %s "$in/large.json") - 200))" "$in/large.json" > "$in/truncated_large.json"
