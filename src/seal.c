@@ -265,14 +265,14 @@ hcl_gap_resolved(HclLedger *l, int64 gap_start)
 }
 
 /*
- * Is there no index entry at all for the row numbers from..to?  Asked again
- * once a gap is found resolved: the walk read the index page holding the
+ * Is there no tuple at all (of any status) for the row numbers from..to?
+ * Asked again once a gap is found resolved: the walk read the index page holding the
  * gap before the check, and a writer of a gap row may have inserted and
  * committed in between.  Every such writer has ended by now (the check
- * said so), so its entry is in the index for this fresh scan to find.
+ * said so), so its tuple is in the index for this fresh scan to find.
  */
 static bool
-hcl_gap_empty(Relation rel, Relation irel, int64 from, int64 to)
+hcl_gap_empty(Relation rel, Relation irel, TupleTableSlot *slot, int64 from, int64 to)
 {
 	ScanKeyData keys[2];
 	IndexScanDesc scan;
@@ -282,7 +282,13 @@ hcl_gap_empty(Relation rel, Relation irel, int64 from, int64 to)
 	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
 	scan = index_beginscan(rel, irel, SnapshotAny, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	empty = !ItemPointerIsValid(index_getnext_tid(scan, ForwardScanDirection));
+	/*
+	 * A tuple, not just an index entry: an aborted insert's heap tuple may
+	 * be pruned away while its index entry stays until the next index
+	 * vacuum, and the walk, which fetches tuples, never sees such a row.
+	 */
+	empty = !index_getnext_slot(scan, ForwardScanDirection, slot);
+	ExecClearTuple(slot);
 	index_endscan(scan);
 	return empty;
 }
@@ -297,6 +303,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	Relation	irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *probe = table_slot_create(rel, NULL);	/* hcl_gap_empty's */
 	ScanKeyData keys[2];
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 												 "hcledger seal row",
@@ -342,7 +349,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 		}
 		if (row > resolved + 1 &&
 			(!hcl_gap_resolved(l, resolved + 1) ||
-			 !hcl_gap_empty(rel, irel, resolved + 1, row - 1)))
+			 !hcl_gap_empty(rel, irel, probe, resolved + 1, row - 1)))
 			break;				/* a later round sees the gap's rows */
 		if (status == HCL_XMIN_ABORTED)
 		{
@@ -372,6 +379,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 		l->has_gap = false;		/* the gap was passed over */
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(probe);
 	index_close(irel, AccessShareLock);
 	MemoryContextDelete(rowcxt);
 }
