@@ -335,17 +335,20 @@ hcl_receipt_parse(char *json, size_t len, hcl_receipt *r)
 	sem.array_end = hcl_array_end;
 	sem.object_field_start = hcl_field_start;
 	sem.scalar = hcl_scalar;
+#ifdef FRONTEND
 	/*
 	 * The syntax first, with no actions: on a syntax error PostgreSQL's
 	 * parser (15, 16) drops the token it was about to hand to an action,
 	 * which the frontend (no memory context) would leak.  (Neither version
-	 * has a function to free a lexer.)
+	 * has a function to free a lexer.)  In the server the memory context
+	 * takes it, so the receipt is parsed once.
 	 */
 	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, false);
 	rc = pg_parse_json(lex, &nullSemAction);
 	pfree(lex);
 	if (rc != JSON_SUCCESS)
 		return "the receipt is not valid JSON";
+#endif
 	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, true);
 	rc = pg_parse_json(lex, &sem);
 	pfree(lex->strval->data);
