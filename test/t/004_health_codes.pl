@@ -14,23 +14,18 @@ use File::Find;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclKeys;
 
 my $node = PostgreSQL::Test::Cluster->new('authority');
 $node->init;
 my $dir = $node->basedir;
 
-sub openssl { system('openssl', @_) == 0 or die "openssl @_ failed"; }
-openssl('genpkey', '-algorithm', 'ed25519', '-out', "$dir/node.pem");
-openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', "$dir/credential.pem");
-openssl('rand', '-out', "$dir/pseudonym.key", '32');
-chmod 0600, "$dir/node.pem", "$dir/credential.pem", "$dir/pseudonym.key";
-$node->append_conf('postgresql.conf', qq(
+$node->append_conf('postgresql.conf', authority_keys("$dir/") . qq(
 shared_preload_libraries = 'hcledger'
 hcledger.database = 'postgres'
 hcledger.seal_interval = 100
-hcledger.signing_key_file = '$dir/node.pem'
-hcledger.credential_key_file = '$dir/credential.pem'
-hcledger.pseudonym_key_file = '$dir/pseudonym.key'
 log_min_messages = debug1
 log_error_verbosity = verbose
 # what docs/health-codes.md recommends: statements (which carry claims) are

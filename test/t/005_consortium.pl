@@ -18,10 +18,12 @@ use MIME::Base64;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclKeys;
 
 my $keys = PostgreSQL::Test::Utils::tempdir();
 
-sub openssl { system('openssl', @_) == 0 or die "openssl @_ failed"; }
 sub slurp { open my $f, '<:raw', $_[0] or die "$_[0]: $!"; local $/; my $d = <$f>; close $f; return $d; }
 sub spew { open my $f, '>:raw', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f; }
 
@@ -31,17 +33,10 @@ sub member
 	my ($name, $issues) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(allows_streaming => 'logical');
-	openssl('genpkey', '-algorithm', 'ed25519', '-out', "$keys/$name-node.pem");
-	openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', "$keys/$name-credential.pem");
-	openssl('rand', '-out', "$keys/$name-pseudonym.key", '32');
-	chmod 0600, "$keys/$name-node.pem", "$keys/$name-credential.pem", "$keys/$name-pseudonym.key";
-	$node->append_conf('postgresql.conf', qq(
+	$node->append_conf('postgresql.conf', authority_keys("$keys/$name-") . qq(
 shared_preload_libraries = 'hcledger'
 hcledger.database = 'postgres'
 hcledger.seal_interval = 100
-hcledger.signing_key_file = '$keys/$name-node.pem'
-hcledger.credential_key_file = '$keys/$name-credential.pem'
-hcledger.pseudonym_key_file = '$keys/$name-pseudonym.key'
 max_replication_slots = 10
 max_wal_senders = 10
 max_logical_replication_workers = 8
