@@ -6,7 +6,7 @@
 -- Runs after codes.sql, whose authority "regress-health" is local here.
 SET search_path = public, hcledger;
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 -- Log entries: 8-byte row number and 32-byte leaf hash each.
 CREATE TEMP TABLE leaf AS
@@ -58,8 +58,15 @@ SELECT throws_ok($$SELECT hcledger.peer_leaf_hash('hcledger.codes', '\x000000000
 -- Names.
 SELECT is(hcledger.member_slot('Guangdong-Health'), 'hcledger_guangdong_health_' || left(md5('Guangdong-Health'), 8),
 	'a member''s slot name is its lower-cased name and a hash');
-SELECT is((SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgrelid::regclass::text) FROM pg_trigger WHERE tgname = 'hcl_receive'),
-	'hcl_receive:R,hcl_receive:R,hcl_receive:R,hcl_receive:R', 'the four receiving triggers fire only as replication applies');
+SELECT is((SELECT string_agg(DISTINCT tgname || ':' || tgenabled::text, ',') FROM pg_trigger
+            WHERE tgname IN ('hcl_receive', 'hcl_receive_truncate')),
+	'hcl_receive:R,hcl_receive_truncate:R', 'the receiving triggers fire only as replication applies');
+SELECT is_empty($$SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'hcledger'::regnamespace AND c.relkind = 'r'
+                   AND (NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'hcl_receive'
+                                    AND t.tgtype & 28 = 28)
+                        OR NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid
+                                       AND t.tgname IN ('hcl_receive_truncate', 'hcl_append_only')))$$,
+	'every table of the extension has a receiving trigger for inserts, updates and deletes, and one for TRUNCATE (codes: hcl_append_only)');
 
 -- The card.
 SELECT is(hcledger.member_card() ->> 'authority', 'regress-health', 'the card names this authority');

@@ -320,9 +320,13 @@ CREATE TABLE keys (
 	revocation_reason text,
 	added_at		timestamptz NOT NULL DEFAULT now(),
 	added_by		name NOT NULL DEFAULT session_user,
+	endorsed_by		text,
+	endorsement		bytea CHECK (length(endorsement) = 64),
 	PRIMARY KEY (authority, key_id)
 );
 COMMENT ON TABLE keys IS 'the key registry: which authority''s key is valid when (raw public keys)';
+COMMENT ON COLUMN keys.endorsed_by IS 'the authority''s Ed25519 key (key_id) that signed this key''s current state (docs/consortium.md, "Key endorsements")';
+COMMENT ON COLUMN keys.endorsement IS 'that key''s Ed25519 signature over key_statement() of this row: how peers accept a member''s key changes';
 SELECT pg_catalog.pg_extension_config_dump('keys', '');
 REVOKE ALL ON keys FROM PUBLIC;
 GRANT SELECT ON keys TO PUBLIC;
@@ -400,6 +404,60 @@ COMMENT ON FUNCTION revoke_key(text, text, timestamptz, text) IS 'revoke a key: 
 REVOKE EXECUTE ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz),
 	rotate_key(text, text, text, bytea, timestamptz),
 	revoke_key(text, text, timestamptz, text) FROM PUBLIC;
+
+-- The statement an authority signs to vouch for one of its keys as it now
+-- stands (docs/consortium.md, "Key endorsements"): every field, so that no
+-- change of a key can reuse the signature of another state.
+CREATE FUNCTION key_statement(authority text, key_id text, algorithm text, public_key bytea,
+	valid_from timestamptz, valid_until timestamptz, revoked_at timestamptz, revocation_reason text)
+RETURNS bytea LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT convert_to(
+		E'hcledger-key/v1\n'
+		|| 'authority ' || authority || E'\n'
+		|| 'key-id ' || translate(encode(convert_to(key_id, 'UTF8'), 'base64'), E'\n', '') || E'\n'
+		|| 'algorithm ' || algorithm || E'\n'
+		|| 'public-key ' || translate(encode(public_key, 'base64'), E'\n', '') || E'\n'
+		|| 'valid-from ' || (extract(epoch FROM valid_from) * 1000000)::bigint || E'\n'
+		|| 'valid-until ' || coalesce(((extract(epoch FROM valid_until) * 1000000)::bigint)::text, '-') || E'\n'
+		|| 'revoked-at ' || coalesce(((extract(epoch FROM revoked_at) * 1000000)::bigint)::text, '-') || E'\n'
+		|| 'revocation-reason ' || coalesce(translate(encode(convert_to(revocation_reason, 'UTF8'), 'base64'), E'\n', ''), '-') || E'\n',
+		'UTF8')
+$$;
+COMMENT ON FUNCTION key_statement(text, text, text, bytea, timestamptz, timestamptz, timestamptz, text) IS 'the bytes an authority signs to endorse a key''s state (docs/consortium.md, "Key endorsements")';
+
+-- The local authority's keys are endorsed as they are written: signed with
+-- the node's key (hcledger.signing_key_file) when that is a registered,
+-- unrevoked Ed25519 key of the local authority.  A first key has no
+-- endorser: peers take it from the member's card.
+CREATE FUNCTION endorse_key() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	signer text;
+	pub bytea;
+BEGIN
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local AND a.authority = NEW.authority) THEN
+		RETURN NEW;
+	END IF;
+	IF TG_OP = 'UPDATE' AND (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason, NEW.algorithm, NEW.public_key, NEW.valid_from)
+	   IS NOT DISTINCT FROM (OLD.valid_until, OLD.revoked_at, OLD.revocation_reason, OLD.algorithm, OLD.public_key, OLD.valid_from) THEN
+		RETURN NEW;
+	END IF;
+	pub := hcledger.signing_public_key();
+	SELECT k.key_id INTO signer FROM hcledger.keys k
+	 WHERE k.authority = NEW.authority AND k.algorithm = 'ed25519' AND k.public_key = pub
+	   AND (k.revoked_at IS NULL OR k.revoked_at > clock_timestamp())
+	 ORDER BY k.valid_from DESC LIMIT 1;
+	IF signer IS NULL THEN
+		NEW.endorsed_by := NULL;
+		NEW.endorsement := NULL;
+	ELSE
+		NEW.endorsed_by := signer;
+		NEW.endorsement := hcledger.node_sign(hcledger.key_statement(NEW.authority, NEW.key_id, NEW.algorithm,
+		                       NEW.public_key, NEW.valid_from, NEW.valid_until, NEW.revoked_at, NEW.revocation_reason));
+	END IF;
+	RETURN NEW;
+END $$;
+REVOKE EXECUTE ON FUNCTION endorse_key() FROM PUBLIC;
 
 CREATE FUNCTION verify_signature(authority text, message bytea, signature bytea, signed_at timestamptz,
 								 key_id text DEFAULT NULL)
@@ -529,6 +587,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	FROM pg_type t WHERE t.oid = typ
 $$;
 
+-- Run one statement on a table as its owner, in a security-restricted
+-- operation (src/owner.c); for create_ledger, whose caller must hold the
+-- owner's privileges anyway.
+CREATE FUNCTION run_as_owner(tbl regclass, statement text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_run_as_owner' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION run_as_owner(regclass, text) FROM PUBLIC;
+
+-- Every ledger's CHECK constraint hcl_row_drawn: a row's number is the one
+-- this session just drew from the ledger's sequence (src/guard.c).
+CREATE FUNCTION row_drawn(row_number bigint, tbl oid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_row_drawn' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION row_drawn(bigint, oid) IS 'a ledger''s check that a new row''s number was drawn from its sequence (errors if not)';
+
 CREATE FUNCTION create_ledger(ledger regclass) RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -542,6 +613,7 @@ DECLARE
 	n bigint;
 	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
 	id integer;
+	numbered boolean;
 	q text := ledger::text;
 BEGIN
 	SELECT c.relkind, c.relpersistence, c.relowner, n.nspname, c.relname INTO rel
@@ -596,12 +668,26 @@ BEGIN
 	FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
 	WHERE i.indrelid = ledger AND i.indisprimary AND a.attrelid = ledger AND a.attnum = k.attnum;
 	EXECUTE format('ALTER TABLE %s ADD COLUMN hcl_row bigint', q);
-	EXECUTE format('UPDATE %1$s t SET hcl_row = o.n FROM (SELECT ctid, row_number() OVER (ORDER BY %2$s) AS n FROM %1$s) o WHERE t.ctid = o.ctid',
-	               q, coalesce(order_by, 'ctid'));
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- The update runs the table's own triggers, constraints and index
+	-- expressions: as its owner, in a security-restricted operation, never
+	-- with the caller's rights.  What they did to the numbers is checked.
+	n := hcledger.run_as_owner(ledger,
+		format('UPDATE %1$s t SET hcl_row = o.n FROM (SELECT ctid, row_number() OVER (ORDER BY %2$s) AS n FROM %1$s) o WHERE t.ctid = o.ctid',
+		       q, coalesce(order_by, 'ctid')));
+	EXECUTE format('SELECT count(*) FILTER (WHERE hcl_row IS NULL OR hcl_row NOT BETWEEN 1 AND %2$s) = 0 AND count(*) = %2$s FROM %1$s', q, n)
+		INTO numbered;
+	IF NOT numbered THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger: its rows could not be numbered 1 to %', q, n
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A trigger, rule or row-level security policy of the table changed or skipped the numbering update.',
+			      HINT = 'Disable the table''s update triggers and rules (or its FORCE ROW LEVEL SECURITY) while it is made a ledger.';
+	END IF;
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN hcl_row SET NOT NULL, ALTER COLUMN hcl_row ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
 	               q, n + 1);
 	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
+	-- Row numbers come from the sequence alone (OVERRIDING SYSTEM VALUE is refused);
+	-- NOT VALID: the existing rows' numbers were not drawn by this session.
+	EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
 	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
 	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
@@ -652,6 +738,7 @@ BEGIN
 	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
 	EXECUTE format('DROP TRIGGER hcl_append_only ON %s', ledger);
 	EXECUTE format('DROP TRIGGER hcl_assign_xid ON %s', ledger);
+	EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS hcl_row_drawn', ledger);
 END
 $$;
 COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
@@ -696,6 +783,10 @@ BEGIN
 		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
 		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
 			problem := 'its unique index on hcl_row would be dropped or changed';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = l.relid AND c.contype = 'c'
+		                  AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
+		                      = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))') THEN
+			problem := 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed';
 		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
 			problem := 'it would inherit from, or be inherited by, another table';
 		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
@@ -715,6 +806,19 @@ BEGIN
 			UPDATE hcledger.ledgers SET table_shape = shape WHERE ledger_id = l.ledger_id;
 		END IF;
 	END LOOP;
+	-- a member's subscription carries the consortium's four tables, never more
+	-- (ALTER SUBSCRIPTION ... REFRESH PUBLICATION would widen it to whatever the member publishes)
+	IF tg_tag = 'ALTER SUBSCRIPTION' THEN	-- (join_member checks the one it creates)
+		FOR l IN SELECT m.authority, m.subscription, hcledger.subscription_extra_tables(m.subscription) AS extra
+		           FROM hcledger.members m WHERE m.left_at IS NULL LOOP
+			IF l.extra IS NOT NULL THEN
+				RAISE EXCEPTION 'cannot widen the subscription % of member "%" to %', l.subscription, l.authority, l.extra
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+					      DETAIL = 'A member may send hcledger.codes, checkpoints, cosignatures and keys only.',
+					      HINT = 'Ask the member to remove the other tables from its publications, then refresh again.';
+			END IF;
+		END LOOP;
+	END IF;
 END
 $$;
 -- A table rewrite (ALTER COLUMN ... TYPE ... USING, SET UNLOGGED ...) may
@@ -734,12 +838,24 @@ BEGIN
 	END IF;
 END
 $$;
+-- Commands that commit part of their work before they end are refused
+-- before they start (src/guard.c).
+CREATE FUNCTION ddl_start_guard() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
+	EXECUTE FUNCTION ddl_start_guard();
+ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER hcledger_rewrite_guard ON table_rewrite EXECUTE FUNCTION rewrite_guard();
 ALTER EVENT TRIGGER hcledger_rewrite_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER hcledger_ddl_guard ON ddl_command_end EXECUTE FUNCTION ddl_guard();
 CREATE EVENT TRIGGER hcledger_drop_guard ON sql_drop EXECUTE FUNCTION ddl_guard();
 ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
 ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
+
+CREATE FUNCTION ledger_unsealed_rows(ledger regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_ledger_unsealed_rows' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_unsealed_rows(regclass) IS 'committed rows not yet sealed, as the caller''s snapshot sees them (NULL without SELECT on the table, or while another session holds it locked); runs no user code';
 
 -- Each ledger's counts and last checkpoint.
 CREATE FUNCTION ledger_status()
@@ -749,18 +865,14 @@ RETURNS TABLE (ledger regclass, committed_rows bigint, sealed_rows bigint, pendi
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE l record; n bigint;
+DECLARE l record;
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL ORDER BY ledger_id LOOP
-		-- row counts only for those who may read the table
-		n := NULL;
-		IF has_table_privilege(l.relid, 'SELECT') THEN
-			EXECUTE format('SELECT count(*) FROM %s', l.relid) INTO n;
-		END IF;
+		-- counted without running anyone's code, for those who may read the table
+		pending_rows := hcledger.ledger_unsealed_rows(l.relid);
 		ledger := l.relid;
-		committed_rows := n;
+		committed_rows := l.tree_size + pending_rows;
 		sealed_rows := l.tree_size;
-		pending_rows := CASE WHEN n IS NOT NULL THEN greatest(n - l.tree_size, 0) END;
 		SELECT c.tree_size, c.root, c.sealed_at INTO last_checkpoint_size, last_checkpoint_root, last_checkpoint_at
 		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
 		blocked_by := l.blocked_by::text::xid;
@@ -902,7 +1014,7 @@ CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for 
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	t timestamptz := date_trunc('second', now());
+	t timestamptz := date_trunc('second', clock_timestamp());	-- not a long transaction's start
 	f timestamptz := date_trunc('second', valid_from);
 	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
 	auth text;
@@ -1011,7 +1123,7 @@ RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_unt
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	t timestamptz := now();
+	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
 	d record;
 	k record;
 	e record;
@@ -1022,6 +1134,12 @@ DECLARE
 	chk record;
 	m record;
 BEGIN
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
+			USING ERRCODE = 'invalid_transaction_state',
+			      DETAIL = 'Its snapshot is the transaction''s first: a revocation or status change committed since would not be seen.',
+			      HINT = 'Call verify_code in a READ COMMITTED transaction (the default) or with autocommit.';
+	END IF;
 	d := hcledger.code_decode(payload);
 	IF d.problem IS NOT NULL THEN
 		RETURN QUERY SELECT 'invalid', NULL::text, d.problem, NULL::text, NULL::timestamptz, NULL::text;
@@ -1135,6 +1253,11 @@ BEGIN
 	ELSIF t < d.valid_from THEN
 		verdict := 'not yet valid';
 		reason := format('valid from %s', d.valid_from);
+	ELSIF m.missing_rows > 0 THEN
+		-- a partial view of the member's log: a withheld revocation may be among the missing rows
+		verdict := 'incomplete';
+		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived; one may change this code',
+		                 m.authority, m.missing_rows);
 	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
 		verdict := 'not yet sealed';
 		reason := CASE WHEN chk.state = 'pending'
@@ -1201,8 +1324,10 @@ CREATE TABLE members (
 	root			hash256,
 	frontier		bytea NOT NULL DEFAULT '\x',
 	checkpoint		text,
-	accepted_at		timestamptz
+	accepted_at		timestamptz,
+	missing_rows	bigint NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN members.missing_rows IS 'leaves of the accepted log whose row has not arrived (withheld, or still on its way): the member''s codes verify as incomplete meanwhile';
 COMMENT ON TABLE members IS 'the consortium members whose ledgers this database receives, and how far each is verified';
 
 CREATE TABLE member_events (
@@ -1260,10 +1385,18 @@ CREATE TABLE cosignatures (
 );
 COMMENT ON TABLE cosignatures IS 'cosignatures (C2SP tlog-cosignature) of checkpoints a member verified: ours, and other members'' as received';
 
+CREATE TABLE peer_roots (
+	authority		text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	PRIMARY KEY (authority, tree_size)
+);
+COMMENT ON TABLE peer_roots IS 'the root of a member''s log as accepted here, at each size another witness cosigned: what split_views compares their cosignatures with';
+
 CREATE TABLE refusals (
 	refusal_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	authority		text NOT NULL,
-	kind			text NOT NULL CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature')),
+	kind			text NOT NULL CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature', 'table')),
 	subject			text NOT NULL,
 	reason			text NOT NULL,
 	subscription	name,
@@ -1281,8 +1414,9 @@ SELECT pg_catalog.pg_extension_config_dump('peer_leaves', '');
 SELECT pg_catalog.pg_extension_config_dump('peer_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('cosignatures', '');
 SELECT pg_catalog.pg_extension_config_dump('refusals', '');
-REVOKE ALL ON members, member_events, peer_codes, peer_leaves, peer_checkpoints, cosignatures, refusals FROM PUBLIC;
-GRANT SELECT ON members, member_events, peer_leaves, peer_checkpoints, cosignatures, refusals TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('peer_roots', '');
+REVOKE ALL ON members, member_events, peer_codes, peer_leaves, peer_checkpoints, cosignatures, refusals, peer_roots FROM PUBLIC;
+GRANT SELECT ON members, member_events, peer_leaves, peer_checkpoints, cosignatures, refusals, peer_roots TO PUBLIC;
 GRANT SELECT ON peer_codes TO hcledger_auditor;
 
 CREATE VIEW refused AS
@@ -1351,6 +1485,33 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	 LIMIT 1
 $$;
 REVOKE EXECUTE ON FUNCTION peer_rows_check(text, bigint[]) FROM PUBLIC;
+
+-- The root of a member's accepted log at a size (NULL beyond it): from an
+-- accepted checkpoint of that size, else from the accepted leaves.
+CREATE FUNCTION peer_root(authority text, tree_size bigint) RETURNS hcledger.hash256
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN tree_size <= m.tree_size AND tree_size > 0 THEN coalesce(
+		(SELECT c.root FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.tree_size = peer_root.tree_size
+		    AND c.state IN ('accepted', 'duplicate') LIMIT 1),
+		(SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position) FROM hcledger.peer_leaves l
+		  WHERE l.authority = m.authority AND l.log_position < peer_root.tree_size)) END
+	  FROM hcledger.members m WHERE m.authority = peer_root.authority
+$$;
+REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
+
+-- Record our accepted root of a member's log at every size that a witness
+-- cosigned and our log now covers: a different root there is a split view
+-- even where the two checkpoints have different sizes (split_views).
+CREATE FUNCTION note_peer_roots(authority text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+	INSERT INTO hcledger.peer_roots (authority, tree_size, root)
+	SELECT DISTINCT m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)
+	  FROM hcledger.members m JOIN hcledger.cosignatures c ON c.origin = m.origin
+	 WHERE m.authority = note_peer_roots.authority AND c.tree_size <= m.tree_size AND c.tree_size > 0
+	   AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = c.tree_size)
+	ON CONFLICT DO NOTHING
+$$;
+REVOKE EXECUTE ON FUNCTION note_peer_roots(text) FROM PUBLIC;
 
 -- Cosign a member's checkpoint we accepted (C2SP tlog-cosignature/v1 message).
 CREATE FUNCTION cosign(origin text, tree_size bigint, root hash256, body text) RETURNS void
@@ -1467,8 +1628,13 @@ BEGIN
 	INSERT INTO hcledger.peer_leaves (authority, row_number, log_position, leaf_hash)
 	SELECT m.authority, e.row_number, start + e.entry, e.leaf_hash
 	  FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size;
+	-- leaves whose row has not arrived (yet): until it does, the member's codes are incomplete here
 	UPDATE hcledger.members p SET tree_size = v.tree_size, last_row = cp_last_row, root = v.root,
-	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp()
+	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp(),
+	       missing_rows = p.missing_rows + (SELECT count(*) FROM hcledger.log_entries(c.leaves) e
+	                                        WHERE start + e.entry >= m.tree_size
+	                                          AND NOT EXISTS (SELECT FROM hcledger.peer_codes r
+	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number))
 	 WHERE p.authority = m.authority;
 	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
 	       reason = NULL, decided_at = clock_timestamp()
@@ -1480,6 +1646,7 @@ BEGIN
 	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
 	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
 	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
+	PERFORM hcledger.note_peer_roots(m.authority);
 	BEGIN
 		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
 	EXCEPTION WHEN OTHERS THEN
@@ -1520,17 +1687,41 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION member_advance(text) FROM PUBLIC;
 
+-- Does a key's state carry an endorsement by another Ed25519 key of its
+-- authority registered here and not revoked (docs/consortium.md, "Key
+-- endorsements")?  Validity periods do not matter: a rotated-out key still
+-- speaks for its authority until it is revoked.
+CREATE FUNCTION key_endorsed(k hcledger.keys) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT k.endorsement IS NOT NULL AND EXISTS (
+		SELECT FROM hcledger.keys e
+		 WHERE e.authority = k.authority AND e.key_id = k.endorsed_by AND e.algorithm = 'ed25519'
+		   AND (e.revoked_at IS NULL OR e.revoked_at > clock_timestamp())
+		   AND (e.key_id <> k.key_id OR e.public_key = k.public_key)
+		   AND hcledger.ed25519_verify(e.public_key,
+		         hcledger.key_statement(k.authority, k.key_id, k.algorithm, k.public_key, k.valid_from,
+		                                k.valid_until, k.revoked_at, k.revocation_reason), k.endorsement))
+$$;
+REVOKE EXECUTE ON FUNCTION key_endorsed(hcledger.keys) FROM PUBLIC;
+
 -- The replica triggers: they run only as the logical replication apply worker
 -- writes (ENABLE REPLICA), check what a member sent, keep it in the peer_*
 -- tables (or the registry), and never let it into our own ledger.
 CREATE FUNCTION receive_code() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	m hcledger.members := hcledger.sending_member(NEW.authority, 'row', format('row %s', NEW.hcl_row));
+	r hcledger.codes := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
+	m hcledger.members := hcledger.sending_member(r.authority, 'row', format('row %s', r.hcl_row));
 	had hcledger.peer_codes;
 	leaf hcledger.hash256;
 BEGIN
 	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		-- a ledger is append-only: never let a member's change reach a row here, ours least of all
+		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', r.hcl_row),
+		                        format('a member may only add rows; its %s was not applied', TG_OP));
 		RETURN NULL;
 	END IF;
 	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
@@ -1543,10 +1734,16 @@ BEGIN
 		END IF;
 		RETURN NULL;
 	END IF;
+	-- locked before looking for its leaf, so that a checkpoint decided meanwhile counts the row either
+	-- as missing (and it is counted off here) or as arrived, never neither
+	PERFORM FROM hcledger.members x WHERE x.authority = m.authority FOR UPDATE;
 	SELECT l.leaf_hash INTO leaf FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.row_number = NEW.hcl_row;
-	IF FOUND AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
-		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
-		                        'its content does not match its leaf in the accepted log');
+	IF FOUND THEN
+		UPDATE hcledger.members x SET missing_rows = greatest(x.missing_rows - 1, 0) WHERE x.authority = m.authority;
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'its content does not match its leaf in the accepted log');
+		END IF;
 	END IF;
 	RETURN NULL;
 END $$;
@@ -1554,12 +1751,16 @@ END $$;
 CREATE FUNCTION receive_checkpoint() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	cp_origin text := split_part(NEW.body, E'\n', 1);
+	r hcledger.checkpoints := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
+	cp_origin text := split_part(r.body, E'\n', 1);
 	a text := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
 	m hcledger.members := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint',
-	                                               format('checkpoint of size %s', NEW.tree_size));
+	                                               format('checkpoint of size %s', r.tree_size));
 BEGIN
-	IF m.authority IS NOT NULL THEN
+	IF m.authority IS NOT NULL AND TG_OP <> 'INSERT' THEN
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', r.tree_size),
+		                        format('a member may only add checkpoints; its %s was not applied', TG_OP));
+	ELSIF m.authority IS NOT NULL THEN
 		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
 		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
 		PERFORM hcledger.member_advance(m.authority);
@@ -1588,36 +1789,40 @@ BEGIN
 	ELSE
 		IF TG_OP = 'INSERT' THEN
 			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
-			IF NOT FOUND THEN
-				INSERT INTO hcledger.member_events (authority, event, detail)
-				VALUES (m.authority, 'key added', format('%s %s valid from %s', NEW.algorithm, NEW.key_id, NEW.valid_from));
-				RETURN NEW;
-			END IF;
 		ELSE
-			had := OLD;
+			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = OLD.authority AND x.key_id = OLD.key_id;
 		END IF;
-		-- a key already registered: only its end may come closer, and it may be revoked once
-		IF (had.algorithm, had.public_key, had.valid_from) IS DISTINCT FROM (NEW.algorithm, NEW.public_key, NEW.valid_from)
-		   OR NEW.authority <> had.authority OR NEW.key_id <> had.key_id THEN
+		IF had.key_id IS NOT NULL AND (had.authority, had.key_id, had.algorithm, had.public_key, had.valid_from)
+		                              IS DISTINCT FROM (NEW.authority, NEW.key_id, NEW.algorithm, NEW.public_key, NEW.valid_from) THEN
 			why := 'it differs from the registered key in algorithm, public key or start; the registered key is kept';
-		ELSIF NEW.valid_until IS DISTINCT FROM had.valid_until
+		ELSIF had.key_id IS NOT NULL AND (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason)
+		      IS NOT DISTINCT FROM (had.valid_until, had.revoked_at, had.revocation_reason) THEN
+			RETURN NULL;		-- nothing new
+		ELSIF had.key_id IS NOT NULL AND NEW.valid_until IS DISTINCT FROM had.valid_until
 		      AND (NEW.valid_until IS NULL OR NEW.valid_until > had.valid_until) THEN
 			why := 'a key''s validity can only be shortened';
 		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
 			why := 'a revocation cannot be changed';
-		ELSIF (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason)
-		      IS NOT DISTINCT FROM (had.valid_until, had.revoked_at, had.revocation_reason) THEN
-			RETURN NULL;		-- nothing new
+		ELSIF NOT hcledger.key_endorsed(NEW) THEN
+			-- a new key, or a change of one, is taken only on the word of a key the member already had
+			why := CASE WHEN NEW.endorsement IS NULL THEN 'it is not signed by a key the member already had (no endorsement)'
+			            ELSE format('it is not signed by a key the member already had (its endorsement by %s does not verify under a registered, unrevoked ed25519 key of "%s")',
+			                        coalesce(NEW.endorsed_by, 'no key'), m.authority) END;
+		ELSIF had.key_id IS NULL THEN
+			INSERT INTO hcledger.member_events (authority, event, detail)
+			VALUES (m.authority, 'key added', format('%s %s valid from %s, endorsed by %s', NEW.algorithm, NEW.key_id,
+			                                          NEW.valid_from, NEW.endorsed_by));
+			RETURN NEW;
 		ELSE
 			INSERT INTO hcledger.member_events (authority, event, detail)
-			VALUES (m.authority, 'key changed', format('%s valid until %s, revoked at %s', NEW.key_id,
-			        coalesce(NEW.valid_until::text, 'open'), coalesce(NEW.revoked_at::text, 'never')));
+			VALUES (m.authority, 'key changed', format('%s valid until %s, revoked at %s, endorsed by %s', NEW.key_id,
+			        coalesce(NEW.valid_until::text, 'open'), coalesce(NEW.revoked_at::text, 'never'), NEW.endorsed_by));
 			IF TG_OP = 'UPDATE' THEN
 				RETURN NEW;
 			END IF;
 			PERFORM set_config('hcledger_apply.own_write', 'on', true);
 			UPDATE hcledger.keys x SET valid_until = NEW.valid_until, revoked_at = NEW.revoked_at,
-			       revocation_reason = NEW.revocation_reason
+			       revocation_reason = NEW.revocation_reason, endorsed_by = NEW.endorsed_by, endorsement = NEW.endorsement
 			 WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
 			PERFORM set_config('hcledger_apply.own_write', '', true);
 			RETURN NULL;
@@ -1639,6 +1844,14 @@ BEGIN
 	IF current_setting('hcledger_apply.own_write', true) = 'on' THEN
 		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		m := hcledger.sending_member(OLD.witness, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size));
+		IF m.authority IS NOT NULL THEN
+			PERFORM hcledger.refuse(m.authority, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size),
+			                        format('a member may only add cosignatures; its %s was not applied', TG_OP));
+		END IF;
+		RETURN NULL;
+	END IF;
 	m := hcledger.sending_member(NEW.witness, 'cosignature', subject);
 	IF m.authority IS NULL THEN
 		RETURN NULL;
@@ -1655,6 +1868,12 @@ BEGIN
 		SELECT * INTO had FROM hcledger.cosignatures x
 		 WHERE x.witness = NEW.witness AND x.origin = NEW.origin AND x.tree_size = NEW.tree_size;
 		IF NOT FOUND THEN
+			-- our own root of that log at the cosigned size, where our accepted log reaches it
+			INSERT INTO hcledger.peer_roots (authority, tree_size, root)
+			SELECT o.authority, NEW.tree_size, hcledger.peer_root(o.authority, NEW.tree_size)
+			  FROM hcledger.members o
+			 WHERE o.origin = NEW.origin AND NEW.tree_size <= o.tree_size AND NEW.tree_size > 0
+			ON CONFLICT DO NOTHING;
 			RETURN NEW;
 		END IF;
 		IF had.root OPERATOR(hcledger.=) NEW.root THEN
@@ -1666,21 +1885,63 @@ BEGIN
 	RETURN NULL;
 END $$;
 
-REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature() FROM PUBLIC;
-CREATE TRIGGER hcl_receive BEFORE INSERT ON codes FOR EACH ROW EXECUTE FUNCTION receive_code();
-CREATE TRIGGER hcl_receive BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION receive_checkpoint();
+-- Every other table of ours: the apply worker never writes it (join_member
+-- subscribes to the four tables above only, and the DDL guard keeps it so);
+-- should a subscription reach one anyway, what arrives is refused.
+CREATE FUNCTION receive_nothing() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF TG_LEVEL = 'STATEMENT' THEN
+		RAISE EXCEPTION 'hcledger refused a replicated % of %.%', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = format('Subscription %s may not change this table.', coalesce(hcledger.applying_subscription()::text, '(none)')),
+			      HINT = 'A member publishes hcledger.codes, checkpoints, cosignatures and keys only; see docs/consortium.md.';
+	END IF;
+	IF pg_trigger_depth() > 1 THEN
+		-- our own receiving triggers' writes
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	PERFORM hcledger.refuse(coalesce((SELECT m.authority FROM hcledger.members m
+	                                   WHERE m.subscription = hcledger.applying_subscription()), '(unknown)'),
+	                        'table', format('%s of %s.%s', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
+	                        'a member may write only hcledger.codes, checkpoints, cosignatures and keys');
+	RETURN NULL;
+END $$;
+
+REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature(), receive_nothing() FROM PUBLIC;
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON codes FOR EACH ROW EXECUTE FUNCTION receive_code();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON checkpoints FOR EACH ROW EXECUTE FUNCTION receive_checkpoint();
 CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION receive_key();
-CREATE TRIGGER hcl_receive BEFORE INSERT ON cosignatures FOR EACH ROW EXECUTE FUNCTION receive_cosignature();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON cosignatures FOR EACH ROW EXECUTE FUNCTION receive_cosignature();
+CREATE TRIGGER hcl_endorse BEFORE INSERT OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION endorse_key();
 ALTER TABLE codes ENABLE REPLICA TRIGGER hcl_receive;
 ALTER TABLE checkpoints ENABLE REPLICA TRIGGER hcl_receive;
 ALTER TABLE keys ENABLE REPLICA TRIGGER hcl_receive;
 ALTER TABLE cosignatures ENABLE REPLICA TRIGGER hcl_receive;
+DO $$
+DECLARE t text;
+BEGIN
+	-- a replicated TRUNCATE can only be stopped with an error (the apply worker retries, the member's feed stalls)
+	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'ledger_events', 'authorities',
+	                         'members', 'member_events', 'peer_codes', 'peer_leaves', 'peer_checkpoints', 'refusals', 'peer_roots'] LOOP
+		EXECUTE format('CREATE TRIGGER hcl_receive_truncate BEFORE TRUNCATE ON hcledger.%I FOR EACH STATEMENT EXECUTE FUNCTION hcledger.receive_nothing()', t);
+		EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive_truncate', t);
+		IF t NOT IN ('checkpoints', 'keys', 'cosignatures') THEN
+			EXECUTE format('CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON hcledger.%I FOR EACH ROW EXECUTE FUNCTION hcledger.receive_nothing()', t);
+			EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive', t);
+		END IF;
+	END LOOP;
+END $$;
 
 -- A split view: two checkpoints of one log at the same size with different
 -- roots, among our own, those we accepted, and those other witnesses cosigned.
 CREATE VIEW split_views AS
 WITH seen AS (
 	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c
+	UNION
+	-- our accepted root of a member's log where another witness cosigned a size we never saw signed
+	SELECT a.authority, m.origin, r.tree_size, r.root
+	  FROM hcledger.peer_roots r JOIN hcledger.members m USING (authority) JOIN hcledger.authorities a ON a.is_local
 	UNION
 	SELECT a.authority, l.origin, k.tree_size, k.root
 	  FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
@@ -1702,10 +1963,11 @@ SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
        st.last_msg_receipt_time AS last_received_at, m.tree_size AS accepted_size, m.accepted_at,
        (SELECT count(*) FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.state = 'waiting') AS checkpoints_waiting,
        (SELECT count(*) FROM hcledger.refused r WHERE r.authority = m.authority) AS refused,
-       m.left_at
+       m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors
   FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
   LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL;
+  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
+  LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid;
 COMMENT ON VIEW member_status IS 'each member: its subscription, how far its log is verified here, and what is waiting or refused';
 GRANT SELECT ON member_status TO hcledger_admin, hcledger_auditor;
 
@@ -1808,6 +2070,19 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION dismiss_member(text, text) IS 'stop serving a member: drops its replication slot, recorded';
 
+-- The tables a subscription would write beyond the four a member may send
+-- (NULL if none): pg_subscription_rel, as CREATE or ALTER SUBSCRIPTION ...
+-- REFRESH PUBLICATION filled it.
+CREATE FUNCTION subscription_extra_tables(sub name) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT string_agg(r.srrelid::regclass::text, ', ' ORDER BY r.srrelid::regclass::text)
+	  FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_subscription_rel r ON r.srsubid = s.oid
+	 WHERE s.subname = sub AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	   AND r.srrelid NOT IN ('hcledger.codes'::regclass, 'hcledger.checkpoints'::regclass,
+	                         'hcledger.cosignatures'::regclass, 'hcledger.keys'::regclass)
+$$;
+REVOKE EXECUTE ON FUNCTION subscription_extra_tables(name) FROM PUBLIC;
+
 CREATE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1818,6 +2093,7 @@ DECLARE
 	k jsonb;
 	had hcledger.keys;
 	was hcledger.members;
+	extra text;
 BEGIN
 	IF card IS NULL OR conninfo IS NULL THEN
 		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -1870,9 +2146,18 @@ BEGIN
 		       joined_by = session_user
 		 WHERE m.authority = a;
 	END IF;
+	-- made disabled: the tables it would write are checked before anything is received
 	EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION hcledger_feed, hcledger_keys'
-	               ' WITH (create_slot = false, slot_name = %L, copy_data = true)',
+	               ' WITH (create_slot = false, slot_name = %L, copy_data = true, enabled = false)',
 	               sub, conninfo, hcledger.member_slot(me));
+	extra := hcledger.subscription_extra_tables(sub);
+	IF extra IS NOT NULL THEN
+		RAISE EXCEPTION 'the publications of "%" carry tables other than the consortium''s: %', a, extra
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
+			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
+	END IF;
+	EXECUTE format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
 END $$;
 COMMENT ON FUNCTION join_member(jsonb, text) IS 'register a member from its card and subscribe to its publications (it must have admitted us)';

@@ -8,9 +8,10 @@ CREATE FUNCTION pg_temp.behind_the_back(tbl regclass, stmt text) RETURNS void LA
 BEGIN
 	ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
 	ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
-	EXECUTE format('ALTER TABLE %s DISABLE TRIGGER hcl_append_only', tbl);
+	EXECUTE format('ALTER TABLE %s DISABLE TRIGGER hcl_append_only, DROP CONSTRAINT hcl_row_drawn', tbl);
 	EXECUTE stmt;
-	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only', tbl);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only,'
+	               ' ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', tbl);
 	ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
 	ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
 END $$;

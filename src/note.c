@@ -269,9 +269,17 @@ hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
 	for (int i = 0; i < cp->nsigs; i++)
 	{
 		const hcl_note_sig *s = &cp->sigs[i];
+		int			matched = 0;
+		int			last = -1;
+		bool		verified = false;
 
 		if (s->namelen != olen || memcmp(s->name, cp->origin, olen) != 0)
 			continue;
+		/*
+		 * A key id is 4 bytes: other keys may share it (by chance, or made
+		 * to with 2^32 work).  The line is tried under every trusted key
+		 * with its id; it is bad only if it verifies under none of them.
+		 */
 		for (int k = 0; k < nkeys; k++)
 		{
 			uint8_t		id[4];
@@ -284,15 +292,14 @@ hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
 			}
 			if (memcmp(id, s->key_id, 4) != 0)
 				continue;
+			matched++;
+			last = k;
 			*known = true;
 			if (s->siglen != 64 ||
 				hcl_ed25519_verify(key->pub, 32, (const uint8_t *) cp->text, cp->textlen,
 								   s->sig, s->siglen) != HCL_SIG_VALID)
-			{
-				snprintf(reason, reasonlen, "the signature by key %s does not verify",
-						 key->label);
-				return false;
-			}
+				continue;
+			verified = true;
 			if (!cp->has_time &&
 				(key->valid_from != INT64_MIN || key->valid_until != HCL_TIME_NONE ||
 				 key->revoked_at != HCL_TIME_NONE))
@@ -317,6 +324,12 @@ hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
 				snprintf(reason, reasonlen, "signed by key %s", key->label);
 				return true;
 			}
+		}
+		if (matched > 0 && !verified)
+		{
+			snprintf(reason, reasonlen, "the signature by key %s%s does not verify",
+					 keys[last].label, matched > 1 ? " (or any other trusted key with its key id)" : "");
+			return false;
 		}
 	}
 	return false;

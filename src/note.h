@@ -76,7 +76,8 @@ extern char *hcl_note_signature_line(const char *name, const uint8_t key_id[4],
 /*
  * Check a parsed checkpoint's signatures against trusted keys.  Only lines
  * whose key name is the checkpoint's origin count.  A line whose name and
- * key ID match a trusted key must verify, or the note is rejected; one such
+ * key ID match trusted keys must verify under one of them (every key with
+ * that ID is tried: IDs are 4 bytes), or the note is rejected; one such
  * signature made (by the note's hcledger-time) within the key's validity,
  * before any revocation, accepts it.  Returns true and the key's index in
  * *which, or false and the reason.  *known (if not NULL) says whether any

@@ -57,30 +57,42 @@ hcl_public_key_raw_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * The registry's Ed25519 keys (of one authority, or all if NULL), labelled
- * "authority/key_id".  Registry times are compared in whole seconds, as the
- * checkpoint's hcledger-time is: each bound is rounded down.
+ * The registry's Ed25519 keys, labelled "authority/key_id": of the authority
+ * named; else, for a consortium member's log, of that member only; for a
+ * ledger of this database, of every authority but the members (a peer
+ * never vouches for our logs); else of all.  So a member's key never
+ * vouches for another's log.  Registry times are compared in whole seconds, as the checkpoint's
+ * hcledger-time is: each bound is rounded down.
  */
 hcl_trusted_key *
-hcl_registry_keys(const char *authority, int *nkeys)
+hcl_registry_keys(const char *authority, const char *origin, int *nkeys)
 {
 	hcl_trusted_key *keys;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
 	uint64		i;
 	MemoryContext caller = CurrentMemoryContext;
 
 	args[0] = authority ? CStringGetTextDatum(authority) : (Datum) 0;
+	args[1] = origin ? CStringGetTextDatum(origin) : (Datum) 0;
+	nulls[0] = authority ? ' ' : 'n';
+	nulls[1] = origin ? ' ' : 'n';
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "hcledger: SPI_connect failed");
 	if (SPI_execute_with_args("SELECT authority || '/' || key_id, public_key,"
 							  " floor(extract(epoch FROM valid_from))::int8,"
 							  " floor(extract(epoch FROM valid_until))::int8,"
 							  " floor(extract(epoch FROM revoked_at))::int8"
-							  " FROM hcledger.keys WHERE algorithm = 'ed25519'"
-							  " AND ($1 IS NULL OR authority = $1)"
+							  " FROM hcledger.keys k WHERE algorithm = 'ed25519'"
+							  " AND CASE WHEN $1 IS NOT NULL THEN k.authority = $1"
+							  "  WHEN EXISTS (SELECT FROM hcledger.members m WHERE m.origin = $2)"
+							  "   THEN k.authority = (SELECT m.authority FROM hcledger.members m WHERE m.origin = $2)"
+							  "  WHEN EXISTS (SELECT FROM hcledger.ledgers l WHERE l.origin = $2)"
+							  "   THEN NOT EXISTS (SELECT FROM hcledger.members m WHERE m.authority = k.authority)"
+							  "  ELSE true END"
 							  " ORDER BY authority, valid_from",
-							  1, argtypes, args, authority ? " " : "n",
+							  2, argtypes, args, nulls,
 							  true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the key registry");
 	/* one spare entry: see signing.h */
@@ -111,9 +123,9 @@ hcl_registry_keys(const char *authority, int *nkeys)
 	return keys;
 }
 
-/* The keys to trust: the one given as an argument, or the registry's. */
+/* The keys to trust: the one given as an argument, or the registry's (for the origin's log). */
 static hcl_trusted_key *
-hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
+hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, const char *origin, int *nkeys)
 {
 	hcl_trusted_key *keys;
 	uint8		pub[32];
@@ -121,7 +133,7 @@ hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, int *nkeys)
 
 	if (PG_ARGISNULL(keyarg))
 		return hcl_registry_keys(PG_ARGISNULL(autharg) ? NULL :
-								 text_to_cstring(PG_GETARG_TEXT_PP(autharg)), nkeys);
+								 text_to_cstring(PG_GETARG_TEXT_PP(autharg)), origin, nkeys);
 	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, pub, &len);
 	keys = palloc0(sizeof(hcl_trusted_key));
 	hcl_trust_always(&keys[0], pub, "given as public_key");
@@ -172,7 +184,8 @@ hcl_verify_receipt(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "hcledger: return type must be a row type");
-	keys = hcl_trusted_keys(fcinfo, 1, 2, &nkeys);
+	/* a malformed public_key is an error whatever the receipt */
+	keys = PG_ARGISNULL(1) ? NULL : hcl_trusted_keys(fcinfo, 1, 2, NULL, &nkeys);
 	t = PG_GETARG_TEXT_PP(0);
 	memset(nulls, true, sizeof(nulls));
 	memset(&v, 0, sizeof(v));
@@ -181,6 +194,12 @@ hcl_verify_receipt(PG_FUNCTION_ARGS)
 		snprintf(v.reason, sizeof(v.reason), "%s", why);
 	else
 	{
+		hcl_checkpoint cp;
+
+		if (keys == NULL)
+			keys = hcl_trusted_keys(fcinfo, 1, 2,
+									hcl_checkpoint_parse(r.checkpoint, r.checkpoint_len, &cp) == NULL ?
+									cp.origin : NULL, &nkeys);
 		hcl_receipt_verify(&r, keys, nkeys, &v);
 		values[2] = CStringGetTextDatum(r.kind == HCL_RECEIPT_INCLUSION ? "inclusion" : "consistency");
 		nulls[2] = false;
@@ -244,7 +263,7 @@ hcl_verify_checkpoint(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "hcledger: return type must be a row type");
-	keys = hcl_trusted_keys(fcinfo, 1, 2, &nkeys);
+	keys = PG_ARGISNULL(1) ? NULL : hcl_trusted_keys(fcinfo, 1, 2, NULL, &nkeys);
 	t = PG_GETARG_TEXT_PP(0);
 	memset(nulls, true, sizeof(nulls));
 	why = hcl_checkpoint_parse(text_to_cstring(t), VARSIZE_ANY_EXHDR(t), &cp);
@@ -252,6 +271,8 @@ hcl_verify_checkpoint(PG_FUNCTION_ARGS)
 		snprintf(reason, sizeof(reason), "%s", why);
 	else
 	{
+		if (keys == NULL)
+			keys = hcl_trusted_keys(fcinfo, 1, 2, cp.origin, &nkeys);
 		valid = hcl_checkpoint_verify(&cp, keys, nkeys, &which, NULL, reason, sizeof(reason));
 		values[2] = CStringGetTextDatum(cp.origin);
 		values[3] = Int64GetDatum((int64) cp.size);

@@ -47,9 +47,11 @@ extern bool hcl_node_sign(const uint8 *msg, size_t len, uint8 *sig, uint8 *pub);
 extern bool hcl_node_key(hcl_trusted_key *key);
 
 /*
- * The key registry's Ed25519 keys (of one authority, or all if NULL), in
- * an array with room for one more (the node's own key, for verify_ledger).
+ * The key registry's Ed25519 keys of one authority (the one named, else the
+ * owner of the origin's log, else all), in an array with room for one more
+ * (the node's own key, for verify_ledger).
  */
-extern hcl_trusted_key *hcl_registry_keys(const char *authority, int *nkeys);
+extern hcl_trusted_key *hcl_registry_keys(const char *authority, const char *origin,
+										  int *nkeys);
 
 #endif							/* HCL_SIGNING_H */

@@ -169,7 +169,7 @@ hcl_load_checkpoints(HclVerifier *v)
 	int64		prev_size = 0;
 	uint64		i;
 	int			nkeys;
-	hcl_trusted_key *keys = hcl_registry_keys(NULL, &nkeys);
+	hcl_trusted_key *keys = hcl_registry_keys(NULL, l->origin, &nkeys);
 
 	/* signatures are checked with the registry's keys and the node's own */
 	if (hcl_node_key(&keys[nkeys]))

@@ -89,11 +89,14 @@ SELECT * FROM hcledger.verify_ledger('codes');
 \echo 'A superuser turns the guards off and rewrites code 42 and removes code 7 behind the ledger''s back:'
 \set QUIET on
 ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
-ALTER TABLE codes DISABLE TRIGGER hcl_append_only;
+ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
+ALTER TABLE codes DISABLE TRIGGER hcl_append_only, DROP CONSTRAINT hcl_row_drawn;
 UPDATE codes SET colour = 'red' WHERE code_id = 42;
 DELETE FROM codes WHERE code_id = 7;
-ALTER TABLE codes ENABLE ALWAYS TRIGGER hcl_append_only;
+ALTER TABLE codes ENABLE ALWAYS TRIGGER hcl_append_only,
+	ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID;
 ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
+ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
 \set QUIET off
 SELECT * FROM hcledger.verify_ledger('codes');
 

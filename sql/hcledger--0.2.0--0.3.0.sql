@@ -1,0 +1,1013 @@
+-- hcledger 0.2.0 -> 0.3.0 (ALTER EXTENSION hcledger UPDATE).
+-- What changed is listed in CHANGELOG.md; the policy is docs/upgrades.md.
+-- test/t/006_upgrade.pl checks that a database updated by this script has
+-- exactly the objects, definitions and privileges of a fresh 0.3.0 install,
+-- and that every ledger filled under earlier versions still verifies.
+\echo Use "ALTER EXTENSION hcledger UPDATE TO '0.3.0'" to load this file. \quit
+
+--
+-- No role's code runs with another's rights (docs/threat-model.md, "Whose
+-- code runs").
+--
+-- create_ledger numbers existing rows as the table's owner, in a
+-- security-restricted operation; the status view counts rows without
+-- running the owner's policies.
+CREATE OR REPLACE FUNCTION run_as_owner(tbl regclass, statement text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_run_as_owner' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION run_as_owner(regclass, text) FROM PUBLIC;
+
+-- Row numbers only from the sequence: every active ledger gets the check.
+CREATE OR REPLACE FUNCTION row_drawn(row_number bigint, tbl oid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_row_drawn' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION row_drawn(bigint, oid) IS 'a ledger''s check that a new row''s number was drawn from its sequence (errors if not)';
+DO $$
+DECLARE l record;
+BEGIN
+	FOR l IN SELECT relid FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
+		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', l.relid);
+	END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION create_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel record;
+	bad record;
+	cols text[];
+	types text[];
+	order_by text;
+	n bigint;
+	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
+	id integer;
+	numbered boolean;
+	q text := ledger::text;
+BEGIN
+	SELECT c.relkind, c.relpersistence, c.relowner, n.nspname, c.relname INTO rel
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
+	IF rel.relkind <> 'r' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Only ordinary tables can be ledgers; this is ' || CASE rel.relkind
+				WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'p' THEN 'a partitioned table'
+				WHEN 'f' THEN 'a foreign table' WHEN 'S' THEN 'a sequence' WHEN 'i' THEN 'an index'
+				ELSE 'not a table' END || '.';
+	END IF;
+	IF rel.relpersistence <> 'p' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Temporary and unlogged tables lose their rows; a ledger must keep them.';
+	END IF;
+	IF rel.nspname || rel.relname ~ '[[:cntrl:]/]' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'invalid_name',
+			DETAIL = 'Its schema or table name contains a control character or "/", which cannot go into the checkpoint origin line.';
+	END IF;
+	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege',
+			HINT = 'Run create_ledger as the table''s owner (or a superuser).';
+	END IF;
+	IF EXISTS (SELECT 1 FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL) THEN
+		RAISE EXCEPTION 'table "%" is already a ledger', q USING ERRCODE = 'duplicate_object',
+			HINT = 'The view hcledger.status shows its state; nothing needs doing.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ledger AND attname = 'hcl_row' AND NOT attisdropped) THEN
+		RAISE EXCEPTION 'table "%" already has a column named hcl_row', q USING ERRCODE = 'duplicate_column',
+			HINT = 'hcledger adds that column itself; rename yours first.';
+	END IF;
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
+	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped
+	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
+	ORDER BY a.attnum LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
+			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
+	END IF;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	  INTO cols, types
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
+	IF cols IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition',
+			HINT = 'Add the columns the ledger records, then call create_ledger.';
+	END IF;
+
+	-- Existing rows get row numbers in primary key order (physical order without one).
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) INTO order_by
+	FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
+	WHERE i.indrelid = ledger AND i.indisprimary AND a.attrelid = ledger AND a.attnum = k.attnum;
+	EXECUTE format('ALTER TABLE %s ADD COLUMN hcl_row bigint', q);
+	-- The update runs the table's own triggers, constraints and index
+	-- expressions: as its owner, in a security-restricted operation, never
+	-- with the caller's rights.  What they did to the numbers is checked.
+	n := hcledger.run_as_owner(ledger,
+		format('UPDATE %1$s t SET hcl_row = o.n FROM (SELECT ctid, row_number() OVER (ORDER BY %2$s) AS n FROM %1$s) o WHERE t.ctid = o.ctid',
+		       q, coalesce(order_by, 'ctid')));
+	EXECUTE format('SELECT count(*) FILTER (WHERE hcl_row IS NULL OR hcl_row NOT BETWEEN 1 AND %2$s) = 0 AND count(*) = %2$s FROM %1$s', q, n)
+		INTO numbered;
+	IF NOT numbered THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger: its rows could not be numbered 1 to %', q, n
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A trigger, rule or row-level security policy of the table changed or skipped the numbering update.',
+			      HINT = 'Disable the table''s update triggers and rules (or its FORCE ROW LEVEL SECURITY) while it is made a ledger.';
+	END IF;
+	EXECUTE format('ALTER TABLE %s ALTER COLUMN hcl_row SET NOT NULL, ALTER COLUMN hcl_row ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
+	               q, n + 1);
+	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
+	-- Row numbers come from the sequence alone (OVERRIDING SYSTEM VALUE is refused);
+	-- NOT VALID: the existing rows' numbers were not drawn by this session.
+	EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
+	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
+	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
+
+	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
+	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
+	        hcledger.table_shape(ledger))
+	RETURNING ledger_id INTO id;
+	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	RETURN id;
+END
+$$;
+CREATE OR REPLACE FUNCTION drop_ledger(ledger regclass, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer := hcledger.ledger_event(ledger, 'dropped', reason);
+BEGIN
+	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
+	EXECUTE format('DROP TRIGGER hcl_append_only ON %s', ledger);
+	EXECUTE format('DROP TRIGGER hcl_assign_xid ON %s', ledger);
+	EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS hcl_row_drawn', ledger);
+END
+$$;
+
+-- The DDL guard holds ledgers to the new check and members' subscriptions to the four tables;
+-- DROP INDEX CONCURRENTLY of a row-number index is refused before it starts.
+CREATE OR REPLACE FUNCTION ddl_guard() RETURNS event_trigger
+LANGUAGE plpgsql
+-- it runs for everyone's DDL, also of roles with no grant on this schema
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	l record;
+	shape text;
+	unlocked boolean;
+	problem text;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
+		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+		                    AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id());
+		shape := hcledger.table_shape(l.relid);
+		problem := NULL;
+		IF shape IS NULL THEN
+			problem := 'the table would be dropped';
+		ELSIF shape <> l.table_shape AND NOT unlocked THEN
+			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
+		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
+			problem := 'its row-number column hcl_row would change';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(l.relid::text, 'hcl_row')::regclass
+		                  AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle) THEN
+			problem := 'its row-number sequence would count otherwise than by one, uncached, without cycling';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                  JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = l.relid AND a.attname = 'hcl_row'
+		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
+		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
+			problem := 'its unique index on hcl_row would be dropped or changed';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = l.relid AND c.contype = 'c'
+		                  AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
+		                      = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))') THEN
+			problem := 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed';
+		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
+			problem := 'it would inherit from, or be inherited by, another table';
+		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
+			problem := 'it would no longer be a permanent, logged table';
+		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
+		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
+			problem := 'its append-only triggers would be dropped or disabled';
+		END IF;
+		IF problem IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = CASE WHEN shape IS NULL OR shape <> l.table_shape THEN
+				             'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded. To retire a ledger, use hcledger.drop_ledger(table, reason).'
+				             ELSE 'Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.' END;
+		END IF;
+		IF shape <> l.table_shape THEN
+			UPDATE hcledger.ledgers SET table_shape = shape WHERE ledger_id = l.ledger_id;
+		END IF;
+	END LOOP;
+	-- a member's subscription carries the consortium's four tables, never more
+	-- (ALTER SUBSCRIPTION ... REFRESH PUBLICATION would widen it to whatever the member publishes)
+	IF tg_tag = 'ALTER SUBSCRIPTION' THEN	-- (join_member checks the one it creates)
+		FOR l IN SELECT m.authority, m.subscription, hcledger.subscription_extra_tables(m.subscription) AS extra
+		           FROM hcledger.members m WHERE m.left_at IS NULL LOOP
+			IF l.extra IS NOT NULL THEN
+				RAISE EXCEPTION 'cannot widen the subscription % of member "%" to %', l.subscription, l.authority, l.extra
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+					      DETAIL = 'A member may send hcledger.codes, checkpoints, cosignatures and keys only.',
+					      HINT = 'Ask the member to remove the other tables from its publications, then refresh again.';
+			END IF;
+		END LOOP;
+	END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION ddl_start_guard() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
+	EXECUTE FUNCTION ddl_start_guard();
+ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
+
+-- The status view.
+CREATE OR REPLACE FUNCTION ledger_unsealed_rows(ledger regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_ledger_unsealed_rows' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_unsealed_rows(regclass) IS 'committed rows not yet sealed, as the caller''s snapshot sees them (NULL without SELECT on the table, or while another session holds it locked); runs no user code';
+CREATE OR REPLACE FUNCTION ledger_status()
+RETURNS TABLE (ledger regclass, committed_rows bigint, sealed_rows bigint, pending_rows bigint,
+               last_checkpoint_size bigint, last_checkpoint_root hash256, last_checkpoint_at timestamptz,
+               blocked_by xid, waiting_on_row bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL ORDER BY ledger_id LOOP
+		-- counted without running anyone's code, for those who may read the table
+		pending_rows := hcledger.ledger_unsealed_rows(l.relid);
+		ledger := l.relid;
+		committed_rows := l.tree_size + pending_rows;
+		sealed_rows := l.tree_size;
+		SELECT c.tree_size, c.root, c.sealed_at INTO last_checkpoint_size, last_checkpoint_root, last_checkpoint_at
+		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
+		blocked_by := l.blocked_by::text::xid;
+		waiting_on_row := l.gap_row;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+-- Real time in verdicts and issuing.
+CREATE OR REPLACE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
+						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := date_trunc('second', clock_timestamp());	-- not a long transaction's start
+	f timestamptz := date_trunc('second', valid_from);
+	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
+	auth text;
+	kid text;
+	pub bytea := hcledger.credential_public_key();
+	p record;
+BEGIN
+	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL THEN
+		RAISE EXCEPTION 'claims, colour, valid_for and valid_from must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF colour NOT IN ('green', 'yellow', 'red') THEN
+		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= f THEN
+		RAISE EXCEPTION 'valid_for must be at least one second' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= t THEN
+		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Give a later valid_from or a longer valid_for.';
+	END IF;
+	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	IF pub IS NULL THEN
+		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'See docs/health-codes.md, "Deploying".';
+	END IF;
+	SELECT k.key_id INTO kid FROM hcledger.keys k
+	 WHERE k.authority = auth AND k.algorithm = 'es256' AND k.public_key = pub
+	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
+	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid es256 key of authority "%"', auth
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
+	END IF;
+	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature)
+	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
+	credential_id := p.credential_id;
+	payload := p.payload;
+END $$;
+CREATE OR REPLACE FUNCTION verify_code(payload text)
+RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
+	d record;
+	k record;
+	e record;
+	issued hcledger.codes;
+	status_row bigint;
+	revoked hcledger.codes;
+	cp record;
+	chk record;
+	m record;
+BEGIN
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
+			USING ERRCODE = 'invalid_transaction_state',
+			      DETAIL = 'Its snapshot is the transaction''s first: a revocation or status change committed since would not be seen.',
+			      HINT = 'Call verify_code in a READ COMMITTED transaction (the default) or with autocommit.';
+	END IF;
+	d := hcledger.code_decode(payload);
+	IF d.problem IS NOT NULL THEN
+		RETURN QUERY SELECT 'invalid', NULL::text, d.problem, NULL::text, NULL::timestamptz, NULL::text;
+		RETURN;
+	END IF;
+	authority := d.authority;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = d.authority) THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" is not registered here', d.authority);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
+	IF m.left_at IS NOT NULL THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
+	IF NOT FOUND OR k.algorithm <> 'es256' THEN
+		reason := format('authority "%s" has no es256 key "%s"', d.authority, d.key_id);
+	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
+		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
+	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
+		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);
+	END IF;
+	IF reason IS NOT NULL THEN
+		verdict := 'bad signature';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- the ledger's entries of this credential, oldest first: our own, or a member's as replicated
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
+	         ORDER BY hcl_row LOOP
+		IF e.entry = 'issue' AND issued.hcl_row IS NULL THEN
+			issued := e;
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'status' AND issued.hcl_row IS NOT NULL AND e.authority = issued.authority THEN
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL AND e.authority = issued.authority THEN
+			revoked := e;
+		END IF;
+	END LOOP;
+
+	IF NOT hcledger.ecdsa_p256_verify(k.public_key, d.message, d.signature) THEN
+		IF issued.hcl_row IS NOT NULL AND issued.commitment <> d.commitment
+		   AND hcledger.ecdsa_p256_verify(k.public_key,
+		         hcledger.code_message(d.authority, d.key_id, d.credential_id, d.issued_at, d.valid_from,
+		                               d.valid_until, issued.commitment), d.signature) THEN
+			verdict := 'tampered';
+			reason := 'the claims or salt are not those the authority signed';
+		ELSE
+			verdict := 'bad signature';
+			reason := 'the issuer''s signature does not verify';
+		END IF;
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.hcl_row IS NULL THEN
+		verdict := 'not found';
+		reason := format('the code is signed by "%s" but its ledger here has no record of it', d.authority);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
+	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
+	   OR issued.commitment <> d.commitment THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	valid_until := d.valid_until;
+
+	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+	END IF;
+	checkpoint := cp.note;
+	IF chk.state IN ('altered', 'missing') THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not match what was sealed', chk.row_number)
+		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
+		colour := NULL;
+	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
+		verdict := 'revoked';
+		reason := revoked.reason || CASE WHEN chk.state = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+	ELSIF t >= d.valid_until THEN
+		verdict := 'expired';
+		reason := format('valid until %s', d.valid_until);
+	ELSIF t < d.valid_from THEN
+		verdict := 'not yet valid';
+		reason := format('valid from %s', d.valid_from);
+	ELSIF m.missing_rows > 0 THEN
+		-- a partial view of the member's log: a withheld revocation may be among the missing rows
+		verdict := 'incomplete';
+		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived; one may change this code',
+		                 m.authority, m.missing_rows);
+	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
+		verdict := 'not yet sealed';
+		reason := CASE WHEN chk.state = 'pending'
+		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
+		               ELSE 'the ledger''s checkpoints are not signed' END;
+	ELSE
+		verdict := 'valid';
+		IF revoked.hcl_row IS NOT NULL THEN
+			reason := format('revocation scheduled for %s', revoked.effective_at);
+		END IF;
+	END IF;
+	RETURN NEXT;
+END $$;
+
+--
+-- Key endorsements (docs/consortium.md, "Key endorsements").
+--
+ALTER TABLE keys ADD COLUMN endorsed_by text, ADD COLUMN endorsement bytea CHECK (length(endorsement) = 64);
+COMMENT ON COLUMN keys.endorsed_by IS 'the authority''s Ed25519 key (key_id) that signed this key''s current state (docs/consortium.md, "Key endorsements")';
+COMMENT ON COLUMN keys.endorsement IS 'that key''s Ed25519 signature over key_statement() of this row: how peers accept a member''s key changes';
+CREATE OR REPLACE FUNCTION key_statement(authority text, key_id text, algorithm text, public_key bytea,
+	valid_from timestamptz, valid_until timestamptz, revoked_at timestamptz, revocation_reason text)
+RETURNS bytea LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT convert_to(
+		E'hcledger-key/v1\n'
+		|| 'authority ' || authority || E'\n'
+		|| 'key-id ' || translate(encode(convert_to(key_id, 'UTF8'), 'base64'), E'\n', '') || E'\n'
+		|| 'algorithm ' || algorithm || E'\n'
+		|| 'public-key ' || translate(encode(public_key, 'base64'), E'\n', '') || E'\n'
+		|| 'valid-from ' || (extract(epoch FROM valid_from) * 1000000)::bigint || E'\n'
+		|| 'valid-until ' || coalesce(((extract(epoch FROM valid_until) * 1000000)::bigint)::text, '-') || E'\n'
+		|| 'revoked-at ' || coalesce(((extract(epoch FROM revoked_at) * 1000000)::bigint)::text, '-') || E'\n'
+		|| 'revocation-reason ' || coalesce(translate(encode(convert_to(revocation_reason, 'UTF8'), 'base64'), E'\n', ''), '-') || E'\n',
+		'UTF8')
+$$;
+COMMENT ON FUNCTION key_statement(text, text, text, bytea, timestamptz, timestamptz, timestamptz, text) IS 'the bytes an authority signs to endorse a key''s state (docs/consortium.md, "Key endorsements")';
+CREATE OR REPLACE FUNCTION endorse_key() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	signer text;
+	pub bytea;
+BEGIN
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local AND a.authority = NEW.authority) THEN
+		RETURN NEW;
+	END IF;
+	IF TG_OP = 'UPDATE' AND (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason, NEW.algorithm, NEW.public_key, NEW.valid_from)
+	   IS NOT DISTINCT FROM (OLD.valid_until, OLD.revoked_at, OLD.revocation_reason, OLD.algorithm, OLD.public_key, OLD.valid_from) THEN
+		RETURN NEW;
+	END IF;
+	pub := hcledger.signing_public_key();
+	SELECT k.key_id INTO signer FROM hcledger.keys k
+	 WHERE k.authority = NEW.authority AND k.algorithm = 'ed25519' AND k.public_key = pub
+	   AND (k.revoked_at IS NULL OR k.revoked_at > clock_timestamp())
+	 ORDER BY k.valid_from DESC LIMIT 1;
+	IF signer IS NULL THEN
+		NEW.endorsed_by := NULL;
+		NEW.endorsement := NULL;
+	ELSE
+		NEW.endorsed_by := signer;
+		NEW.endorsement := hcledger.node_sign(hcledger.key_statement(NEW.authority, NEW.key_id, NEW.algorithm,
+		                       NEW.public_key, NEW.valid_from, NEW.valid_until, NEW.revoked_at, NEW.revocation_reason));
+	END IF;
+	RETURN NEW;
+END $$;
+REVOKE EXECUTE ON FUNCTION endorse_key() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION key_endorsed(k hcledger.keys) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT k.endorsement IS NOT NULL AND EXISTS (
+		SELECT FROM hcledger.keys e
+		 WHERE e.authority = k.authority AND e.key_id = k.endorsed_by AND e.algorithm = 'ed25519'
+		   AND (e.revoked_at IS NULL OR e.revoked_at > clock_timestamp())
+		   AND (e.key_id <> k.key_id OR e.public_key = k.public_key)
+		   AND hcledger.ed25519_verify(e.public_key,
+		         hcledger.key_statement(k.authority, k.key_id, k.algorithm, k.public_key, k.valid_from,
+		                                k.valid_until, k.revoked_at, k.revocation_reason), k.endorsement))
+$$;
+REVOKE EXECUTE ON FUNCTION key_endorsed(hcledger.keys) FROM PUBLIC;
+CREATE TRIGGER hcl_endorse BEFORE INSERT OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION endorse_key();
+
+--
+-- The consortium: a member writes nowhere but where its data belongs.
+--
+ALTER TABLE members ADD COLUMN missing_rows bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN members.missing_rows IS 'leaves of the accepted log whose row has not arrived (withheld, or still on its way): the member''s codes verify as incomplete meanwhile';
+ALTER TABLE refusals DROP CONSTRAINT refusals_kind_check,
+	ADD CONSTRAINT refusals_kind_check CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature', 'table'));
+CREATE TABLE peer_roots (
+	authority		text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	PRIMARY KEY (authority, tree_size)
+);
+COMMENT ON TABLE peer_roots IS 'the root of a member''s log as accepted here, at each size another witness cosigned: what split_views compares their cosignatures with';
+SELECT pg_catalog.pg_extension_config_dump('peer_roots', '');
+REVOKE ALL ON peer_roots FROM PUBLIC;
+GRANT SELECT ON peer_roots TO PUBLIC;
+CREATE OR REPLACE FUNCTION peer_root(authority text, tree_size bigint) RETURNS hcledger.hash256
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN tree_size <= m.tree_size AND tree_size > 0 THEN coalesce(
+		(SELECT c.root FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.tree_size = peer_root.tree_size
+		    AND c.state IN ('accepted', 'duplicate') LIMIT 1),
+		(SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position) FROM hcledger.peer_leaves l
+		  WHERE l.authority = m.authority AND l.log_position < peer_root.tree_size)) END
+	  FROM hcledger.members m WHERE m.authority = peer_root.authority
+$$;
+REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION note_peer_roots(authority text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+	INSERT INTO hcledger.peer_roots (authority, tree_size, root)
+	SELECT DISTINCT m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)
+	  FROM hcledger.members m JOIN hcledger.cosignatures c ON c.origin = m.origin
+	 WHERE m.authority = note_peer_roots.authority AND c.tree_size <= m.tree_size AND c.tree_size > 0
+	   AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = c.tree_size)
+	ON CONFLICT DO NOTHING
+$$;
+REVOKE EXECUTE ON FUNCTION note_peer_roots(text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION decide_checkpoint(id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c hcledger.peer_checkpoints;
+	m hcledger.members;
+	v record;
+	body text;
+	cp_last_row bigint;
+	n bigint;
+	start bigint;
+	bad record;
+	x record;
+	why text;
+	size bigint;
+BEGIN
+	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = decide_checkpoint.id FOR UPDATE;
+	SELECT * INTO m FROM hcledger.members p WHERE p.authority = c.authority FOR UPDATE;
+	IF c.note IS NULL THEN
+		why := 'the checkpoint is not signed';
+	ELSE
+		v := hcledger.verify_checkpoint(c.note, NULL, m.authority);
+		size := v.tree_size;
+		body := left(c.note, position(E'\n\n' IN c.note));
+		cp_last_row := substring(body FROM E'\nhcledger-row (-?[0-9]{1,19})\n')::bigint;
+		n := length(c.leaves) / 40;
+		start := v.tree_size - n;
+		IF NOT v.valid THEN
+			why := 'its signature does not verify under the member''s registered keys: ' || v.reason;
+		ELSIF v.origin <> m.origin THEN
+			why := format('it is signed for origin %s, not the member''s %s', v.origin, m.origin);
+		ELSIF cp_last_row IS NULL THEN
+			why := 'its body has no hcledger-row line';
+		ELSIF c.leaves IS NULL OR length(c.leaves) % 40 <> 0 OR n = 0 OR start < 0 THEN
+			why := 'its published log entries are missing or malformed';
+		END IF;
+	END IF;
+	IF why IS NULL AND start > m.tree_size THEN
+		IF EXISTS (SELECT FROM hcledger.peer_checkpoints p WHERE p.authority = m.authority AND p.state = 'refused'
+		           AND p.tree_size = start) THEN
+			-- quarantine: what extends a refused checkpoint is refused too
+			why := format('it extends the refused checkpoint of size %s; this member''s log is accepted up to size %s only',
+			              start, m.tree_size);
+		ELSE
+			UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
+			                                                       start, v.tree_size - 1, m.tree_size, start - 1)
+			 WHERE p.id = c.id;
+			RETURN 'waiting';
+		END IF;
+	END IF;
+	IF why IS NULL AND start < m.tree_size THEN
+		-- entries already accepted must be the same
+		SELECT start + e.entry AS pos, e.row_number, l.row_number AS had_row INTO bad
+		  FROM hcledger.log_entries(c.leaves) e
+		  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.log_position = start + e.entry
+		 WHERE start + e.entry < m.tree_size
+		   AND (l.leaf_hash IS NULL OR l.leaf_hash OPERATOR(hcledger.<>) e.leaf_hash OR l.row_number <> e.row_number)
+		 ORDER BY e.entry LIMIT 1;
+		IF FOUND THEN
+			why := format('rewritten history: log position %s (row %s) differs from the log accepted up to size %s',
+			              bad.pos, bad.row_number, m.tree_size);
+		ELSIF v.tree_size <= m.tree_size THEN
+			IF (SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position)
+			      FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.log_position < v.tree_size)
+			   OPERATOR(hcledger.=) v.root THEN
+				UPDATE hcledger.peer_checkpoints p SET state = 'duplicate', tree_size = v.tree_size, root = v.root,
+				       reason = 'already covered by an accepted checkpoint', decided_at = clock_timestamp()
+				 WHERE p.id = c.id;
+				RETURN 'duplicate';
+			END IF;
+			why := format('rewritten history: its root at size %s is not that of the accepted log', v.tree_size);
+		END IF;
+	END IF;
+	IF why IS NULL THEN
+		x := hcledger.log_extend(m.frontier, m.tree_size, substring(c.leaves FROM ((m.tree_size - start) * 40 + 1)::integer));
+		IF x.root OPERATOR(hcledger.<>) v.root THEN
+			why := format('not consistent with the accepted checkpoint of size %s: its log entries do not extend that log to its signed root',
+			              m.tree_size);
+		ELSIF EXISTS (SELECT FROM (SELECT e.row_number, lag(e.row_number, 1, m.last_row) OVER (ORDER BY e.entry) AS prev,
+		                                  e.entry = n - 1 AS is_last
+		                             FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size) o
+		               WHERE o.row_number <= o.prev OR (o.is_last AND o.row_number <> cp_last_row)) THEN
+			why := 'its log entries are not in increasing row order ending at its hcledger-row line';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE hcledger.peer_checkpoints p SET state = 'refused', reason = why, decided_at = clock_timestamp()
+		 WHERE p.id = c.id;
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', coalesce(size, c.tree_size)), why);
+		RETURN 'refused';
+	END IF;
+
+	INSERT INTO hcledger.peer_leaves (authority, row_number, log_position, leaf_hash)
+	SELECT m.authority, e.row_number, start + e.entry, e.leaf_hash
+	  FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size;
+	-- leaves whose row has not arrived (yet): until it does, the member's codes are incomplete here
+	UPDATE hcledger.members p SET tree_size = v.tree_size, last_row = cp_last_row, root = v.root,
+	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp(),
+	       missing_rows = p.missing_rows + (SELECT count(*) FROM hcledger.log_entries(c.leaves) e
+	                                        WHERE start + e.entry >= m.tree_size
+	                                          AND NOT EXISTS (SELECT FROM hcledger.peer_codes r
+	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number))
+	 WHERE p.authority = m.authority;
+	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
+	       reason = NULL, decided_at = clock_timestamp()
+	 WHERE p.id = c.id;
+	-- rows received before their checkpoint: each must be what the member sealed
+	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
+	                        format('its content does not match its leaf at log position %s', l.log_position))
+	   FROM hcledger.peer_codes p
+	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
+	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
+	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
+	PERFORM hcledger.note_peer_roots(m.authority);
+	BEGIN
+		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	EXCEPTION WHEN OTHERS THEN
+		-- our own key's problem is no reason to refuse the member's checkpoint
+		RAISE WARNING 'hcledger could not cosign the checkpoint of size % of "%": %', v.tree_size, m.authority, SQLERRM;
+	END;
+	RETURN 'accepted';
+END $$;
+CREATE OR REPLACE FUNCTION receive_code() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r hcledger.codes := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
+	m hcledger.members := hcledger.sending_member(r.authority, 'row', format('row %s', r.hcl_row));
+	had hcledger.peer_codes;
+	leaf hcledger.hash256;
+BEGIN
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		-- a ledger is append-only: never let a member's change reach a row here, ours least of all
+		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', r.hcl_row),
+		                        format('a member may only add rows; its %s was not applied', TG_OP));
+		RETURN NULL;
+	END IF;
+	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		SELECT * INTO had FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had)
+		   OPERATOR(hcledger.<>) hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) THEN
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'it arrived again with other content; the first copy is kept');
+		END IF;
+		RETURN NULL;
+	END IF;
+	-- locked before looking for its leaf, so that a checkpoint decided meanwhile counts the row either
+	-- as missing (and it is counted off here) or as arrived, never neither
+	PERFORM FROM hcledger.members x WHERE x.authority = m.authority FOR UPDATE;
+	SELECT l.leaf_hash INTO leaf FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.row_number = NEW.hcl_row;
+	IF FOUND THEN
+		UPDATE hcledger.members x SET missing_rows = greatest(x.missing_rows - 1, 0) WHERE x.authority = m.authority;
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'its content does not match its leaf in the accepted log');
+		END IF;
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION receive_checkpoint() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r hcledger.checkpoints := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
+	cp_origin text := split_part(r.body, E'\n', 1);
+	a text := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
+	m hcledger.members := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint',
+	                                               format('checkpoint of size %s', r.tree_size));
+BEGIN
+	IF m.authority IS NOT NULL AND TG_OP <> 'INSERT' THEN
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', r.tree_size),
+		                        format('a member may only add checkpoints; its %s was not applied', TG_OP));
+	ELSIF m.authority IS NOT NULL THEN
+		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
+		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
+		PERFORM hcledger.member_advance(m.authority);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION receive_key() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k hcledger.keys := CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	subject text := format('key %s', k.key_id);
+	m hcledger.members;
+	had hcledger.keys;
+	why text;
+BEGIN
+	IF current_setting('hcledger_apply.own_write', true) = 'on' THEN
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	m := hcledger.sending_member(k.authority, 'key', subject);
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		why := 'keys are never deleted; the registered key is kept';
+	ELSE
+		IF TG_OP = 'INSERT' THEN
+			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+		ELSE
+			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = OLD.authority AND x.key_id = OLD.key_id;
+		END IF;
+		IF had.key_id IS NOT NULL AND (had.authority, had.key_id, had.algorithm, had.public_key, had.valid_from)
+		                              IS DISTINCT FROM (NEW.authority, NEW.key_id, NEW.algorithm, NEW.public_key, NEW.valid_from) THEN
+			why := 'it differs from the registered key in algorithm, public key or start; the registered key is kept';
+		ELSIF had.key_id IS NOT NULL AND (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason)
+		      IS NOT DISTINCT FROM (had.valid_until, had.revoked_at, had.revocation_reason) THEN
+			RETURN NULL;		-- nothing new
+		ELSIF had.key_id IS NOT NULL AND NEW.valid_until IS DISTINCT FROM had.valid_until
+		      AND (NEW.valid_until IS NULL OR NEW.valid_until > had.valid_until) THEN
+			why := 'a key''s validity can only be shortened';
+		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
+			why := 'a revocation cannot be changed';
+		ELSIF NOT hcledger.key_endorsed(NEW) THEN
+			-- a new key, or a change of one, is taken only on the word of a key the member already had
+			why := CASE WHEN NEW.endorsement IS NULL THEN 'it is not signed by a key the member already had (no endorsement)'
+			            ELSE format('it is not signed by a key the member already had (its endorsement by %s does not verify under a registered, unrevoked ed25519 key of "%s")',
+			                        coalesce(NEW.endorsed_by, 'no key'), m.authority) END;
+		ELSIF had.key_id IS NULL THEN
+			INSERT INTO hcledger.member_events (authority, event, detail)
+			VALUES (m.authority, 'key added', format('%s %s valid from %s, endorsed by %s', NEW.algorithm, NEW.key_id,
+			                                          NEW.valid_from, NEW.endorsed_by));
+			RETURN NEW;
+		ELSE
+			INSERT INTO hcledger.member_events (authority, event, detail)
+			VALUES (m.authority, 'key changed', format('%s valid until %s, revoked at %s, endorsed by %s', NEW.key_id,
+			        coalesce(NEW.valid_until::text, 'open'), coalesce(NEW.revoked_at::text, 'never'), NEW.endorsed_by));
+			IF TG_OP = 'UPDATE' THEN
+				RETURN NEW;
+			END IF;
+			PERFORM set_config('hcledger_apply.own_write', 'on', true);
+			UPDATE hcledger.keys x SET valid_until = NEW.valid_until, revoked_at = NEW.revoked_at,
+			       revocation_reason = NEW.revocation_reason, endorsed_by = NEW.endorsed_by, endorsement = NEW.endorsement
+			 WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+			PERFORM set_config('hcledger_apply.own_write', '', true);
+			RETURN NULL;
+		END IF;
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'key', subject, why);
+	RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION receive_cosignature() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	subject text := format('cosignature of %s at size %s', NEW.origin, NEW.tree_size);
+	m hcledger.members;
+	lines text[] := string_to_array(NEW.body, E'\n');
+	had hcledger.cosignatures;
+	why text;
+BEGIN
+	IF current_setting('hcledger_apply.own_write', true) = 'on' THEN
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		m := hcledger.sending_member(OLD.witness, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size));
+		IF m.authority IS NOT NULL THEN
+			PERFORM hcledger.refuse(m.authority, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size),
+			                        format('a member may only add cosignatures; its %s was not applied', TG_OP));
+		END IF;
+		RETURN NULL;
+	END IF;
+	m := hcledger.sending_member(NEW.witness, 'cosignature', subject);
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF lines[1] IS DISTINCT FROM NEW.origin OR lines[2] IS DISTINCT FROM NEW.tree_size::text
+	   OR lines[3] IS DISTINCT FROM encode(NEW.root::bytea, 'base64') THEN
+		why := 'its origin, size or root are not those of the checkpoint body it signs';
+	ELSIF extract(epoch FROM NEW.cosigned_at) <> floor(extract(epoch FROM NEW.cosigned_at))
+	      OR NOT hcledger.verify_signature(NEW.witness,
+	               convert_to(format(E'cosignature/v1\ntime %s\n', extract(epoch FROM NEW.cosigned_at)::bigint) || NEW.body, 'UTF8'),
+	               NEW.signature, NEW.cosigned_at) THEN
+		why := 'its signature does not verify under the witness''s registered keys';
+	ELSE
+		SELECT * INTO had FROM hcledger.cosignatures x
+		 WHERE x.witness = NEW.witness AND x.origin = NEW.origin AND x.tree_size = NEW.tree_size;
+		IF NOT FOUND THEN
+			-- our own root of that log at the cosigned size, where our accepted log reaches it
+			INSERT INTO hcledger.peer_roots (authority, tree_size, root)
+			SELECT o.authority, NEW.tree_size, hcledger.peer_root(o.authority, NEW.tree_size)
+			  FROM hcledger.members o
+			 WHERE o.origin = NEW.origin AND NEW.tree_size <= o.tree_size AND NEW.tree_size > 0
+			ON CONFLICT DO NOTHING;
+			RETURN NEW;
+		END IF;
+		IF had.root OPERATOR(hcledger.=) NEW.root THEN
+			RETURN NULL;
+		END IF;
+		why := format('the witness cosigned another root for this size before (%s)', had.root);
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'cosignature', subject, why);
+	RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION receive_nothing() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF TG_LEVEL = 'STATEMENT' THEN
+		RAISE EXCEPTION 'hcledger refused a replicated % of %.%', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = format('Subscription %s may not change this table.', coalesce(hcledger.applying_subscription()::text, '(none)')),
+			      HINT = 'A member publishes hcledger.codes, checkpoints, cosignatures and keys only; see docs/consortium.md.';
+	END IF;
+	IF pg_trigger_depth() > 1 THEN
+		-- our own receiving triggers' writes
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	PERFORM hcledger.refuse(coalesce((SELECT m.authority FROM hcledger.members m
+	                                   WHERE m.subscription = hcledger.applying_subscription()), '(unknown)'),
+	                        'table', format('%s of %s.%s', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
+	                        'a member may write only hcledger.codes, checkpoints, cosignatures and keys');
+	RETURN NULL;
+END $$;
+REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature(), receive_nothing() FROM PUBLIC;
+DROP TRIGGER hcl_receive ON codes;
+DROP TRIGGER hcl_receive ON checkpoints;
+DROP TRIGGER hcl_receive ON cosignatures;
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON codes FOR EACH ROW EXECUTE FUNCTION receive_code();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON checkpoints FOR EACH ROW EXECUTE FUNCTION receive_checkpoint();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON cosignatures FOR EACH ROW EXECUTE FUNCTION receive_cosignature();
+ALTER TABLE codes ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE checkpoints ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE cosignatures ENABLE REPLICA TRIGGER hcl_receive;
+DO $$
+DECLARE t text;
+BEGIN
+	-- a replicated TRUNCATE can only be stopped with an error (the apply worker retries, the member's feed stalls)
+	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'ledger_events', 'authorities',
+	                         'members', 'member_events', 'peer_codes', 'peer_leaves', 'peer_checkpoints', 'refusals', 'peer_roots'] LOOP
+		EXECUTE format('CREATE TRIGGER hcl_receive_truncate BEFORE TRUNCATE ON hcledger.%I FOR EACH STATEMENT EXECUTE FUNCTION hcledger.receive_nothing()', t);
+		EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive_truncate', t);
+		IF t NOT IN ('checkpoints', 'keys', 'cosignatures') THEN
+			EXECUTE format('CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON hcledger.%I FOR EACH ROW EXECUTE FUNCTION hcledger.receive_nothing()', t);
+			EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive', t);
+		END IF;
+	END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION subscription_extra_tables(sub name) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT string_agg(r.srrelid::regclass::text, ', ' ORDER BY r.srrelid::regclass::text)
+	  FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_subscription_rel r ON r.srsubid = s.oid
+	 WHERE s.subname = sub AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	   AND r.srrelid NOT IN ('hcledger.codes'::regclass, 'hcledger.checkpoints'::regclass,
+	                         'hcledger.cosignatures'::regclass, 'hcledger.keys'::regclass)
+$$;
+REVOKE EXECUTE ON FUNCTION subscription_extra_tables(name) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	a text := card ->> 'authority';
+	origin text := card ->> 'origin';
+	sub text := 'hcledger_from_' || substr(hcledger.member_slot(a), 10);
+	k jsonb;
+	had hcledger.keys;
+	was hcledger.members;
+	extra text;
+BEGIN
+	IF card IS NULL OR conninfo IS NULL THEN
+		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF jsonb_typeof(card) <> 'object' OR card -> 'hcledger_member' IS DISTINCT FROM '1'::jsonb OR a IS NULL
+	   OR origin IS NULL OR origin !~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'
+	   OR jsonb_typeof(card -> 'keys') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'this is not a member card' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A member''s card is what hcledger.publish() or hcledger.member_card() returns on its server.';
+	END IF;
+	IF a = me THEN
+		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass the card the peer''s hcledger.publish() returned, not this database''s own.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'ed25519'
+	               AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The peer registers its node key (add_key with signing_public_key()) and calls publish() again for a new card.';
+	END IF;
+	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
+	IF FOUND AND was.left_at IS NULL THEN
+		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object',
+			HINT = 'To join again, leave_member(authority, reason) first.';
+	END IF;
+	IF FOUND AND was.origin <> origin THEN
+		RAISE EXCEPTION 'authority "%" had log % when it left, and now shows %', a, was.origin, origin
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A member''s log cannot change; check with the member.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities x WHERE x.authority = a) THEN
+		PERFORM hcledger.add_authority(a, coalesce(card ->> 'display_name', a), false);
+	END IF;
+	FOR k IN SELECT * FROM jsonb_array_elements(card -> 'keys') LOOP
+		SELECT * INTO had FROM hcledger.keys x WHERE x.authority = a AND x.key_id = k ->> 'key_id';
+		IF NOT FOUND THEN
+			PERFORM hcledger.add_key(a, k ->> 'key_id', k ->> 'algorithm', decode(k ->> 'public_key', 'hex'),
+			                         (k ->> 'valid_from')::timestamptz, (k ->> 'valid_until')::timestamptz);
+			IF k ->> 'revoked_at' IS NOT NULL THEN
+				PERFORM hcledger.revoke_key(a, k ->> 'key_id', (k ->> 'revoked_at')::timestamptz, k ->> 'revocation_reason');
+			END IF;
+		ELSIF had.public_key <> decode(k ->> 'public_key', 'hex') OR had.algorithm <> k ->> 'algorithm' THEN
+			RAISE EXCEPTION 'key "%" of "%" is registered here with another public key', k ->> 'key_id', a
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Key ids are never reused; check with the member.';
+		END IF;
+	END LOOP;
+	IF was.authority IS NULL THEN
+		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription)
+		VALUES (a, origin, decode(substr(origin, 25), 'hex'), card ->> 'connection', sub);
+	ELSE
+		UPDATE hcledger.members m SET left_at = NULL, connection = card ->> 'connection', joined_at = now(),
+		       joined_by = session_user
+		 WHERE m.authority = a;
+	END IF;
+	-- made disabled: the tables it would write are checked before anything is received
+	EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION hcledger_feed, hcledger_keys'
+	               ' WITH (create_slot = false, slot_name = %L, copy_data = true, enabled = false)',
+	               sub, conninfo, hcledger.member_slot(me));
+	extra := hcledger.subscription_extra_tables(sub);
+	IF extra IS NOT NULL THEN
+		RAISE EXCEPTION 'the publications of "%" carry tables other than the consortium''s: %', a, extra
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
+			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
+	END IF;
+	EXECUTE format('ALTER SUBSCRIPTION %I ENABLE', sub);
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
+END $$;
+CREATE OR REPLACE VIEW split_views AS
+WITH seen AS (
+	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c
+	UNION
+	-- our accepted root of a member's log where another witness cosigned a size we never saw signed
+	SELECT a.authority, m.origin, r.tree_size, r.root
+	  FROM hcledger.peer_roots r JOIN hcledger.members m USING (authority) JOIN hcledger.authorities a ON a.is_local
+	UNION
+	SELECT a.authority, l.origin, k.tree_size, k.root
+	  FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	  JOIN hcledger.authorities a ON a.is_local
+	 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+), split AS (
+	SELECT s.origin, s.tree_size FROM seen s GROUP BY s.origin, s.tree_size HAVING count(DISTINCT s.root) > 1
+)
+SELECT coalesce(m.authority, (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)) AS authority,
+       s.origin, s.tree_size, x.root, array_agg(x.witness ORDER BY x.witness) AS witnesses
+  FROM split s JOIN seen x ON x.origin = s.origin AND x.tree_size = s.tree_size
+  LEFT JOIN hcledger.members m ON m.origin = s.origin
+ GROUP BY m.authority, s.origin, s.tree_size, x.root;
+CREATE OR REPLACE VIEW member_status AS
+SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
+       st.last_msg_receipt_time AS last_received_at, m.tree_size AS accepted_size, m.accepted_at,
+       (SELECT count(*) FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.state = 'waiting') AS checkpoints_waiting,
+       (SELECT count(*) FROM hcledger.refused r WHERE r.authority = m.authority) AS refused,
+       m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors
+  FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
+  LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
+  LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid;
+
+-- Checkpoint and receipt verification try every key with a note's key id,
+-- and only the keys of the authority whose log it is: in the library.

@@ -1,0 +1,1921 @@
+-- hcledger: the extension's install script (copied to hcledger--X.Y.Z.sql).
+\echo Use "CREATE EXTENSION hcledger" to load this file. \quit
+
+--
+-- Type hash256: exactly 32 bytes.
+--
+CREATE TYPE hash256;
+
+CREATE FUNCTION hash256_in(cstring) RETURNS hash256
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION hash256_out(hash256) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION hash256_recv(internal) RETURNS hash256
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION hash256_send(hash256) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE hash256 (
+	INPUT = hash256_in,
+	OUTPUT = hash256_out,
+	RECEIVE = hash256_recv,
+	SEND = hash256_send,
+	INTERNALLENGTH = 32,
+	ALIGNMENT = char,
+	STORAGE = plain
+);
+COMMENT ON TYPE hash256 IS 'a 32-byte hash (SHA-256), written as 64 hex digits';
+
+CREATE FUNCTION hash256_cmp(hash256, hash256) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_eq(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_ne(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_lt(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_le(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_gt(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_ge(hash256, hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_hash(hash256) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hash256_hash_extended(hash256, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE OPERATOR = (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_eq,
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel,
+	HASHES, MERGES
+);
+CREATE OPERATOR <> (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_ne,
+	COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR < (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_lt,
+	COMMUTATOR = >, NEGATOR = >=, RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+);
+CREATE OPERATOR <= (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_le,
+	COMMUTATOR = >=, NEGATOR = >, RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+);
+CREATE OPERATOR > (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_gt,
+	COMMUTATOR = <, NEGATOR = <=, RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+);
+CREATE OPERATOR >= (
+	LEFTARG = hash256, RIGHTARG = hash256, PROCEDURE = hash256_ge,
+	COMMUTATOR = <=, NEGATOR = <, RESTRICT = scalargesel, JOIN = scalargejoinsel
+);
+
+CREATE OPERATOR CLASS hash256_ops DEFAULT FOR TYPE hash256 USING btree AS
+	OPERATOR 1 <,
+	OPERATOR 2 <=,
+	OPERATOR 3 =,
+	OPERATOR 4 >=,
+	OPERATOR 5 >,
+	FUNCTION 1 hash256_cmp(hash256, hash256);
+
+CREATE OPERATOR CLASS hash256_ops DEFAULT FOR TYPE hash256 USING hash AS
+	OPERATOR 1 =,
+	FUNCTION 1 hash256_hash(hash256),
+	FUNCTION 2 hash256_hash_extended(hash256, bigint);
+
+-- Casts: bytea -> hash256 checks the length; both are explicit.
+CREATE FUNCTION hash256(bytea) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hash256_from_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION bytea(hash256) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hash256_to_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE CAST (bytea AS hash256) WITH FUNCTION hash256(bytea);
+CREATE CAST (hash256 AS bytea) WITH FUNCTION bytea(hash256);
+
+--
+-- Hashing and RFC 9162 Merkle trees.
+--
+CREATE FUNCTION sha256(data bytea) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_sha256_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION sha256(bytea) IS 'SHA-256 of data, as hash256 (call it as hcledger.sha256: pg_catalog.sha256 returns bytea)';
+
+CREATE FUNCTION leaf_hash(leaf bytea) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_leaf_hash_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION leaf_hash(bytea) IS 'RFC 9162 leaf hash: SHA-256(0x00 || leaf)';
+
+CREATE FUNCTION node_hash(left_hash hash256, right_hash hash256) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_node_hash_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION node_hash(hash256, hash256) IS 'RFC 9162 interior node hash: SHA-256(0x01 || left || right)';
+
+CREATE FUNCTION merkle_root_accum(internal, bytea) RETURNS internal
+	AS 'MODULE_PATHNAME', 'hcl_merkle_root_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION merkle_root_hash_accum(internal, hash256) RETURNS internal
+	AS 'MODULE_PATHNAME', 'hcl_merkle_root_hash_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION merkle_root_final(internal) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_merkle_root_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE merkle_root(leaf bytea) (
+	SFUNC = merkle_root_accum,
+	STYPE = internal,
+	FINALFUNC = merkle_root_final,
+	FINALFUNC_EXTRA = false
+);
+COMMENT ON AGGREGATE merkle_root(bytea) IS 'RFC 9162 tree head of the leaves in aggregate order (use ORDER BY)';
+
+CREATE AGGREGATE merkle_root_of_leaf_hashes(leaf_hash hash256) (
+	SFUNC = merkle_root_hash_accum,
+	STYPE = internal,
+	FINALFUNC = merkle_root_final
+);
+COMMENT ON AGGREGATE merkle_root_of_leaf_hashes(hash256) IS 'RFC 9162 tree head of already computed leaf hashes in aggregate order';
+
+CREATE FUNCTION inclusion_proof(leaves bytea[], leaf_index bigint) RETURNS hash256[]
+	AS 'MODULE_PATHNAME', 'hcl_inclusion_proof_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION inclusion_proof(bytea[], bigint) IS 'RFC 9162 inclusion proof PATH(leaf_index, leaves)';
+
+CREATE FUNCTION consistency_proof(leaves bytea[], old_size bigint) RETURNS hash256[]
+	AS 'MODULE_PATHNAME', 'hcl_consistency_proof_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION consistency_proof(bytea[], bigint) IS 'RFC 9162 consistency proof PROOF(old_size, leaves)';
+
+CREATE FUNCTION verify_inclusion(leaf_hash hash256, leaf_index bigint, tree_size bigint,
+								 proof hash256[], root hash256) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_verify_inclusion_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION verify_inclusion(hash256, bigint, bigint, hash256[], hash256) IS 'RFC 9162 section 2.1.3.2 inclusion proof verification';
+
+CREATE FUNCTION verify_consistency(old_size bigint, new_size bigint, old_root hash256,
+								   new_root hash256, proof hash256[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_verify_consistency_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION verify_consistency(bigint, bigint, hash256, hash256, hash256[]) IS 'RFC 9162 section 2.1.4.2 consistency proof verification';
+
+--
+-- Signature checks.
+--
+CREATE FUNCTION ed25519_verify(public_key bytea, message bytea, signature bytea) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_ed25519_verify_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ed25519_verify(bytea, bytea, bytea) IS 'Ed25519 (RFC 8032) signature check; key as raw 32 bytes, SubjectPublicKeyInfo DER or PEM';
+
+CREATE FUNCTION ecdsa_p256_verify(public_key bytea, message bytea, signature bytea,
+								  signature_format text DEFAULT 'raw') RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_p256_verify_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecdsa_p256_verify(bytea, bytea, bytea, text) IS 'ECDSA P-256 with SHA-256; signature raw r||s (ES256) or DER; key as a raw point, SubjectPublicKeyInfo DER or PEM';
+
+--
+-- Ledger tables (docs/format.md).
+--
+CREATE TABLE ledgers (
+	ledger_id		integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	relid			regclass NOT NULL,
+	ledger_uuid		bytea NOT NULL UNIQUE CHECK (length(ledger_uuid) = 16),
+	origin			text NOT NULL,
+	columns			text[] NOT NULL,
+	column_types	text[] NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	created_by		name NOT NULL DEFAULT current_user,
+	dropped_at		timestamptz,
+	-- the sealer's state
+	tree_size		bigint NOT NULL DEFAULT 0,
+	last_row		bigint NOT NULL DEFAULT 0,
+	frontier		bytea NOT NULL DEFAULT '\x',
+	last_checkpoint	hash256,
+	last_sealed_at	timestamptz,
+	gap_row			bigint,
+	gap_horizon		bigint,
+	blocked_by		bigint,
+	-- what the DDL guard holds the table to (see table_shape)
+	table_shape		text NOT NULL
+);
+CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS NULL;
+COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
+
+CREATE TABLE tiles (
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	level			integer NOT NULL CHECK (level >= 0),
+	tile			bigint NOT NULL CHECK (tile >= 0),
+	hashes			bytea NOT NULL,
+	row_numbers		bytea,
+	PRIMARY KEY (ledger_id, level, tile)
+);
+-- hashes do not compress: store them out of line without trying
+ALTER TABLE tiles ALTER COLUMN hashes SET STORAGE EXTERNAL, ALTER COLUMN row_numbers SET STORAGE EXTERNAL;
+COMMENT ON TABLE tiles IS 'the Merkle log of each ledger, as tiles of 256 hashes (docs/format.md)';
+
+CREATE TABLE checkpoints (
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	last_row		bigint NOT NULL,
+	sealed_at		timestamptz NOT NULL,
+	prev_hash		hash256 NOT NULL,
+	body			text NOT NULL,
+	checkpoint_hash	hash256 NOT NULL,
+	note			text,
+	leaves			bytea,
+	PRIMARY KEY (ledger_id, tree_size)
+);
+ALTER TABLE checkpoints ALTER COLUMN leaves SET STORAGE EXTERNAL;
+COMMENT ON TABLE checkpoints IS 'checkpoints (C2SP tlog-checkpoint bodies), chained by hash';
+COMMENT ON COLUMN checkpoints.leaves IS 'the log entries this checkpoint added (row number and leaf hash of each, docs/format.md), for peers to check it against';
+COMMENT ON COLUMN checkpoints.note IS 'the checkpoint as a C2SP signed note (body, blank line, Ed25519 signature line); NULL if no signing key was set';
+
+CREATE TABLE ledger_events (
+	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	ledger_id		integer NOT NULL REFERENCES ledgers,
+	event			text NOT NULL CHECK (event IN ('created', 'ddl_unlocked', 'dropped')),
+	reason			text,
+	at				timestamptz NOT NULL DEFAULT now(),
+	by_role			name NOT NULL DEFAULT session_user,
+	xact			xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+COMMENT ON TABLE ledger_events IS 'the record of ledgers made, DDL unlocked and ledgers dropped';
+
+SELECT pg_catalog.pg_extension_config_dump('ledgers', '');
+SELECT pg_catalog.pg_extension_config_dump('tiles', '');
+SELECT pg_catalog.pg_extension_config_dump('checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('ledger_events', '');
+
+-- Only hashes and the sealer's state: readable by all, written by our functions.
+REVOKE ALL ON ledgers, tiles, checkpoints, ledger_events FROM PUBLIC;
+GRANT SELECT ON ledgers, tiles, checkpoints, ledger_events TO PUBLIC;
+
+CREATE FUNCTION refuse_change() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hcl_refuse_change' LANGUAGE C;
+CREATE FUNCTION assign_xid() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'hcl_assign_xid' LANGUAGE C;
+
+CREATE FUNCTION row_leaf(ledger regclass, row_number bigint) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_row_leaf' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION row_leaf(regclass, bigint) IS 'the canonical leaf bytes of one ledger row (docs/format.md)';
+
+CREATE FUNCTION seal_ledger(ledger regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_seal_ledger_sql' LANGUAGE C VOLATILE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seal_ledger(regclass) IS 'append the committed rows of one ledger to its Merkle log; returns how many';
+
+CREATE FUNCTION seal(target regclass DEFAULT NULL)
+RETURNS TABLE (ledger regclass, rows_sealed bigint, tree_size bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record;
+BEGIN
+	FOR l IN SELECT x.ledger_id, x.relid FROM hcledger.ledgers x
+	         WHERE x.dropped_at IS NULL AND (target IS NULL OR x.relid = target)
+	         ORDER BY x.ledger_id LOOP
+		seal.ledger := l.relid;
+		rows_sealed := hcledger.seal_ledger(l.relid);
+		SELECT x.tree_size INTO seal.tree_size FROM hcledger.ledgers x WHERE x.ledger_id = l.ledger_id;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION seal(regclass) IS 'seal one ledger, or all of them: what the sealer worker does every seal_interval';
+
+CREATE FUNCTION verify_ledger(ledger regclass)
+RETURNS TABLE (kind text, log_position bigint, row_number bigint, detail text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_ledger' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION verify_ledger(regclass) IS 'recompute a ledger from its rows and report every problem; no rows means it verifies';
+
+-- A table's name and columns (but hcl_row), as the DDL guard compares them.
+CREATE FUNCTION table_shape(tbl regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT n.nspname || '.' || c.relname || ' (' ||
+	       coalesce((SELECT string_agg(a.attname || ' ' || tn.nspname || '.' || t.typname, ', '
+	                                   ORDER BY a.attname::text COLLATE "C")
+	                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+	                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	                   AND a.attname <> 'hcl_row'), '') || ')'
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
+$$;
+
+CREATE FUNCTION ledger_inclusion_proof(ledger regclass, row_number bigint, tree_size bigint DEFAULT NULL,
+	OUT leaf_index bigint, OUT tree_size bigint, OUT leaf_hash hash256, OUT proof hash256[], OUT root hash256)
+	AS 'MODULE_PATHNAME', 'hcl_ledger_inclusion_proof' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ledger_inclusion_proof(regclass, bigint, bigint) IS 'RFC 9162 inclusion proof of a sealed row in the ledger''s log of tree_size leaves (default: all sealed)';
+
+CREATE FUNCTION ledger_consistency_proof(ledger regclass, old_size bigint, new_size bigint DEFAULT NULL)
+RETURNS hash256[]
+	AS 'MODULE_PATHNAME', 'hcl_ledger_consistency_proof' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ledger_consistency_proof(regclass, bigint, bigint) IS 'RFC 9162 consistency proof between two sizes of the ledger''s log (new_size default: all sealed)';
+
+--
+-- Signing, the key registry, receipts (docs/receipts.md).
+--
+CREATE FUNCTION signing_public_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_signing_public_key' LANGUAGE C STABLE;
+COMMENT ON FUNCTION signing_public_key() IS 'the raw Ed25519 public key of hcledger.signing_key_file (NULL if none is set)';
+
+CREATE FUNCTION public_key_raw(algorithm text, public_key bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_public_key_raw_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256';
+
+CREATE TABLE keys (
+	authority		text NOT NULL CHECK (authority ~ '^[^/[:space:]]+$'),
+	key_id			text NOT NULL CHECK (key_id <> ''),
+	algorithm		text NOT NULL CHECK (algorithm IN ('ed25519', 'es256')),
+	public_key		bytea NOT NULL CHECK (length(public_key) = CASE algorithm WHEN 'ed25519' THEN 32 ELSE 65 END),
+	valid_from		timestamptz NOT NULL,
+	valid_until		timestamptz CHECK (valid_until > valid_from),
+	revoked_at		timestamptz,
+	revocation_reason text,
+	added_at		timestamptz NOT NULL DEFAULT now(),
+	added_by		name NOT NULL DEFAULT session_user,
+	PRIMARY KEY (authority, key_id)
+);
+COMMENT ON TABLE keys IS 'the key registry: which authority''s key is valid when (raw public keys)';
+SELECT pg_catalog.pg_extension_config_dump('keys', '');
+REVOKE ALL ON keys FROM PUBLIC;
+GRANT SELECT ON keys TO PUBLIC;
+
+CREATE FUNCTION add_key(authority text, key_id text, algorithm text, public_key bytea,
+						valid_from timestamptz DEFAULT now(), valid_until timestamptz DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF authority IS NULL OR key_id IS NULL OR algorithm IS NULL OR public_key IS NULL OR valid_from IS NULL THEN
+		RAISE EXCEPTION 'authority, key_id, algorithm, public_key and valid_from must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF authority !~ '^[^/[:space:]]+$' THEN
+		RAISE EXCEPTION 'authority "%" must be non-empty, without spaces or slashes', authority
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF valid_until IS NOT NULL AND valid_until <= valid_from THEN
+		RAISE EXCEPTION 'valid_until (%) must be after valid_from (%)', valid_until, valid_from
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = add_key.authority AND k.key_id = add_key.key_id) THEN
+		RAISE EXCEPTION 'authority "%" already has a key "%"', authority, key_id
+			USING ERRCODE = 'unique_violation', HINT = 'Key ids are never reused; choose another.';
+	END IF;
+	INSERT INTO hcledger.keys (authority, key_id, algorithm, public_key, valid_from, valid_until)
+	VALUES (authority, key_id, algorithm, hcledger.public_key_raw(algorithm, public_key), valid_from, valid_until);
+END $$;
+COMMENT ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz) IS 'register a public key of an authority, valid from valid_from until valid_until (admin only)';
+
+CREATE FUNCTION rotate_key(authority text, new_key_id text, algorithm text, public_key bytea,
+						   at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE n integer;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE hcledger.keys k SET valid_until = at
+	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n = 0 THEN
+		RAISE EXCEPTION 'authority "%" has no % key valid at % to rotate', authority, algorithm, at
+			USING ERRCODE = 'no_data_found', HINT = 'Use hcledger.add_key() for a first key.';
+	END IF;
+	PERFORM hcledger.add_key(authority, new_key_id, algorithm, public_key, at, NULL);
+END $$;
+COMMENT ON FUNCTION rotate_key(text, text, text, bytea, timestamptz) IS 'retire an authority''s current key at a time and make a new one valid from then (admin only)';
+
+CREATE FUNCTION revoke_key(authority text, key_id text, at timestamptz DEFAULT now(), reason text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE k record;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO k FROM hcledger.keys x
+	 WHERE x.authority = revoke_key.authority AND x.key_id = revoke_key.key_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'authority "%" has no key "%"', authority, key_id USING ERRCODE = 'undefined_object',
+			HINT = 'hcledger.keys lists each authority''s keys.';
+	END IF;
+	IF k.revoked_at IS NOT NULL THEN
+		RAISE EXCEPTION 'key "%" of authority "%" was already revoked at %', key_id, authority, k.revoked_at
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE hcledger.keys x SET revoked_at = at, revocation_reason = reason
+	 WHERE x.authority = revoke_key.authority AND x.key_id = revoke_key.key_id;
+END $$;
+COMMENT ON FUNCTION revoke_key(text, text, timestamptz, text) IS 'revoke a key: nothing it signed at or after "at" verifies (admin only)';
+
+REVOKE EXECUTE ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz),
+	rotate_key(text, text, text, bytea, timestamptz),
+	revoke_key(text, text, timestamptz, text) FROM PUBLIC;
+
+CREATE FUNCTION verify_signature(authority text, message bytea, signature bytea, signed_at timestamptz,
+								 key_id text DEFAULT NULL)
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(bool_or(CASE k.algorithm
+	                          WHEN 'ed25519' THEN hcledger.ed25519_verify(k.public_key, message, signature)
+	                          ELSE hcledger.ecdsa_p256_verify(k.public_key, message, signature) END), false)
+	  FROM hcledger.keys k
+	 WHERE k.authority = verify_signature.authority
+	   AND (verify_signature.key_id IS NULL OR k.key_id = verify_signature.key_id)
+	   AND k.valid_from <= signed_at AND (k.valid_until IS NULL OR signed_at < k.valid_until)
+	   AND (k.revoked_at IS NULL OR signed_at < k.revoked_at)
+$$;
+COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, or ES256 raw r||s)';
+
+CREATE FUNCTION verify_checkpoint(checkpoint text, public_key bytea DEFAULT NULL, authority text DEFAULT NULL,
+	OUT valid boolean, OUT reason text, OUT origin text, OUT tree_size bigint, OUT root hash256,
+	OUT signed_at timestamptz, OUT authority text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_checkpoint' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_checkpoint(text, bytea, text) IS 'check a signed checkpoint note against public_key, or against the key registry (of one authority if given) at its time';
+
+CREATE FUNCTION receipt_build(leaf bytea, leaf_hash hash256, leaf_index bigint, tree_size bigint,
+							  proof hash256[], checkpoint text) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_receipt_build' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION receipt_build(bytea, hash256, bigint, bigint, hash256[], text) IS 'the canonical JSON receipt of these parts (leaf NULL: a receipt of the hash alone)';
+
+CREATE FUNCTION consistency_receipt_build(old_checkpoint text, new_checkpoint text, proof hash256[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_consistency_receipt_build' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION consistency_receipt_build(text, text, hash256[]) IS 'the canonical JSON consistency receipt of these parts';
+
+CREATE FUNCTION verify_receipt(receipt text, public_key bytea DEFAULT NULL, authority text DEFAULT NULL,
+	OUT valid boolean, OUT reason text, OUT kind text, OUT origin text, OUT old_tree_size bigint,
+	OUT tree_size bigint, OUT leaf_index bigint, OUT row_number bigint, OUT signed_at timestamptz,
+	OUT authority text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_receipt' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_receipt(text, bytea, text) IS 'check a receipt (inclusion or consistency) against public_key, or against the key registry at the checkpoint''s time';
+
+-- The signed checkpoint of a ledger at a size: an error if there is none.
+CREATE FUNCTION signed_checkpoint(ledger regclass, tree_size bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c record;
+BEGIN
+	SELECT k.note, k.tree_size INTO c FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	 WHERE l.relid = ledger AND l.dropped_at IS NULL AND k.tree_size = signed_checkpoint.tree_size;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'ledger "%" has no checkpoint of tree size %', ledger, tree_size
+			USING ERRCODE = 'no_data_found',
+			      HINT = 'Receipts are made against checkpoints; see hcledger.checkpoints for the sizes.';
+	END IF;
+	IF c.note IS NULL THEN
+		RAISE EXCEPTION 'the checkpoint of ledger "%" at tree size % is not signed', ledger, tree_size
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Set hcledger.signing_key_file; checkpoints made from then on are signed.';
+	END IF;
+	RETURN c.note;
+END $$;
+COMMENT ON FUNCTION signed_checkpoint(regclass, bigint) IS 'the signed note of the ledger''s checkpoint at tree_size';
+
+CREATE FUNCTION ledger_receipt(ledger regclass, row_number bigint, tree_size bigint DEFAULT NULL,
+							   with_leaf boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p record;
+	note text;
+BEGIN
+	IF ledger IS NULL OR row_number IS NULL OR with_leaf IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF tree_size IS NULL THEN
+		SELECT max(k.tree_size) INTO tree_size FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+		 WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	END IF;
+	p := hcledger.ledger_inclusion_proof(ledger, row_number, tree_size);
+	note := hcledger.signed_checkpoint(ledger, p.tree_size);
+	IF NOT EXISTS (SELECT FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	               WHERE l.relid = ledger AND k.tree_size = p.tree_size AND k.root OPERATOR(hcledger.=) p.root) THEN
+		RAISE EXCEPTION 'the Merkle log of ledger "%" does not match its checkpoint at tree size %', ledger, p.tree_size
+			USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
+	END IF;
+	RETURN hcledger.receipt_build(CASE WHEN with_leaf THEN hcledger.row_leaf(ledger, row_number) END,
+	                              p.leaf_hash, p.leaf_index, p.tree_size, p.proof, note);
+END $$;
+COMMENT ON FUNCTION ledger_receipt(regclass, bigint, bigint, boolean) IS 'a receipt (docs/receipts.md) proving a sealed row is in a signed checkpoint of the ledger (default: the latest)';
+
+CREATE FUNCTION ledger_consistency_receipt(ledger regclass, old_size bigint, new_size bigint DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF ledger IS NULL OR old_size IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF new_size IS NULL THEN
+		SELECT max(k.tree_size) INTO new_size FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+		 WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	END IF;
+	RETURN hcledger.consistency_receipt_build(hcledger.signed_checkpoint(ledger, old_size),
+	                                          hcledger.signed_checkpoint(ledger, new_size),
+	                                          hcledger.ledger_consistency_proof(ledger, old_size, new_size));
+END $$;
+COMMENT ON FUNCTION ledger_consistency_receipt(regclass, bigint, bigint) IS 'a consistency receipt between two signed checkpoints of the ledger (new_size default: the latest)';
+
+CREATE FUNCTION ledger_row_at(ledger regclass, leaf_index bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_ledger_row_at' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_row_at(regclass, bigint) IS 'the row number sealed at a log position (for proofs and receipts by position)';
+
+-- Types whose binary form is not stable across databases: OIDs inside.
+CREATE FUNCTION ledger_type_problem(typ oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE
+		WHEN t.typsend = 0 THEN 'it has no binary send function'
+		WHEN t.typtype = 'c' THEN 'composite values carry type OIDs in their binary form'
+		WHEN t.typtype = 'p' THEN 'it is a pseudo-type'
+		WHEN t.oid IN ('oid'::regtype, 'regclass'::regtype, 'regtype'::regtype, 'regproc'::regtype,
+		               'regprocedure'::regtype, 'regoper'::regtype, 'regoperator'::regtype,
+		               'regconfig'::regtype, 'regdictionary'::regtype, 'regnamespace'::regtype,
+		               'regrole'::regtype, 'regcollation'::regtype, 'xid'::regtype, 'cid'::regtype,
+		               'tid'::regtype, 'xid8'::regtype)
+			THEN 'its values are object or transaction identifiers local to one database'
+		WHEN t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
+		     AND (t.typelem >= 16384 OR hcledger.ledger_type_problem(t.typelem) IS NOT NULL)
+			THEN 'arrays carry their element type''s OID, which is not the same in every database'
+		WHEN t.typtype = 'd' THEN hcledger.ledger_type_problem(t.typbasetype)
+	END
+	FROM pg_type t WHERE t.oid = typ
+$$;
+
+CREATE FUNCTION create_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel record;
+	bad record;
+	cols text[];
+	types text[];
+	order_by text;
+	n bigint;
+	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
+	id integer;
+	q text := ledger::text;
+BEGIN
+	SELECT c.relkind, c.relpersistence, c.relowner, n.nspname, c.relname INTO rel
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
+	IF rel.relkind <> 'r' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Only ordinary tables can be ledgers; this is ' || CASE rel.relkind
+				WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'p' THEN 'a partitioned table'
+				WHEN 'f' THEN 'a foreign table' WHEN 'S' THEN 'a sequence' WHEN 'i' THEN 'an index'
+				ELSE 'not a table' END || '.';
+	END IF;
+	IF rel.relpersistence <> 'p' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
+			DETAIL = 'Temporary and unlogged tables lose their rows; a ledger must keep them.';
+	END IF;
+	IF rel.nspname || rel.relname ~ '[[:cntrl:]/]' THEN
+		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'invalid_name',
+			DETAIL = 'Its schema or table name contains a control character or "/", which cannot go into the checkpoint origin line.';
+	END IF;
+	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege',
+			HINT = 'Run create_ledger as the table''s owner (or a superuser).';
+	END IF;
+	IF EXISTS (SELECT 1 FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL) THEN
+		RAISE EXCEPTION 'table "%" is already a ledger', q USING ERRCODE = 'duplicate_object',
+			HINT = 'The view hcledger.status shows its state; nothing needs doing.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ledger AND attname = 'hcl_row' AND NOT attisdropped) THEN
+		RAISE EXCEPTION 'table "%" already has a column named hcl_row', q USING ERRCODE = 'duplicate_column',
+			HINT = 'hcledger adds that column itself; rename yours first.';
+	END IF;
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
+	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped
+	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
+	ORDER BY a.attnum LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
+			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
+	END IF;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	  INTO cols, types
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
+	IF cols IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition',
+			HINT = 'Add the columns the ledger records, then call create_ledger.';
+	END IF;
+
+	-- Existing rows get row numbers in primary key order (physical order without one).
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) INTO order_by
+	FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
+	WHERE i.indrelid = ledger AND i.indisprimary AND a.attrelid = ledger AND a.attnum = k.attnum;
+	EXECUTE format('ALTER TABLE %s ADD COLUMN hcl_row bigint', q);
+	EXECUTE format('UPDATE %1$s t SET hcl_row = o.n FROM (SELECT ctid, row_number() OVER (ORDER BY %2$s) AS n FROM %1$s) o WHERE t.ctid = o.ctid',
+	               q, coalesce(order_by, 'ctid'));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	EXECUTE format('ALTER TABLE %s ALTER COLUMN hcl_row SET NOT NULL, ALTER COLUMN hcl_row ADD GENERATED ALWAYS AS IDENTITY (START WITH %s)',
+	               q, n + 1);
+	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
+	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
+	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
+
+	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
+	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
+	        hcledger.table_shape(ledger))
+	RETURNING ledger_id INTO id;
+	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION create_ledger(regclass) IS 'make a table (new, or with its rows) a ledger';
+
+-- Record an administrator's event on an active ledger; returns its id.
+CREATE FUNCTION ledger_event(ledger regclass, event text, reason text) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required for %', replace(event, '_', ' ')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'The reason is kept in hcledger.ledger_events.';
+	END IF;
+	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Make it one with hcledger.create_ledger(table); hcledger.status lists the ledgers.';
+	END IF;
+	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, event, reason);
+	RETURN id;
+END
+$$;
+
+CREATE FUNCTION unlock_ddl(ledger regclass, reason text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hcledger.ledger_event(ledger, 'ddl_unlocked', reason) $$;
+COMMENT ON FUNCTION unlock_ddl(regclass, text) IS 'allow DDL that changes what a ledger hashes, for the rest of this transaction; recorded';
+
+CREATE FUNCTION drop_ledger(ledger regclass, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer := hcledger.ledger_event(ledger, 'dropped', reason);
+BEGIN
+	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
+	EXECUTE format('DROP TRIGGER hcl_append_only ON %s', ledger);
+	EXECUTE format('DROP TRIGGER hcl_assign_xid ON %s', ledger);
+END
+$$;
+COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
+
+REVOKE EXECUTE ON FUNCTION ledger_event(regclass, text, text), unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
+-- Sealing locks a ledger's catalog row: for the worker, administrators and
+-- whoever they grant it to.
+REVOKE EXECUTE ON FUNCTION seal_ledger(regclass), seal(regclass) FROM PUBLIC;
+
+-- The DDL guard: after any DDL, every active ledger table must keep the
+-- name and columns it had (table_shape), its row-number column and its
+-- triggers.  An administrator's unlock_ddl() lets the name and columns
+-- change for one transaction; the new shape is then what is held to.
+CREATE FUNCTION ddl_guard() RETURNS event_trigger
+LANGUAGE plpgsql
+-- it runs for everyone's DDL, also of roles with no grant on this schema
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	l record;
+	shape text;
+	unlocked boolean;
+	problem text;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
+		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+		                    AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id());
+		shape := hcledger.table_shape(l.relid);
+		problem := NULL;
+		IF shape IS NULL THEN
+			problem := 'the table would be dropped';
+		ELSIF shape <> l.table_shape AND NOT unlocked THEN
+			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
+		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
+			problem := 'its row-number column hcl_row would change';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(l.relid::text, 'hcl_row')::regclass
+		                  AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle) THEN
+			problem := 'its row-number sequence would count otherwise than by one, uncached, without cycling';
+		ELSIF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                  JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = l.relid AND a.attname = 'hcl_row'
+		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
+		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
+			problem := 'its unique index on hcl_row would be dropped or changed';
+		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
+			problem := 'it would inherit from, or be inherited by, another table';
+		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
+			problem := 'it would no longer be a permanent, logged table';
+		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
+		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
+			problem := 'its append-only triggers would be dropped or disabled';
+		END IF;
+		IF problem IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = CASE WHEN shape IS NULL OR shape <> l.table_shape THEN
+				             'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded. To retire a ledger, use hcledger.drop_ledger(table, reason).'
+				             ELSE 'Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.' END;
+		END IF;
+		IF shape <> l.table_shape THEN
+			UPDATE hcledger.ledgers SET table_shape = shape WHERE ledger_id = l.ledger_id;
+		END IF;
+	END LOOP;
+END
+$$;
+-- A table rewrite (ALTER COLUMN ... TYPE ... USING, SET UNLOGGED ...) may
+-- change every row while keeping the shape: refused unless unlocked.
+CREATE FUNCTION rewrite_guard() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record;
+BEGIN
+	SELECT * INTO l FROM hcledger.ledgers WHERE relid = pg_event_trigger_table_rewrite_oid() AND dropped_at IS NULL;
+	IF FOUND AND NOT EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
+	                         AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()) THEN
+		RAISE EXCEPTION 'cannot alter ledger table %: the command would rewrite its rows', split_part(l.origin, '/', 2)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded.';
+	END IF;
+END
+$$;
+CREATE EVENT TRIGGER hcledger_rewrite_guard ON table_rewrite EXECUTE FUNCTION rewrite_guard();
+ALTER EVENT TRIGGER hcledger_rewrite_guard ENABLE ALWAYS;
+CREATE EVENT TRIGGER hcledger_ddl_guard ON ddl_command_end EXECUTE FUNCTION ddl_guard();
+CREATE EVENT TRIGGER hcledger_drop_guard ON sql_drop EXECUTE FUNCTION ddl_guard();
+ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
+ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
+
+-- Each ledger's counts and last checkpoint.
+CREATE FUNCTION ledger_status()
+RETURNS TABLE (ledger regclass, committed_rows bigint, sealed_rows bigint, pending_rows bigint,
+               last_checkpoint_size bigint, last_checkpoint_root hash256, last_checkpoint_at timestamptz,
+               blocked_by xid, waiting_on_row bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE l record; n bigint;
+BEGIN
+	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL ORDER BY ledger_id LOOP
+		-- row counts only for those who may read the table
+		n := NULL;
+		IF has_table_privilege(l.relid, 'SELECT') THEN
+			EXECUTE format('SELECT count(*) FROM %s', l.relid) INTO n;
+		END IF;
+		ledger := l.relid;
+		committed_rows := n;
+		sealed_rows := l.tree_size;
+		pending_rows := CASE WHEN n IS NOT NULL THEN greatest(n - l.tree_size, 0) END;
+		SELECT c.tree_size, c.root, c.sealed_at INTO last_checkpoint_size, last_checkpoint_root, last_checkpoint_at
+		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
+		blocked_by := l.blocked_by::text::xid;
+		waiting_on_row := l.gap_row;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+CREATE VIEW status AS SELECT * FROM ledger_status();
+GRANT SELECT ON status TO PUBLIC;
+COMMENT ON VIEW status IS 'per ledger: committed, sealed and pending rows, the last checkpoint, and what holds the sealer up';
+
+--
+-- Health codes (docs/health-codes.md): one ledger, hcledger.codes, of
+-- issues, status changes and revocations; no personal data in it.
+--
+
+-- The four roles (cluster-wide, so made only if missing; kept on DROP EXTENSION).
+DO $$
+DECLARE r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['hcledger_admin', 'hcledger_issuer', 'hcledger_verifier', 'hcledger_auditor'] LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+			EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+END $$;
+GRANT USAGE ON SCHEMA hcledger TO hcledger_admin, hcledger_issuer, hcledger_verifier, hcledger_auditor;
+
+CREATE TABLE authorities (
+	authority		text PRIMARY KEY CHECK (authority ~ '^[^/[:space:][:cntrl:]]+$' AND octet_length(authority) <= 255),
+	display_name	text NOT NULL,
+	is_local		boolean NOT NULL DEFAULT false,
+	added_at		timestamptz NOT NULL DEFAULT now(),
+	added_by		name NOT NULL DEFAULT session_user
+);
+CREATE UNIQUE INDEX authorities_one_local ON authorities (is_local) WHERE is_local;
+COMMENT ON TABLE authorities IS 'health authorities whose codes this database knows; the local one issues here';
+SELECT pg_catalog.pg_extension_config_dump('authorities', '');
+REVOKE ALL ON authorities FROM PUBLIC;
+GRANT SELECT ON authorities TO PUBLIC;
+
+CREATE FUNCTION add_authority(authority text, display_name text, is_local boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF authority IS NULL OR display_name IS NULL OR is_local IS NULL THEN
+		RAISE EXCEPTION 'authority, display_name and is_local must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF authority !~ '^[^/[:space:][:cntrl:]]+$' OR octet_length(authority) > 255 THEN
+		RAISE EXCEPTION 'authority "%" must be 1 to 255 bytes without spaces, slashes or control characters', authority
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = add_authority.authority) THEN
+		RAISE EXCEPTION 'authority "%" is already registered', authority USING ERRCODE = 'unique_violation',
+			HINT = 'Register its keys with hcledger.add_key; hcledger.authorities lists the authorities.';
+	END IF;
+	IF is_local AND EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local) THEN
+		RAISE EXCEPTION 'this database already issues as authority "%"', (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)
+			USING ERRCODE = 'unique_violation', HINT = 'One database issues for one authority.';
+	END IF;
+	INSERT INTO hcledger.authorities (authority, display_name, is_local) VALUES (authority, display_name, is_local);
+END $$;
+COMMENT ON FUNCTION add_authority(text, text, boolean) IS 'register a health authority (is_local: the one this database issues as); admin only';
+
+CREATE FUNCTION credential_public_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_credential_public_key' LANGUAGE C STABLE;
+COMMENT ON FUNCTION credential_public_key() IS 'the raw ES256 public key (65-byte point) of hcledger.credential_key_file (NULL if none is set)';
+
+CREATE FUNCTION canonical_claims(claims jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_canonical_claims_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION canonical_claims(jsonb) IS 'the canonical form of a health code''s claims (docs/health-codes.md, "Claims")';
+
+CREATE FUNCTION code_issue_parts(claims jsonb, authority text, key_id text, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz,
+	OUT credential_id bytea, OUT subject bytea, OUT commitment bytea, OUT signature bytea, OUT payload text)
+	AS 'MODULE_PATHNAME', 'hcl_code_issue_parts' LANGUAGE C VOLATILE;
+CREATE FUNCTION code_decode(payload text,
+	OUT problem text, OUT authority text, OUT key_id text, OUT credential_id bytea, OUT issued_at timestamptz,
+	OUT valid_from timestamptz, OUT valid_until timestamptz, OUT commitment bytea, OUT signature bytea,
+	OUT message bytea)
+	AS 'MODULE_PATHNAME', 'hcl_code_decode_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION code_decode(text) IS 'the fields of a health code payload and the message its issuer signed (problem: why it is not one)';
+CREATE FUNCTION code_message(authority text, key_id text, credential_id bytea, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz, commitment bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_code_message_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea) IS 'the message an authority signs for a credential (docs/health-codes.md, "Credential")';
+CREATE FUNCTION code_claims(payload text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'hcl_code_claims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_claims(text) IS 'the claims a payload carries (the traveller''s own data, for display); reads no table';
+CREATE FUNCTION pseudonym(authority text, document_number text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_pseudonym_sql' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pseudonym(text, text) IS 'the HMAC pseudonym of a document number (issuers only)';
+CREATE FUNCTION ledger_rows_check(ledger regclass, rows bigint[], tree_size bigint,
+	OUT state text, OUT row_number bigint)
+	AS 'MODULE_PATHNAME', 'hcl_ledger_rows_check' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_rows_check(regclass, bigint[], bigint) IS 'are these rows sealed within tree_size leaves and unchanged? (sealed, pending, missing or altered, and the row)';
+
+-- The ledger of health codes.  Each row is one fact: a code issued, its
+-- colour changed, or its revocation.  Nothing is updated or deleted.
+CREATE TABLE codes (
+	entry			text NOT NULL CHECK (entry IN ('issue', 'status', 'revoke')),
+	credential_id	bytea NOT NULL CHECK (length(credential_id) = 16),
+	authority		text NOT NULL,
+	at				timestamptz NOT NULL,
+	colour			text CHECK (colour IN ('green', 'yellow', 'red')),
+	subject			bytea CHECK (length(subject) = 32),
+	commitment		bytea CHECK (length(commitment) = 32),
+	valid_from		timestamptz,
+	valid_until		timestamptz,
+	key_id			text,
+	signature		bytea CHECK (length(signature) = 64),
+	effective_at	timestamptz,
+	reason			text,
+	CONSTRAINT codes_entry_fields CHECK (CASE entry
+		WHEN 'issue' THEN colour IS NOT NULL AND subject IS NOT NULL AND commitment IS NOT NULL
+			AND valid_from IS NOT NULL AND valid_until > valid_from AND key_id IS NOT NULL
+			AND signature IS NOT NULL AND effective_at IS NULL
+		WHEN 'status' THEN colour IS NOT NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
+			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NULL
+		ELSE colour IS NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
+			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NOT NULL
+			AND reason IS NOT NULL END)
+);
+CREATE INDEX codes_credential ON codes (credential_id);
+CREATE INDEX codes_subject ON codes (subject) WHERE subject IS NOT NULL;
+COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes and revocations (no personal data)';
+SELECT create_ledger('codes');
+SELECT pg_catalog.pg_extension_config_dump('codes', '');
+REVOKE ALL ON codes FROM PUBLIC;
+GRANT SELECT ON codes TO hcledger_auditor;
+-- verify_ledger reads the row-number sequence too
+DO $$ BEGIN
+	EXECUTE format('GRANT SELECT ON SEQUENCE %s TO hcledger_auditor', pg_get_serial_sequence('hcledger.codes', 'hcl_row'));
+END $$;
+
+CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
+						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := date_trunc('second', now());
+	f timestamptz := date_trunc('second', valid_from);
+	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
+	auth text;
+	kid text;
+	pub bytea := hcledger.credential_public_key();
+	p record;
+BEGIN
+	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL THEN
+		RAISE EXCEPTION 'claims, colour, valid_for and valid_from must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF colour NOT IN ('green', 'yellow', 'red') THEN
+		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= f THEN
+		RAISE EXCEPTION 'valid_for must be at least one second' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= t THEN
+		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Give a later valid_from or a longer valid_for.';
+	END IF;
+	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	IF pub IS NULL THEN
+		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'See docs/health-codes.md, "Deploying".';
+	END IF;
+	SELECT k.key_id INTO kid FROM hcledger.keys k
+	 WHERE k.authority = auth AND k.algorithm = 'es256' AND k.public_key = pub
+	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
+	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid es256 key of authority "%"', auth
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
+	END IF;
+	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature)
+	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
+	credential_id := p.credential_id;
+	payload := p.payload;
+END $$;
+COMMENT ON FUNCTION issue_code(jsonb, text, interval, timestamptz) IS 'issue a health code: records a commitment to the claims, never the claims; returns the traveller''s payload';
+
+-- The issue row of a local credential, locked against concurrent changes; errors if there is none.
+CREATE FUNCTION local_code(credential_id bytea) RETURNS hcledger.codes
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF credential_id IS NULL THEN
+		RAISE EXCEPTION 'credential_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtextextended(encode(credential_id, 'hex'), 7305));
+	SELECT * INTO c FROM hcledger.codes x
+	 WHERE x.credential_id = local_code.credential_id AND x.entry = 'issue'
+	   AND x.authority = (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this authority issued no health code %', encode(credential_id, 'hex') USING ERRCODE = 'no_data_found',
+			HINT = 'A credential id is the 16 bytes verify_code and issue_code return; codes of other authorities are changed by them.';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.codes x WHERE x.credential_id = local_code.credential_id AND x.entry = 'revoke') THEN
+		RAISE EXCEPTION 'health code % is revoked', encode(credential_id, 'hex') USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'A revoked code cannot change; issue a new one.';
+	END IF;
+	RETURN c;
+END $$;
+REVOKE EXECUTE ON FUNCTION local_code(bytea) FROM PUBLIC;
+
+CREATE FUNCTION set_status(credential_id bytea, colour text, reason text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF colour IS NULL OR colour NOT IN ('green', 'yellow', 'red') THEN
+		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	c := hcledger.local_code(credential_id);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, reason)
+	VALUES ('status', c.credential_id, c.authority, statement_timestamp(), colour, reason);
+END $$;
+COMMENT ON FUNCTION set_status(bytea, text, text) IS 'change a health code''s colour from now on (a new ledger entry)';
+
+CREATE FUNCTION revoke_code(credential_id bytea, reason text, effective_at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to revoke a health code' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF effective_at IS NULL THEN
+		RAISE EXCEPTION 'effective_at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	c := hcledger.local_code(credential_id);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, effective_at, reason)
+	VALUES ('revoke', c.credential_id, c.authority, statement_timestamp(), effective_at, reason);
+END $$;
+COMMENT ON FUNCTION revoke_code(bytea, text, timestamptz) IS 'revoke a health code from effective_at on, for good (a new ledger entry)';
+
+CREATE FUNCTION verify_code(payload text)
+RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := now();
+	d record;
+	k record;
+	e record;
+	issued hcledger.codes;
+	status_row bigint;
+	revoked hcledger.codes;
+	cp record;
+	chk record;
+	m record;
+BEGIN
+	d := hcledger.code_decode(payload);
+	IF d.problem IS NOT NULL THEN
+		RETURN QUERY SELECT 'invalid', NULL::text, d.problem, NULL::text, NULL::timestamptz, NULL::text;
+		RETURN;
+	END IF;
+	authority := d.authority;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = d.authority) THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" is not registered here', d.authority);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
+	IF m.left_at IS NOT NULL THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
+	IF NOT FOUND OR k.algorithm <> 'es256' THEN
+		reason := format('authority "%s" has no es256 key "%s"', d.authority, d.key_id);
+	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
+		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
+	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
+		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);
+	END IF;
+	IF reason IS NOT NULL THEN
+		verdict := 'bad signature';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- the ledger's entries of this credential, oldest first: our own, or a member's as replicated
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
+	         ORDER BY hcl_row LOOP
+		IF e.entry = 'issue' AND issued.hcl_row IS NULL THEN
+			issued := e;
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'status' AND issued.hcl_row IS NOT NULL AND e.authority = issued.authority THEN
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL AND e.authority = issued.authority THEN
+			revoked := e;
+		END IF;
+	END LOOP;
+
+	IF NOT hcledger.ecdsa_p256_verify(k.public_key, d.message, d.signature) THEN
+		IF issued.hcl_row IS NOT NULL AND issued.commitment <> d.commitment
+		   AND hcledger.ecdsa_p256_verify(k.public_key,
+		         hcledger.code_message(d.authority, d.key_id, d.credential_id, d.issued_at, d.valid_from,
+		                               d.valid_until, issued.commitment), d.signature) THEN
+			verdict := 'tampered';
+			reason := 'the claims or salt are not those the authority signed';
+		ELSE
+			verdict := 'bad signature';
+			reason := 'the issuer''s signature does not verify';
+		END IF;
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.hcl_row IS NULL THEN
+		verdict := 'not found';
+		reason := format('the code is signed by "%s" but its ledger here has no record of it', d.authority);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
+	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
+	   OR issued.commitment <> d.commitment THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	valid_until := d.valid_until;
+
+	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+	END IF;
+	checkpoint := cp.note;
+	IF chk.state IN ('altered', 'missing') THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not match what was sealed', chk.row_number)
+		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
+		colour := NULL;
+	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
+		verdict := 'revoked';
+		reason := revoked.reason || CASE WHEN chk.state = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+	ELSIF t >= d.valid_until THEN
+		verdict := 'expired';
+		reason := format('valid until %s', d.valid_until);
+	ELSIF t < d.valid_from THEN
+		verdict := 'not yet valid';
+		reason := format('valid from %s', d.valid_from);
+	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
+		verdict := 'not yet sealed';
+		reason := CASE WHEN chk.state = 'pending'
+		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
+		               ELSE 'the ledger''s checkpoints are not signed' END;
+	ELSE
+		verdict := 'valid';
+		IF revoked.hcl_row IS NOT NULL THEN
+			reason := format('revocation scheduled for %s', revoked.effective_at);
+		END IF;
+	END IF;
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION verify_code(text) IS 'a border check: the verdict on a health code payload, its colour, and the signed checkpoint it was checked against';
+
+REVOKE EXECUTE ON FUNCTION add_authority(text, text, boolean), code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz),
+	pseudonym(text, text), issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
+	revoke_code(bytea, text, timestamptz), verify_code(text), ledger_rows_check(regclass, bigint[], bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
+	revoke_code(bytea, text, timestamptz), pseudonym(text, text) TO hcledger_issuer;
+GRANT EXECUTE ON FUNCTION verify_code(text) TO hcledger_verifier, hcledger_issuer, hcledger_auditor;
+GRANT EXECUTE ON FUNCTION add_authority(text, text, boolean),
+	add_key(text, text, text, bytea, timestamptz, timestamptz), rotate_key(text, text, text, bytea, timestamptz),
+	revoke_key(text, text, timestamptz, text), seal_ledger(regclass), seal(regclass) TO hcledger_admin;
+
+--
+-- The consortium (docs/consortium.md): members publish their health-code
+-- ledger, checkpoints, cosignatures and keys over logical replication; a
+-- receiving member checks everything as the apply worker writes it, in the
+-- replica triggers below, which divert peers' data into the peer_* tables.
+--
+ALTER TABLE authorities ADD COLUMN connection text;
+COMMENT ON COLUMN authorities.connection IS 'the connection details the authority publishes for its peers (no password)';
+
+CREATE FUNCTION log_entries(entries bytea) RETURNS TABLE (entry integer, row_number bigint, leaf_hash hash256)
+	AS 'MODULE_PATHNAME', 'hcl_log_entries' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION log_entries(bytea) IS 'the log entries of a checkpoint (checkpoints.leaves): row number and leaf hash of each';
+CREATE FUNCTION log_extend(frontier bytea, tree_size bigint, entries bytea,
+	OUT tree_size bigint, OUT root hash256, OUT frontier bytea)
+	AS 'MODULE_PATHNAME', 'hcl_log_extend' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION log_extend(bytea, bigint, bytea) IS 'extend the compact range of a log of tree_size leaves with log entries: the new size, root and compact range';
+CREATE FUNCTION peer_leaf_hash(ledger regclass, ledger_uuid bytea, r record) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_peer_leaf_hash' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION peer_leaf_hash(regclass, bytea, record) IS 'the leaf hash of a row in another database''s copy of a ledger (the same columns, that ledger''s uuid)';
+CREATE FUNCTION applying_subscription() RETURNS name
+	AS 'MODULE_PATHNAME', 'hcl_applying_subscription' LANGUAGE C STABLE;
+COMMENT ON FUNCTION applying_subscription() IS 'the subscription a logical replication worker is applying (NULL in any other session)';
+CREATE FUNCTION node_sign(message bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_node_sign_sql' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION node_sign(bytea) FROM PUBLIC;
+
+CREATE TABLE members (
+	authority		text PRIMARY KEY REFERENCES authorities,
+	origin			text NOT NULL UNIQUE CHECK (origin ~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'),
+	ledger_uuid		bytea NOT NULL CHECK (length(ledger_uuid) = 16),
+	connection		text,
+	subscription	name NOT NULL UNIQUE,
+	joined_at		timestamptz NOT NULL DEFAULT now(),
+	joined_by		name NOT NULL DEFAULT session_user,
+	left_at			timestamptz,
+	-- the member's log as accepted here
+	tree_size		bigint NOT NULL DEFAULT 0,
+	last_row		bigint NOT NULL DEFAULT 0,
+	root			hash256,
+	frontier		bytea NOT NULL DEFAULT '\x',
+	checkpoint		text,
+	accepted_at		timestamptz
+);
+COMMENT ON TABLE members IS 'the consortium members whose ledgers this database receives, and how far each is verified';
+
+CREATE TABLE member_events (
+	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	event			text NOT NULL CHECK (event IN ('published', 'admitted', 'dismissed', 'joined', 'left', 'key added', 'key changed')),
+	detail			text,
+	at				timestamptz NOT NULL DEFAULT now(),
+	by_role			name NOT NULL DEFAULT session_user
+);
+COMMENT ON TABLE member_events IS 'the record of joining, leaving, admitting and dismissing members, and of their key changes received';
+
+CREATE TABLE peer_codes (LIKE codes);
+ALTER TABLE peer_codes ADD COLUMN received_at timestamptz NOT NULL DEFAULT now(), ADD PRIMARY KEY (authority, hcl_row);
+CREATE INDEX peer_codes_credential ON peer_codes (credential_id);
+COMMENT ON TABLE peer_codes IS 'members'' health-code ledger rows, as received (checked against their leaves in peer_leaves)';
+
+CREATE TABLE peer_leaves (
+	authority		text NOT NULL,
+	row_number		bigint NOT NULL,
+	log_position	bigint NOT NULL,
+	leaf_hash		hash256 NOT NULL,
+	accepted_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	PRIMARY KEY (authority, row_number),
+	UNIQUE (authority, log_position)
+);
+COMMENT ON TABLE peer_leaves IS 'the leaves of members'' logs covered by an accepted checkpoint';
+
+CREATE TABLE peer_checkpoints (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	note			text,
+	leaves			bytea,
+	subscription	name,
+	received_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
+	state			text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'accepted', 'duplicate', 'refused')),
+	reason			text,
+	decided_at		timestamptz
+);
+ALTER TABLE peer_checkpoints ALTER COLUMN leaves SET STORAGE EXTERNAL;
+CREATE INDEX peer_checkpoints_waiting ON peer_checkpoints (authority, tree_size) WHERE state = 'waiting';
+COMMENT ON TABLE peer_checkpoints IS 'every checkpoint received from a member, and what was decided about it';
+
+CREATE TABLE cosignatures (
+	witness			text NOT NULL,
+	origin			text NOT NULL,
+	tree_size		bigint NOT NULL,
+	root			hash256 NOT NULL,
+	cosigned_at		timestamptz NOT NULL,
+	body			text NOT NULL,
+	signature		bytea NOT NULL CHECK (length(signature) = 64),
+	PRIMARY KEY (witness, origin, tree_size)
+);
+COMMENT ON TABLE cosignatures IS 'cosignatures (C2SP tlog-cosignature) of checkpoints a member verified: ours, and other members'' as received';
+
+CREATE TABLE refusals (
+	refusal_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	authority		text NOT NULL,
+	kind			text NOT NULL CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature')),
+	subject			text NOT NULL,
+	reason			text NOT NULL,
+	subscription	name,
+	at				timestamptz NOT NULL DEFAULT clock_timestamp(),
+	acknowledged_at	timestamptz,
+	acknowledged_by	name,
+	acknowledgement	text
+);
+COMMENT ON TABLE refusals IS 'what a member sent that was refused, and why; nothing refused is used';
+
+SELECT pg_catalog.pg_extension_config_dump('members', '');
+SELECT pg_catalog.pg_extension_config_dump('member_events', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_codes', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_leaves', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('cosignatures', '');
+SELECT pg_catalog.pg_extension_config_dump('refusals', '');
+REVOKE ALL ON members, member_events, peer_codes, peer_leaves, peer_checkpoints, cosignatures, refusals FROM PUBLIC;
+GRANT SELECT ON members, member_events, peer_leaves, peer_checkpoints, cosignatures, refusals TO PUBLIC;
+GRANT SELECT ON peer_codes TO hcledger_auditor;
+
+CREATE VIEW refused AS
+	SELECT r.refusal_id, r.authority, r.kind, r.subject, r.reason, r.subscription, r.at
+	  FROM hcledger.refusals r WHERE r.acknowledged_at IS NULL;
+COMMENT ON VIEW refused IS 'refusals no operator has acknowledged yet: empty in a healthy consortium';
+GRANT SELECT ON refused TO PUBLIC;
+
+-- A subscriber's slot on a publisher, and the subscription to a member: names from the authority.
+CREATE FUNCTION member_slot(authority text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+	SELECT 'hcledger_' || left(regexp_replace(lower(authority), '[^a-z0-9]+', '_', 'g'), 40) || '_' || left(md5(authority), 8)
+$$;
+COMMENT ON FUNCTION member_slot(text) IS 'the replication slot a publisher keeps for a member (and the subscription''s name on the member: hcledger_from_...)';
+
+-- Record a refusal (and say so in the server log); the caller then drops what was refused.
+CREATE FUNCTION refuse(authority text, kind text, subject text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	INSERT INTO hcledger.refusals (authority, kind, subject, reason, subscription)
+	VALUES (authority, kind, subject, reason, hcledger.applying_subscription());
+	RAISE WARNING 'hcledger refused % from "%": %', subject, authority, reason;
+END $$;
+REVOKE EXECUTE ON FUNCTION refuse(text, text, text, text) FROM PUBLIC;
+
+-- The member a replicated change comes from, if the change may come from it: the
+-- authority must be a member that has not left, and the change must arrive
+-- through that member's own subscription.  NULL after recording a refusal.
+CREATE FUNCTION sending_member(authority text, kind text, subject text) RETURNS hcledger.members
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m hcledger.members;
+	sub name := hcledger.applying_subscription();
+BEGIN
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = sending_member.authority;
+	IF NOT FOUND THEN
+		PERFORM hcledger.refuse(authority, kind, subject, format('"%s" is not a member', authority));
+	ELSIF m.left_at IS NOT NULL THEN
+		PERFORM hcledger.refuse(authority, kind, subject, format('"%s" left at %s', authority, m.left_at));
+	ELSIF sub IS DISTINCT FROM m.subscription THEN
+		PERFORM hcledger.refuse(authority, kind, subject,
+			format('it arrived through %s, not through the member''s own subscription %s',
+			       coalesce('subscription ' || sub, 'no subscription'), m.subscription));
+	ELSE
+		RETURN m;
+	END IF;
+	RETURN NULL;
+END $$;
+REVOKE EXECUTE ON FUNCTION sending_member(text, text, text) FROM PUBLIC;
+
+-- The worst state of some rows of a member's log here: altered, missing, pending
+-- (not yet covered by an accepted checkpoint) or sealed.
+CREATE FUNCTION peer_rows_check(authority text, rows bigint[], OUT state text, OUT row_number bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT q.state, q.r FROM (
+	SELECT CASE WHEN p.hcl_row IS NULL THEN 'missing'
+	            WHEN l.leaf_hash IS NULL THEN 'pending'
+	            WHEN hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash THEN 'altered'
+	            ELSE 'sealed' END AS state, r
+	  FROM unnest(rows) r
+	  JOIN hcledger.members m ON m.authority = peer_rows_check.authority
+	  LEFT JOIN hcledger.peer_codes p ON p.authority = m.authority AND p.hcl_row = r
+	  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.row_number = r
+	 WHERE r IS NOT NULL) q
+	 ORDER BY q.state = 'sealed', q.state = 'pending', q.state = 'missing', q.r
+	 LIMIT 1
+$$;
+REVOKE EXECUTE ON FUNCTION peer_rows_check(text, bigint[]) FROM PUBLIC;
+
+-- Cosign a member's checkpoint we accepted (C2SP tlog-cosignature/v1 message).
+CREATE FUNCTION cosign(origin text, tree_size bigint, root hash256, body text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t bigint := floor(extract(epoch FROM clock_timestamp()));
+	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	sig bytea := hcledger.node_sign(convert_to(format(E'cosignature/v1\ntime %s\n', t) || body, 'UTF8'));
+BEGIN
+	IF sig IS NOT NULL AND me IS NOT NULL THEN
+		-- in the apply worker the replica triggers see our own writes too: let this one pass
+		PERFORM set_config('hcledger_apply.own_write', 'on', true);
+		INSERT INTO hcledger.cosignatures (witness, origin, tree_size, root, cosigned_at, body, signature)
+		VALUES (me, origin, tree_size, root, to_timestamp(t), body, sig)
+		ON CONFLICT DO NOTHING;
+		PERFORM set_config('hcledger_apply.own_write', '', true);
+	END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION cosign(text, bigint, hash256, text) FROM PUBLIC;
+
+-- Decide a waiting checkpoint of a member: accepted, duplicate, refused, or
+-- still waiting (an earlier part of the log has not arrived).  Returns the state.
+CREATE FUNCTION decide_checkpoint(id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c hcledger.peer_checkpoints;
+	m hcledger.members;
+	v record;
+	body text;
+	cp_last_row bigint;
+	n bigint;
+	start bigint;
+	bad record;
+	x record;
+	why text;
+	size bigint;
+BEGIN
+	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = decide_checkpoint.id FOR UPDATE;
+	SELECT * INTO m FROM hcledger.members p WHERE p.authority = c.authority FOR UPDATE;
+	IF c.note IS NULL THEN
+		why := 'the checkpoint is not signed';
+	ELSE
+		v := hcledger.verify_checkpoint(c.note, NULL, m.authority);
+		size := v.tree_size;
+		body := left(c.note, position(E'\n\n' IN c.note));
+		cp_last_row := substring(body FROM E'\nhcledger-row (-?[0-9]{1,19})\n')::bigint;
+		n := length(c.leaves) / 40;
+		start := v.tree_size - n;
+		IF NOT v.valid THEN
+			why := 'its signature does not verify under the member''s registered keys: ' || v.reason;
+		ELSIF v.origin <> m.origin THEN
+			why := format('it is signed for origin %s, not the member''s %s', v.origin, m.origin);
+		ELSIF cp_last_row IS NULL THEN
+			why := 'its body has no hcledger-row line';
+		ELSIF c.leaves IS NULL OR length(c.leaves) % 40 <> 0 OR n = 0 OR start < 0 THEN
+			why := 'its published log entries are missing or malformed';
+		END IF;
+	END IF;
+	IF why IS NULL AND start > m.tree_size THEN
+		IF EXISTS (SELECT FROM hcledger.peer_checkpoints p WHERE p.authority = m.authority AND p.state = 'refused'
+		           AND p.tree_size = start) THEN
+			-- quarantine: what extends a refused checkpoint is refused too
+			why := format('it extends the refused checkpoint of size %s; this member''s log is accepted up to size %s only',
+			              start, m.tree_size);
+		ELSE
+			UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
+			                                                       start, v.tree_size - 1, m.tree_size, start - 1)
+			 WHERE p.id = c.id;
+			RETURN 'waiting';
+		END IF;
+	END IF;
+	IF why IS NULL AND start < m.tree_size THEN
+		-- entries already accepted must be the same
+		SELECT start + e.entry AS pos, e.row_number, l.row_number AS had_row INTO bad
+		  FROM hcledger.log_entries(c.leaves) e
+		  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.log_position = start + e.entry
+		 WHERE start + e.entry < m.tree_size
+		   AND (l.leaf_hash IS NULL OR l.leaf_hash OPERATOR(hcledger.<>) e.leaf_hash OR l.row_number <> e.row_number)
+		 ORDER BY e.entry LIMIT 1;
+		IF FOUND THEN
+			why := format('rewritten history: log position %s (row %s) differs from the log accepted up to size %s',
+			              bad.pos, bad.row_number, m.tree_size);
+		ELSIF v.tree_size <= m.tree_size THEN
+			IF (SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position)
+			      FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.log_position < v.tree_size)
+			   OPERATOR(hcledger.=) v.root THEN
+				UPDATE hcledger.peer_checkpoints p SET state = 'duplicate', tree_size = v.tree_size, root = v.root,
+				       reason = 'already covered by an accepted checkpoint', decided_at = clock_timestamp()
+				 WHERE p.id = c.id;
+				RETURN 'duplicate';
+			END IF;
+			why := format('rewritten history: its root at size %s is not that of the accepted log', v.tree_size);
+		END IF;
+	END IF;
+	IF why IS NULL THEN
+		x := hcledger.log_extend(m.frontier, m.tree_size, substring(c.leaves FROM ((m.tree_size - start) * 40 + 1)::integer));
+		IF x.root OPERATOR(hcledger.<>) v.root THEN
+			why := format('not consistent with the accepted checkpoint of size %s: its log entries do not extend that log to its signed root',
+			              m.tree_size);
+		ELSIF EXISTS (SELECT FROM (SELECT e.row_number, lag(e.row_number, 1, m.last_row) OVER (ORDER BY e.entry) AS prev,
+		                                  e.entry = n - 1 AS is_last
+		                             FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size) o
+		               WHERE o.row_number <= o.prev OR (o.is_last AND o.row_number <> cp_last_row)) THEN
+			why := 'its log entries are not in increasing row order ending at its hcledger-row line';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE hcledger.peer_checkpoints p SET state = 'refused', reason = why, decided_at = clock_timestamp()
+		 WHERE p.id = c.id;
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', coalesce(size, c.tree_size)), why);
+		RETURN 'refused';
+	END IF;
+
+	INSERT INTO hcledger.peer_leaves (authority, row_number, log_position, leaf_hash)
+	SELECT m.authority, e.row_number, start + e.entry, e.leaf_hash
+	  FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size;
+	UPDATE hcledger.members p SET tree_size = v.tree_size, last_row = cp_last_row, root = v.root,
+	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp()
+	 WHERE p.authority = m.authority;
+	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
+	       reason = NULL, decided_at = clock_timestamp()
+	 WHERE p.id = c.id;
+	-- rows received before their checkpoint: each must be what the member sealed
+	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
+	                        format('its content does not match its leaf at log position %s', l.log_position))
+	   FROM hcledger.peer_codes p
+	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
+	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
+	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
+	BEGIN
+		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	EXCEPTION WHEN OTHERS THEN
+		-- our own key's problem is no reason to refuse the member's checkpoint
+		RAISE WARNING 'hcledger could not cosign the checkpoint of size % of "%": %', v.tree_size, m.authority, SQLERRM;
+	END;
+	RETURN 'accepted';
+END $$;
+REVOKE EXECUTE ON FUNCTION decide_checkpoint(bigint) FROM PUBLIC;
+
+-- Decide every waiting checkpoint of a member that can be decided.
+CREATE FUNCTION member_advance(authority text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+	progress boolean := true;
+BEGIN
+	WHILE progress LOOP
+		progress := false;
+		FOR c IN SELECT p.id, p.tree_size FROM hcledger.peer_checkpoints p
+		          WHERE p.authority = member_advance.authority AND p.state = 'waiting'
+		          ORDER BY p.tree_size, p.id LOOP
+			BEGIN
+				IF hcledger.decide_checkpoint(c.id) <> 'waiting' THEN
+					progress := true;
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				-- never stall the subscription: what cannot be checked is refused, with the error
+				UPDATE hcledger.peer_checkpoints p SET state = 'refused', decided_at = clock_timestamp(),
+				       reason = 'it could not be checked: ' || SQLERRM
+				 WHERE p.id = c.id;
+				PERFORM hcledger.refuse(member_advance.authority, 'checkpoint', format('checkpoint of size %s', c.tree_size),
+				                        'it could not be checked: ' || SQLERRM);
+				progress := true;
+			END;
+		END LOOP;
+	END LOOP;
+END $$;
+REVOKE EXECUTE ON FUNCTION member_advance(text) FROM PUBLIC;
+
+-- The replica triggers: they run only as the logical replication apply worker
+-- writes (ENABLE REPLICA), check what a member sent, keep it in the peer_*
+-- tables (or the registry), and never let it into our own ledger.
+CREATE FUNCTION receive_code() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m hcledger.members := hcledger.sending_member(NEW.authority, 'row', format('row %s', NEW.hcl_row));
+	had hcledger.peer_codes;
+	leaf hcledger.hash256;
+BEGIN
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		SELECT * INTO had FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had)
+		   OPERATOR(hcledger.<>) hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) THEN
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'it arrived again with other content; the first copy is kept');
+		END IF;
+		RETURN NULL;
+	END IF;
+	SELECT l.leaf_hash INTO leaf FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.row_number = NEW.hcl_row;
+	IF FOUND AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
+		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+		                        'its content does not match its leaf in the accepted log');
+	END IF;
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_checkpoint() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cp_origin text := split_part(NEW.body, E'\n', 1);
+	a text := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
+	m hcledger.members := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint',
+	                                               format('checkpoint of size %s', NEW.tree_size));
+BEGIN
+	IF m.authority IS NOT NULL THEN
+		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
+		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
+		PERFORM hcledger.member_advance(m.authority);
+	END IF;
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_key() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k hcledger.keys := CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	subject text := format('key %s', k.key_id);
+	m hcledger.members;
+	had hcledger.keys;
+	why text;
+BEGIN
+	IF current_setting('hcledger_apply.own_write', true) = 'on' THEN
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	m := hcledger.sending_member(k.authority, 'key', subject);
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		why := 'keys are never deleted; the registered key is kept';
+	ELSE
+		IF TG_OP = 'INSERT' THEN
+			SELECT * INTO had FROM hcledger.keys x WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+			IF NOT FOUND THEN
+				INSERT INTO hcledger.member_events (authority, event, detail)
+				VALUES (m.authority, 'key added', format('%s %s valid from %s', NEW.algorithm, NEW.key_id, NEW.valid_from));
+				RETURN NEW;
+			END IF;
+		ELSE
+			had := OLD;
+		END IF;
+		-- a key already registered: only its end may come closer, and it may be revoked once
+		IF (had.algorithm, had.public_key, had.valid_from) IS DISTINCT FROM (NEW.algorithm, NEW.public_key, NEW.valid_from)
+		   OR NEW.authority <> had.authority OR NEW.key_id <> had.key_id THEN
+			why := 'it differs from the registered key in algorithm, public key or start; the registered key is kept';
+		ELSIF NEW.valid_until IS DISTINCT FROM had.valid_until
+		      AND (NEW.valid_until IS NULL OR NEW.valid_until > had.valid_until) THEN
+			why := 'a key''s validity can only be shortened';
+		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
+			why := 'a revocation cannot be changed';
+		ELSIF (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason)
+		      IS NOT DISTINCT FROM (had.valid_until, had.revoked_at, had.revocation_reason) THEN
+			RETURN NULL;		-- nothing new
+		ELSE
+			INSERT INTO hcledger.member_events (authority, event, detail)
+			VALUES (m.authority, 'key changed', format('%s valid until %s, revoked at %s', NEW.key_id,
+			        coalesce(NEW.valid_until::text, 'open'), coalesce(NEW.revoked_at::text, 'never')));
+			IF TG_OP = 'UPDATE' THEN
+				RETURN NEW;
+			END IF;
+			PERFORM set_config('hcledger_apply.own_write', 'on', true);
+			UPDATE hcledger.keys x SET valid_until = NEW.valid_until, revoked_at = NEW.revoked_at,
+			       revocation_reason = NEW.revocation_reason
+			 WHERE x.authority = NEW.authority AND x.key_id = NEW.key_id;
+			PERFORM set_config('hcledger_apply.own_write', '', true);
+			RETURN NULL;
+		END IF;
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'key', subject, why);
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION receive_cosignature() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	subject text := format('cosignature of %s at size %s', NEW.origin, NEW.tree_size);
+	m hcledger.members;
+	lines text[] := string_to_array(NEW.body, E'\n');
+	had hcledger.cosignatures;
+	why text;
+BEGIN
+	IF current_setting('hcledger_apply.own_write', true) = 'on' THEN
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	m := hcledger.sending_member(NEW.witness, 'cosignature', subject);
+	IF m.authority IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF lines[1] IS DISTINCT FROM NEW.origin OR lines[2] IS DISTINCT FROM NEW.tree_size::text
+	   OR lines[3] IS DISTINCT FROM encode(NEW.root::bytea, 'base64') THEN
+		why := 'its origin, size or root are not those of the checkpoint body it signs';
+	ELSIF extract(epoch FROM NEW.cosigned_at) <> floor(extract(epoch FROM NEW.cosigned_at))
+	      OR NOT hcledger.verify_signature(NEW.witness,
+	               convert_to(format(E'cosignature/v1\ntime %s\n', extract(epoch FROM NEW.cosigned_at)::bigint) || NEW.body, 'UTF8'),
+	               NEW.signature, NEW.cosigned_at) THEN
+		why := 'its signature does not verify under the witness''s registered keys';
+	ELSE
+		SELECT * INTO had FROM hcledger.cosignatures x
+		 WHERE x.witness = NEW.witness AND x.origin = NEW.origin AND x.tree_size = NEW.tree_size;
+		IF NOT FOUND THEN
+			RETURN NEW;
+		END IF;
+		IF had.root OPERATOR(hcledger.=) NEW.root THEN
+			RETURN NULL;
+		END IF;
+		why := format('the witness cosigned another root for this size before (%s)', had.root);
+	END IF;
+	PERFORM hcledger.refuse(m.authority, 'cosignature', subject, why);
+	RETURN NULL;
+END $$;
+
+REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature() FROM PUBLIC;
+CREATE TRIGGER hcl_receive BEFORE INSERT ON codes FOR EACH ROW EXECUTE FUNCTION receive_code();
+CREATE TRIGGER hcl_receive BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION receive_checkpoint();
+CREATE TRIGGER hcl_receive BEFORE INSERT OR UPDATE OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION receive_key();
+CREATE TRIGGER hcl_receive BEFORE INSERT ON cosignatures FOR EACH ROW EXECUTE FUNCTION receive_cosignature();
+ALTER TABLE codes ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE checkpoints ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE keys ENABLE REPLICA TRIGGER hcl_receive;
+ALTER TABLE cosignatures ENABLE REPLICA TRIGGER hcl_receive;
+
+-- A split view: two checkpoints of one log at the same size with different
+-- roots, among our own, those we accepted, and those other witnesses cosigned.
+CREATE VIEW split_views AS
+WITH seen AS (
+	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c
+	UNION
+	SELECT a.authority, l.origin, k.tree_size, k.root
+	  FROM hcledger.checkpoints k JOIN hcledger.ledgers l USING (ledger_id)
+	  JOIN hcledger.authorities a ON a.is_local
+	 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+), split AS (
+	SELECT s.origin, s.tree_size FROM seen s GROUP BY s.origin, s.tree_size HAVING count(DISTINCT s.root) > 1
+)
+SELECT coalesce(m.authority, (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)) AS authority,
+       s.origin, s.tree_size, x.root, array_agg(x.witness ORDER BY x.witness) AS witnesses
+  FROM split s JOIN seen x ON x.origin = s.origin AND x.tree_size = s.tree_size
+  LEFT JOIN hcledger.members m ON m.origin = s.origin
+ GROUP BY m.authority, s.origin, s.tree_size, x.root;
+COMMENT ON VIEW split_views IS 'logs shown with different histories: the same size cosigned (or sealed) with different roots, and who saw which';
+GRANT SELECT ON split_views TO PUBLIC;
+
+CREATE VIEW member_status AS
+SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
+       st.last_msg_receipt_time AS last_received_at, m.tree_size AS accepted_size, m.accepted_at,
+       (SELECT count(*) FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.state = 'waiting') AS checkpoints_waiting,
+       (SELECT count(*) FROM hcledger.refused r WHERE r.authority = m.authority) AS refused,
+       m.left_at
+  FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
+  LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL;
+COMMENT ON VIEW member_status IS 'each member: its subscription, how far its log is verified here, and what is waiting or refused';
+GRANT SELECT ON member_status TO hcledger_admin, hcledger_auditor;
+
+-- What a member gives its peers out of band: who it is, its log and its keys.
+CREATE FUNCTION member_card() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT jsonb_build_object(
+		'hcledger_member', 1,
+		'authority', a.authority,
+		'display_name', a.display_name,
+		'origin', l.origin,
+		'connection', a.connection,
+		'publications', jsonb_build_array('hcledger_feed', 'hcledger_keys'),
+		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		                  'key_id', k.key_id, 'algorithm', k.algorithm, 'public_key', encode(k.public_key, 'hex'),
+		                  'valid_from', k.valid_from, 'valid_until', k.valid_until,
+		                  'revoked_at', k.revoked_at, 'revocation_reason', k.revocation_reason) ORDER BY k.key_id), '[]')
+		           FROM hcledger.keys k WHERE k.authority = a.authority))
+	  FROM hcledger.authorities a, hcledger.ledgers l
+	 WHERE a.is_local AND l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+$$;
+COMMENT ON FUNCTION member_card() IS 'this authority''s card for its peers: name, log origin, connection details and public keys (nothing secret)';
+
+CREATE FUNCTION local_authority() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+BEGIN
+	IF me IS NULL THEN
+		RAISE EXCEPTION 'this database is no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	RETURN me;
+END $$;
+
+CREATE FUNCTION publish(connection text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	ledger integer := (SELECT l.ledger_id FROM hcledger.ledgers l WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+BEGIN
+	IF current_setting('wal_level') <> 'logical' THEN
+		RAISE EXCEPTION 'publishing needs wal_level = logical, not %', current_setting('wal_level')
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set it in postgresql.conf and restart the server.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'ed25519'
+	               AND k.public_key = hcledger.signing_public_key() AND k.revoked_at IS NULL
+	               AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.signing_key_file is not a registered, valid ed25519 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
+	END IF;
+	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = 'hcledger_feed') THEN
+		EXECUTE format('CREATE PUBLICATION hcledger_feed FOR TABLE hcledger.codes,'
+		               ' hcledger.checkpoints WHERE (ledger_id = %s), hcledger.cosignatures WHERE (witness = %L)'
+		               ' WITH (publish = ''insert'')', ledger, me);
+		EXECUTE format('CREATE PUBLICATION hcledger_keys FOR TABLE hcledger.keys WHERE (authority = %L)'
+		               ' WITH (publish = ''insert, update, delete'')', me);
+		INSERT INTO hcledger.member_events (authority, event) VALUES (me, 'published');
+	END IF;
+	RETURN hcledger.member_card();
+END $$;
+COMMENT ON FUNCTION publish(text) IS 'publish this authority''s ledger, checkpoints, cosignatures and keys (publications hcledger_feed and hcledger_keys); returns its card';
+
+CREATE FUNCTION admit_member(authority text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE slot text := hcledger.member_slot(authority);
+BEGIN
+	IF authority IS NULL THEN
+		RAISE EXCEPTION 'authority must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- a slot must be made before this transaction writes anything
+	PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'admitted', 'slot ' || slot);
+	RETURN slot;
+END $$;
+COMMENT ON FUNCTION admit_member(text) IS 'let a member subscribe to this authority''s publications: makes its replication slot (run before it joins)';
+
+CREATE FUNCTION dismiss_member(authority text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	slot text := hcledger.member_slot(authority);
+	pid integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to dismiss a member' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot) THEN
+		RAISE EXCEPTION 'authority "%" has no replication slot here (%)', authority, slot USING ERRCODE = 'undefined_object',
+			HINT = 'hcledger.member_status shows each member; admit_member creates a slot.';
+	END IF;
+	FOR i IN 1 .. 50 LOOP
+		SELECT s.active_pid INTO pid FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot;
+		EXIT WHEN pid IS NULL;
+		PERFORM pg_catalog.pg_terminate_backend(pid, 1000);
+		PERFORM pg_catalog.pg_sleep(0.1);
+	END LOOP;
+	PERFORM pg_catalog.pg_drop_replication_slot(slot);
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'dismissed', reason);
+END $$;
+COMMENT ON FUNCTION dismiss_member(text, text) IS 'stop serving a member: drops its replication slot, recorded';
+
+CREATE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	a text := card ->> 'authority';
+	origin text := card ->> 'origin';
+	sub text := 'hcledger_from_' || substr(hcledger.member_slot(a), 10);
+	k jsonb;
+	had hcledger.keys;
+	was hcledger.members;
+BEGIN
+	IF card IS NULL OR conninfo IS NULL THEN
+		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF jsonb_typeof(card) <> 'object' OR card -> 'hcledger_member' IS DISTINCT FROM '1'::jsonb OR a IS NULL
+	   OR origin IS NULL OR origin !~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'
+	   OR jsonb_typeof(card -> 'keys') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'this is not a member card' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A member''s card is what hcledger.publish() or hcledger.member_card() returns on its server.';
+	END IF;
+	IF a = me THEN
+		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass the card the peer''s hcledger.publish() returned, not this database''s own.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'ed25519'
+	               AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The peer registers its node key (add_key with signing_public_key()) and calls publish() again for a new card.';
+	END IF;
+	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
+	IF FOUND AND was.left_at IS NULL THEN
+		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object',
+			HINT = 'To join again, leave_member(authority, reason) first.';
+	END IF;
+	IF FOUND AND was.origin <> origin THEN
+		RAISE EXCEPTION 'authority "%" had log % when it left, and now shows %', a, was.origin, origin
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A member''s log cannot change; check with the member.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities x WHERE x.authority = a) THEN
+		PERFORM hcledger.add_authority(a, coalesce(card ->> 'display_name', a), false);
+	END IF;
+	FOR k IN SELECT * FROM jsonb_array_elements(card -> 'keys') LOOP
+		SELECT * INTO had FROM hcledger.keys x WHERE x.authority = a AND x.key_id = k ->> 'key_id';
+		IF NOT FOUND THEN
+			PERFORM hcledger.add_key(a, k ->> 'key_id', k ->> 'algorithm', decode(k ->> 'public_key', 'hex'),
+			                         (k ->> 'valid_from')::timestamptz, (k ->> 'valid_until')::timestamptz);
+			IF k ->> 'revoked_at' IS NOT NULL THEN
+				PERFORM hcledger.revoke_key(a, k ->> 'key_id', (k ->> 'revoked_at')::timestamptz, k ->> 'revocation_reason');
+			END IF;
+		ELSIF had.public_key <> decode(k ->> 'public_key', 'hex') OR had.algorithm <> k ->> 'algorithm' THEN
+			RAISE EXCEPTION 'key "%" of "%" is registered here with another public key', k ->> 'key_id', a
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Key ids are never reused; check with the member.';
+		END IF;
+	END LOOP;
+	IF was.authority IS NULL THEN
+		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription)
+		VALUES (a, origin, decode(substr(origin, 25), 'hex'), card ->> 'connection', sub);
+	ELSE
+		UPDATE hcledger.members m SET left_at = NULL, connection = card ->> 'connection', joined_at = now(),
+		       joined_by = session_user
+		 WHERE m.authority = a;
+	END IF;
+	EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION hcledger_feed, hcledger_keys'
+	               ' WITH (create_slot = false, slot_name = %L, copy_data = true)',
+	               sub, conninfo, hcledger.member_slot(me));
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
+END $$;
+COMMENT ON FUNCTION join_member(jsonb, text) IS 'register a member from its card and subscribe to its publications (it must have admitted us)';
+
+CREATE FUNCTION leave_member(authority text, reason text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE m hcledger.members;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to leave a member' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = leave_member.authority FOR UPDATE;
+	IF NOT FOUND OR m.left_at IS NOT NULL THEN
+		RAISE EXCEPTION 'authority "%" is not a member', authority USING ERRCODE = 'undefined_object',
+			HINT = 'The view hcledger.members lists the members.';
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_subscription s WHERE s.subname = m.subscription) THEN
+		EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', m.subscription);
+		EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', m.subscription);
+		EXECUTE format('DROP SUBSCRIPTION %I', m.subscription);
+	END IF;
+	UPDATE hcledger.members x SET left_at = now() WHERE x.authority = m.authority;
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (m.authority, 'left', reason);
+END $$;
+COMMENT ON FUNCTION leave_member(text, text) IS 'stop receiving a member''s ledger: drops the subscription (its data here is kept), recorded; its codes no longer verify';
+
+CREATE FUNCTION acknowledge_refusal(refusal_id bigint, note text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF coalesce(btrim(note), '') = '' THEN
+		RAISE EXCEPTION 'a note is required to acknowledge a refusal' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Say what was found and done; it is kept in hcledger.refusals.';
+	END IF;
+	UPDATE hcledger.refusals r SET acknowledged_at = now(), acknowledged_by = session_user, acknowledgement = note
+	 WHERE r.refusal_id = acknowledge_refusal.refusal_id AND r.acknowledged_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'there is no unacknowledged refusal %', refusal_id USING ERRCODE = 'no_data_found',
+			HINT = 'The view hcledger.refused lists the refusals not yet acknowledged.';
+	END IF;
+END $$;
+COMMENT ON FUNCTION acknowledge_refusal(bigint, text) IS 'mark a refusal as dealt with, with a note (it stays in hcledger.refusals)';
+
+REVOKE EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
+	leave_member(text, text), acknowledge_refusal(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
+	leave_member(text, text), acknowledge_refusal(bigint, text) TO hcledger_admin;

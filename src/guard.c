@@ -1,0 +1,193 @@
+/*
+ * guard.c
+ *		Guards that must act before a command changes anything: row numbers
+ *		that were not drawn from the ledger's sequence, and DDL that commits
+ *		part of its work before the DDL guard (an event trigger at the end
+ *		of the command) could see it.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/*
+ * The value this session last drew from a sequence, as currval() gives it;
+ * false if it has drawn none.  currval() checks the caller's privileges on
+ * the sequence, which a writer of an identity column need not have (its
+ * default draws without them), so it is asked as the bootstrap superuser:
+ * it only reads this session's own state.
+ */
+static bool
+hcl_session_currval(Oid seqid, int64 *value)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile bool ok = true;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		*value = DatumGetInt64(DirectFunctionCall1(currval_oid, ObjectIdGetDatum(seqid)));
+	}
+	PG_CATCH();
+	{
+		/* "not yet defined in this session": the caller raises an error at once */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return ok;
+}
+
+/* What row_drawn keeps for the rows of one statement (in fn_extra). */
+typedef struct HclRowDrawn
+{
+	Oid			relid;
+	Oid			seqid;			/* the identity sequence of its hcl_row */
+} HclRowDrawn;
+
+/*
+ * SQL function: row_drawn(row_number bigint, tbl oid) returns boolean
+ *
+ * The CHECK constraint hcl_row_drawn of every ledger table,
+ * CHECK (hcledger.row_drawn(hcl_row, tableoid)): a row's number must be the
+ * one this session just drew from the ledger's sequence, which is what the
+ * identity default does for each row of an INSERT or COPY.  A constraint
+ * is checked after every BEFORE trigger, so a number forced with
+ * OVERRIDING SYSTEM VALUE, given in COPY's column list, or written into
+ * NEW.hcl_row by a trigger is refused (SQLSTATE 23514): it can neither take
+ * a future writer's number nor fill a gap and enter the log as an honest
+ * row.  (An UPDATE, refused by the append-only trigger anyway, fails here
+ * too.)  Rows written with session_replication_role = replica (logical
+ * replication, a superuser's restore) keep the numbers they arrive with.
+ */
+PG_FUNCTION_INFO_V1(hcl_row_drawn);
+Datum
+hcl_row_drawn(PG_FUNCTION_ARGS)
+{
+	int64		row = PG_GETARG_INT64(0);
+	Oid			relid = PG_GETARG_OID(1);
+	HclRowDrawn *rd = (HclRowDrawn *) fcinfo->flinfo->fn_extra;
+	int64		drawn;
+
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		PG_RETURN_BOOL(true);
+	if (rd == NULL || rd->relid != relid)
+	{
+		AttrNumber	attnum = get_attnum(relid, "hcl_row");
+
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "hcledger: table %u has no column hcl_row", relid);
+		rd = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(HclRowDrawn));
+		rd->relid = relid;
+		rd->seqid = getIdentitySequence(relid, attnum, false);
+		fcinfo->flinfo->fn_extra = rd;
+	}
+	if (hcl_session_currval(rd->seqid, &drawn) && drawn == row)
+		PG_RETURN_BOOL(true);
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("row number %lld of ledger \"%s\" was not drawn from its sequence",
+					(long long) row, get_rel_name(relid)),
+			 errdetail("A ledger numbers its rows itself; a number given with OVERRIDING SYSTEM VALUE, in COPY's column list or by a trigger is refused, and its rows are never updated."),
+			 errhint("Insert the row without a value for hcl_row.")));
+	PG_RETURN_BOOL(false);		/* not reached */
+}
+
+/*
+ * The ledger whose only usable row-number index is indexid (NULL if none):
+ * dropping that index would stop the ledger's sealing.
+ */
+static char *
+hcl_ledger_of_row_index(Oid indexid)
+{
+	static const char *sql =
+		"WITH q AS ("
+		"  SELECT i.indexrelid, i.indrelid FROM pg_catalog.pg_index i"
+		"  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+		"  JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
+		"  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'hcl_row'"
+		"  WHERE am.amname = 'btree' AND i.indisunique AND i.indisvalid AND i.indnatts = 1"
+		"    AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL)"
+		" SELECT split_part(l.origin, '/', 2) FROM hcledger.ledgers l JOIN q ON q.indrelid = l.relid"
+		"  WHERE l.dropped_at IS NULL AND q.indexrelid = $1"
+		"    AND NOT EXISTS (SELECT FROM q q2 WHERE q2.indrelid = l.relid AND q2.indexrelid <> $1)";
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(indexid)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *ledger = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "hcledger: SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the ledger catalog");
+	if (SPI_processed > 0)
+		ledger = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return ledger;
+}
+
+/*
+ * SQL function: ddl_start_guard() returns event_trigger (ddl_command_start)
+ *
+ * DROP INDEX CONCURRENTLY commits in steps: the index is made invalid and
+ * that is committed before the command ends, so a guard at its end refuses
+ * too late (the ledger would stop sealing, and every later DDL be refused).
+ * Here the command is refused before it starts when it would drop a
+ * ledger's only row-number index.  (CREATE INDEX and REINDEX CONCURRENTLY,
+ * the other commands that commit in steps, never leave a ledger without a
+ * valid row-number index.)
+ */
+PG_FUNCTION_INFO_V1(hcl_ddl_start_guard);
+Datum
+hcl_ddl_start_guard(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	DropStmt   *stmt;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "hcledger: ddl_start_guard called outside an event trigger");
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_NULL();
+	stmt = (DropStmt *) trigdata->parsetree;
+	if (stmt->removeType != OBJECT_INDEX || !stmt->concurrent)
+		PG_RETURN_NULL();
+	foreach(lc, stmt->objects)
+	{
+		RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
+		Oid			indexid = RangeVarGetRelid(rv, NoLock, true);
+		char	   *ledger;
+
+		if (!OidIsValid(indexid))
+			continue;			/* the command itself reports it */
+		if ((ledger = hcl_ledger_of_row_index(indexid)) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot drop index %s: it is the row-number index of ledger table %s",
+							rv->relname, ledger),
+					 errdetail("Without it the ledger cannot be sealed."),
+					 errhint("Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.")));
+	}
+	PG_RETURN_NULL();
+}
