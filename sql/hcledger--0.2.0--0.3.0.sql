@@ -524,6 +524,10 @@ ALTER TABLE members ADD COLUMN missing_rows bigint NOT NULL DEFAULT 0;
 COMMENT ON COLUMN members.missing_rows IS 'leaves of the accepted log whose row has not arrived (withheld, or still on its way): the member''s codes verify as incomplete meanwhile';
 ALTER TABLE refusals DROP CONSTRAINT refusals_kind_check,
 	ADD CONSTRAINT refusals_kind_check CHECK (kind IN ('checkpoint', 'row', 'key', 'cosignature', 'table'));
+ALTER TABLE peer_checkpoints ADD COLUMN frontier bytea;
+CREATE INDEX peer_checkpoints_size ON peer_checkpoints (authority, tree_size);
+CREATE INDEX cosignatures_origin ON cosignatures (origin, tree_size);
+COMMENT ON COLUMN peer_checkpoints.frontier IS 'the compact range of the member''s log at this size, once accepted: the root at any later size is computed from it and at most one checkpoint''s entries';
 CREATE TABLE peer_roots (
 	authority		text NOT NULL,
 	tree_size		bigint NOT NULL,
@@ -539,21 +543,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT CASE WHEN tree_size <= m.tree_size AND tree_size > 0 THEN coalesce(
 		(SELECT c.root FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.tree_size = peer_root.tree_size
 		    AND c.state IN ('accepted', 'duplicate') LIMIT 1),
-		(SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position) FROM hcledger.peer_leaves l
-		  WHERE l.authority = m.authority AND l.log_position < peer_root.tree_size)) END
+		(SELECT (hcledger.log_extend(coalesce(k.frontier, '\x'), coalesce(k.tree_size, 0),
+		           (SELECT string_agg(int8send(l.row_number) || l.leaf_hash::bytea, '\x' ORDER BY l.log_position)
+		              FROM hcledger.peer_leaves l
+		             WHERE l.authority = m.authority AND l.log_position >= coalesce(k.tree_size, 0)
+		               AND l.log_position < peer_root.tree_size))).root
+		   FROM (SELECT) one LEFT JOIN LATERAL (
+		        SELECT c.tree_size, c.frontier FROM hcledger.peer_checkpoints c
+		         WHERE c.authority = m.authority AND c.state = 'accepted' AND c.frontier IS NOT NULL
+		           AND c.tree_size < peer_root.tree_size
+		         ORDER BY c.tree_size DESC LIMIT 1) k ON true)) END
 	  FROM hcledger.members m WHERE m.authority = peer_root.authority
 $$;
 REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
-CREATE OR REPLACE FUNCTION note_peer_roots(authority text) RETURNS void
+CREATE OR REPLACE FUNCTION note_peer_roots(authority text, from_size bigint) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 	INSERT INTO hcledger.peer_roots (authority, tree_size, root)
 	SELECT DISTINCT m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)
 	  FROM hcledger.members m JOIN hcledger.cosignatures c ON c.origin = m.origin
-	 WHERE m.authority = note_peer_roots.authority AND c.tree_size <= m.tree_size AND c.tree_size > 0
+	 WHERE m.authority = note_peer_roots.authority AND c.tree_size > from_size AND c.tree_size <= m.tree_size
 	   AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = c.tree_size)
 	ON CONFLICT DO NOTHING
 $$;
-REVOKE EXECUTE ON FUNCTION note_peer_roots(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION note_peer_roots(text, bigint) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION decide_checkpoint(id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -657,7 +669,7 @@ BEGIN
 	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number))
 	 WHERE p.authority = m.authority;
 	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
-	       reason = NULL, decided_at = clock_timestamp()
+	       reason = NULL, decided_at = clock_timestamp(), frontier = x.frontier
 	 WHERE p.id = c.id;
 	-- rows received before their checkpoint: each must be what the member sealed
 	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
@@ -666,7 +678,7 @@ BEGIN
 	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
 	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
 	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
-	PERFORM hcledger.note_peer_roots(m.authority);
+	PERFORM hcledger.note_peer_roots(m.authority, m.tree_size);
 	BEGIN
 		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
 	EXCEPTION WHEN OTHERS THEN

@@ -1367,10 +1367,13 @@ CREATE TABLE peer_checkpoints (
 	received_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
 	state			text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'accepted', 'duplicate', 'refused')),
 	reason			text,
-	decided_at		timestamptz
+	decided_at		timestamptz,
+	frontier		bytea
 );
 ALTER TABLE peer_checkpoints ALTER COLUMN leaves SET STORAGE EXTERNAL;
 CREATE INDEX peer_checkpoints_waiting ON peer_checkpoints (authority, tree_size) WHERE state = 'waiting';
+CREATE INDEX peer_checkpoints_size ON peer_checkpoints (authority, tree_size);
+COMMENT ON COLUMN peer_checkpoints.frontier IS 'the compact range of the member''s log at this size, once accepted: the root at any later size is computed from it and at most one checkpoint''s entries';
 COMMENT ON TABLE peer_checkpoints IS 'every checkpoint received from a member, and what was decided about it';
 
 CREATE TABLE cosignatures (
@@ -1384,6 +1387,7 @@ CREATE TABLE cosignatures (
 	PRIMARY KEY (witness, origin, tree_size)
 );
 COMMENT ON TABLE cosignatures IS 'cosignatures (C2SP tlog-cosignature) of checkpoints a member verified: ours, and other members'' as received';
+CREATE INDEX cosignatures_origin ON cosignatures (origin, tree_size);
 
 CREATE TABLE peer_roots (
 	authority		text NOT NULL,
@@ -1487,14 +1491,24 @@ $$;
 REVOKE EXECUTE ON FUNCTION peer_rows_check(text, bigint[]) FROM PUBLIC;
 
 -- The root of a member's accepted log at a size (NULL beyond it): from an
--- accepted checkpoint of that size, else from the accepted leaves.
+-- accepted checkpoint of that size, else extended from the last accepted
+-- checkpoint below it by the accepted leaves in between (at most one
+-- checkpoint's entries).
 CREATE FUNCTION peer_root(authority text, tree_size bigint) RETURNS hcledger.hash256
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT CASE WHEN tree_size <= m.tree_size AND tree_size > 0 THEN coalesce(
 		(SELECT c.root FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.tree_size = peer_root.tree_size
 		    AND c.state IN ('accepted', 'duplicate') LIMIT 1),
-		(SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position) FROM hcledger.peer_leaves l
-		  WHERE l.authority = m.authority AND l.log_position < peer_root.tree_size)) END
+		(SELECT (hcledger.log_extend(coalesce(k.frontier, '\x'), coalesce(k.tree_size, 0),
+		           (SELECT string_agg(int8send(l.row_number) || l.leaf_hash::bytea, '\x' ORDER BY l.log_position)
+		              FROM hcledger.peer_leaves l
+		             WHERE l.authority = m.authority AND l.log_position >= coalesce(k.tree_size, 0)
+		               AND l.log_position < peer_root.tree_size))).root
+		   FROM (SELECT) one LEFT JOIN LATERAL (
+		        SELECT c.tree_size, c.frontier FROM hcledger.peer_checkpoints c
+		         WHERE c.authority = m.authority AND c.state = 'accepted' AND c.frontier IS NOT NULL
+		           AND c.tree_size < peer_root.tree_size
+		         ORDER BY c.tree_size DESC LIMIT 1) k ON true)) END
 	  FROM hcledger.members m WHERE m.authority = peer_root.authority
 $$;
 REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
@@ -1502,16 +1516,16 @@ REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
 -- Record our accepted root of a member's log at every size that a witness
 -- cosigned and our log now covers: a different root there is a split view
 -- even where the two checkpoints have different sizes (split_views).
-CREATE FUNCTION note_peer_roots(authority text) RETURNS void
+CREATE FUNCTION note_peer_roots(authority text, from_size bigint) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 	INSERT INTO hcledger.peer_roots (authority, tree_size, root)
 	SELECT DISTINCT m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)
 	  FROM hcledger.members m JOIN hcledger.cosignatures c ON c.origin = m.origin
-	 WHERE m.authority = note_peer_roots.authority AND c.tree_size <= m.tree_size AND c.tree_size > 0
+	 WHERE m.authority = note_peer_roots.authority AND c.tree_size > from_size AND c.tree_size <= m.tree_size
 	   AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = c.tree_size)
 	ON CONFLICT DO NOTHING
 $$;
-REVOKE EXECUTE ON FUNCTION note_peer_roots(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION note_peer_roots(text, bigint) FROM PUBLIC;
 
 -- Cosign a member's checkpoint we accepted (C2SP tlog-cosignature/v1 message).
 CREATE FUNCTION cosign(origin text, tree_size bigint, root hash256, body text) RETURNS void
@@ -1637,7 +1651,7 @@ BEGIN
 	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number))
 	 WHERE p.authority = m.authority;
 	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
-	       reason = NULL, decided_at = clock_timestamp()
+	       reason = NULL, decided_at = clock_timestamp(), frontier = x.frontier
 	 WHERE p.id = c.id;
 	-- rows received before their checkpoint: each must be what the member sealed
 	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
@@ -1646,7 +1660,7 @@ BEGIN
 	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
 	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
 	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
-	PERFORM hcledger.note_peer_roots(m.authority);
+	PERFORM hcledger.note_peer_roots(m.authority, m.tree_size);
 	BEGIN
 		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
 	EXCEPTION WHEN OTHERS THEN

@@ -21,6 +21,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -65,13 +66,55 @@ typedef struct HclRowDrawn
 	Oid			seqid;			/* the identity sequence of its hcl_row */
 } HclRowDrawn;
 
+/* The number each sequence last gave a row in this session (never twice). */
+typedef struct HclRowUsed
+{
+	Oid			seqid;			/* hash key */
+	int64		row;
+} HclRowUsed;
+
+static HTAB *hcl_rows_used = NULL;
+
+/*
+ * Is row the number this session just drew from seqid, and not one it has
+ * let through already?  A number drawn for an insert that then failed or
+ * rolled back was let through once: offered again (OVERRIDING SYSTEM VALUE
+ * after the sealer passed over it as a gap), it is refused too.
+ */
+static bool
+hcl_row_fresh(Oid seqid, int64 row)
+{
+	HclRowUsed *used;
+	bool		found;
+	int64		drawn;
+
+	if (hcl_rows_used == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(HclRowUsed);
+		ctl.hcxt = TopMemoryContext;
+		hcl_rows_used = hash_create("hcledger row numbers used", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (!hcl_session_currval(seqid, &drawn) || drawn != row)
+		return false;
+	used = hash_search(hcl_rows_used, &seqid, HASH_ENTER, &found);
+	if (found && used->row == row)
+		return false;
+	used->row = row;
+	return true;
+}
+
 /*
  * SQL function: row_drawn(row_number bigint, tbl oid) returns boolean
  *
  * The CHECK constraint hcl_row_drawn of every ledger table,
  * CHECK (hcledger.row_drawn(hcl_row, tableoid)): a row's number must be the
  * one this session just drew from the ledger's sequence, which is what the
- * identity default does for each row of an INSERT or COPY.  A constraint
+ * identity default does for each row of an INSERT or COPY, and must not
+ * have been given to a row before (one that failed or rolled back).  A constraint
  * is checked after every BEFORE trigger, so a number forced with
  * OVERRIDING SYSTEM VALUE, given in COPY's column list, or written into
  * NEW.hcl_row by a trigger is refused (SQLSTATE 23514): it can neither take
@@ -87,7 +130,6 @@ hcl_row_drawn(PG_FUNCTION_ARGS)
 	int64		row = PG_GETARG_INT64(0);
 	Oid			relid = PG_GETARG_OID(1);
 	HclRowDrawn *rd = (HclRowDrawn *) fcinfo->flinfo->fn_extra;
-	int64		drawn;
 
 	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
 		PG_RETURN_BOOL(true);
@@ -102,7 +144,7 @@ hcl_row_drawn(PG_FUNCTION_ARGS)
 		rd->seqid = getIdentitySequence(relid, attnum, false);
 		fcinfo->flinfo->fn_extra = rd;
 	}
-	if (hcl_session_currval(rd->seqid, &drawn) && drawn == row)
+	if (hcl_row_fresh(rd->seqid, row))
 		PG_RETURN_BOOL(true);
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
