@@ -566,6 +566,13 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 	ON CONFLICT DO NOTHING
 $$;
 REVOKE EXECUTE ON FUNCTION note_peer_roots(text, bigint) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION refuse_change_from(kind text, subject text, reason text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT hcledger.refuse(coalesce((SELECT m.authority FROM hcledger.members m
+	                                  WHERE m.subscription = hcledger.applying_subscription()), '(unknown)'),
+	                       kind, subject, reason)
+$$;
+REVOKE EXECUTE ON FUNCTION refuse_change_from(text, text, text) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION decide_checkpoint(id bigint) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -690,18 +697,18 @@ END $$;
 CREATE OR REPLACE FUNCTION receive_code() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	r hcledger.codes := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
-	m hcledger.members := hcledger.sending_member(r.authority, 'row', format('row %s', r.hcl_row));
+	m hcledger.members;
 	had hcledger.peer_codes;
 	leaf hcledger.hash256;
 BEGIN
-	IF m.authority IS NULL THEN
-		RETURN NULL;
-	END IF;
 	IF TG_OP <> 'INSERT' THEN
 		-- a ledger is append-only: never let a member's change reach a row here, ours least of all
-		PERFORM hcledger.refuse(m.authority, 'row', format('row %s', r.hcl_row),
-		                        format('a member may only add rows; its %s was not applied', TG_OP));
+		PERFORM hcledger.refuse_change_from('row', format('row %s of "%s"', OLD.hcl_row, OLD.authority),
+		                                    format('a member may only add rows; its %s was not applied', TG_OP));
+		RETURN NULL;
+	END IF;
+	m := hcledger.sending_member(NEW.authority, 'row', format('row %s', NEW.hcl_row));
+	IF m.authority IS NULL THEN
 		RETURN NULL;
 	END IF;
 	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
@@ -730,16 +737,20 @@ END $$;
 CREATE OR REPLACE FUNCTION receive_checkpoint() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	r hcledger.checkpoints := CASE TG_OP WHEN 'INSERT' THEN NEW ELSE OLD END;
-	cp_origin text := split_part(r.body, E'\n', 1);
-	a text := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
-	m hcledger.members := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint',
-	                                               format('checkpoint of size %s', r.tree_size));
+	cp_origin text;
+	a text;
+	m hcledger.members;
 BEGIN
-	IF m.authority IS NOT NULL AND TG_OP <> 'INSERT' THEN
-		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', r.tree_size),
-		                        format('a member may only add checkpoints; its %s was not applied', TG_OP));
-	ELSIF m.authority IS NOT NULL THEN
+	IF TG_OP <> 'INSERT' THEN
+		PERFORM hcledger.refuse_change_from('checkpoint', format('checkpoint of size %s of %s', OLD.tree_size,
+		                                                         split_part(OLD.body, E'\n', 1)),
+		                                    format('a member may only add checkpoints; its %s was not applied', TG_OP));
+		RETURN NULL;
+	END IF;
+	cp_origin := split_part(NEW.body, E'\n', 1);
+	a := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
+	m := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint', format('checkpoint of size %s', NEW.tree_size));
+	IF m.authority IS NOT NULL THEN
 		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
 		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
 		PERFORM hcledger.member_advance(m.authority);
@@ -822,11 +833,8 @@ BEGIN
 		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
 	IF TG_OP <> 'INSERT' THEN
-		m := hcledger.sending_member(OLD.witness, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size));
-		IF m.authority IS NOT NULL THEN
-			PERFORM hcledger.refuse(m.authority, 'cosignature', format('cosignature of %s at size %s', OLD.origin, OLD.tree_size),
-			                        format('a member may only add cosignatures; its %s was not applied', TG_OP));
-		END IF;
+		PERFORM hcledger.refuse_change_from('cosignature', format('cosignature by %s of %s at size %s', OLD.witness, OLD.origin, OLD.tree_size),
+		                                    format('a member may only add cosignatures; its %s was not applied', TG_OP));
 		RETURN NULL;
 	END IF;
 	m := hcledger.sending_member(NEW.witness, 'cosignature', subject);
@@ -874,10 +882,8 @@ BEGIN
 		-- our own receiving triggers' writes
 		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
-	PERFORM hcledger.refuse(coalesce((SELECT m.authority FROM hcledger.members m
-	                                   WHERE m.subscription = hcledger.applying_subscription()), '(unknown)'),
-	                        'table', format('%s of %s.%s', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
-	                        'a member may write only hcledger.codes, checkpoints, cosignatures and keys');
+	PERFORM hcledger.refuse_change_from('table', format('%s of %s.%s', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
+	                                    'a member may write only hcledger.codes, checkpoints, cosignatures and keys');
 	RETURN NULL;
 END $$;
 REVOKE EXECUTE ON FUNCTION receive_code(), receive_checkpoint(), receive_key(), receive_cosignature(), receive_nothing() FROM PUBLIC;
