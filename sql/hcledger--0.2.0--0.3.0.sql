@@ -212,8 +212,7 @@ BEGIN
 END
 $$;
 CREATE OR REPLACE FUNCTION ddl_start_guard() RETURNS event_trigger
-	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C;
 CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
 	EXECUTE FUNCTION ddl_start_guard();
 ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
@@ -300,7 +299,7 @@ BEGIN
 END $$;
 CREATE OR REPLACE FUNCTION verify_code(payload text)
 RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
@@ -436,7 +435,7 @@ BEGIN
 	ELSIF m.missing_rows > 0 THEN
 		-- a partial view of the member's log: a withheld revocation may be among the missing rows
 		verdict := 'incomplete';
-		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived; one may change this code',
+		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived (or not as sealed); one may change this code',
 		                 m.authority, m.missing_rows);
 	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
 		verdict := 'not yet sealed';
@@ -474,35 +473,63 @@ RETURNS bytea LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 		'UTF8')
 $$;
 COMMENT ON FUNCTION key_statement(text, text, text, bytea, timestamptz, timestamptz, timestamptz, text) IS 'the bytes an authority signs to endorse a key''s state (docs/consortium.md, "Key endorsements")';
-CREATE OR REPLACE FUNCTION endorse_key() RETURNS trigger
+CREATE OR REPLACE FUNCTION key_endorsement(k hcledger.keys, OUT endorsed_by text, OUT endorsement bytea)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	SELECT x.key_id INTO endorsed_by FROM hcledger.keys x
+	 WHERE x.authority = k.authority AND x.algorithm = 'ed25519' AND x.public_key = hcledger.signing_public_key()
+	   AND (x.revoked_at IS NULL OR x.revoked_at > clock_timestamp())
+	 ORDER BY x.valid_from DESC LIMIT 1;
+	IF endorsed_by IS NOT NULL THEN
+		endorsement := hcledger.node_sign(hcledger.key_statement(k.authority, k.key_id, k.algorithm, k.public_key,
+		                   k.valid_from, k.valid_until, k.revoked_at, k.revocation_reason));
+	END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION key_endorsement(hcledger.keys) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION endorse_local_key() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	signer text;
-	pub bytea;
+DECLARE e record;
 BEGIN
 	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local AND a.authority = NEW.authority) THEN
 		RETURN NEW;
 	END IF;
 	IF TG_OP = 'UPDATE' AND (NEW.valid_until, NEW.revoked_at, NEW.revocation_reason, NEW.algorithm, NEW.public_key, NEW.valid_from)
 	   IS NOT DISTINCT FROM (OLD.valid_until, OLD.revoked_at, OLD.revocation_reason, OLD.algorithm, OLD.public_key, OLD.valid_from) THEN
-		RETURN NEW;
+		RETURN NEW;		-- the state is unchanged: its endorsement stands (or is being set)
 	END IF;
-	pub := hcledger.signing_public_key();
-	SELECT k.key_id INTO signer FROM hcledger.keys k
-	 WHERE k.authority = NEW.authority AND k.algorithm = 'ed25519' AND k.public_key = pub
-	   AND (k.revoked_at IS NULL OR k.revoked_at > clock_timestamp())
-	 ORDER BY k.valid_from DESC LIMIT 1;
-	IF signer IS NULL THEN
-		NEW.endorsed_by := NULL;
-		NEW.endorsement := NULL;
-	ELSE
-		NEW.endorsed_by := signer;
-		NEW.endorsement := hcledger.node_sign(hcledger.key_statement(NEW.authority, NEW.key_id, NEW.algorithm,
-		                       NEW.public_key, NEW.valid_from, NEW.valid_until, NEW.revoked_at, NEW.revocation_reason));
+	NEW.endorsed_by := NULL;
+	NEW.endorsement := NULL;
+	IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) THEN
+		e := hcledger.key_endorsement(NEW);
+		NEW.endorsed_by := e.endorsed_by;
+		NEW.endorsement := e.endorsement;
 	END IF;
 	RETURN NEW;
 END $$;
-REVOKE EXECUTE ON FUNCTION endorse_key() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION endorse_local_key() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION endorse_key(authority text, key_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k hcledger.keys;
+	e record;
+BEGIN
+	SELECT * INTO k FROM hcledger.keys x
+	 WHERE x.authority = endorse_key.authority AND x.key_id = endorse_key.key_id
+	   AND x.authority = (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local) FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the local authority has no key "%" (authority "%")', key_id, authority USING ERRCODE = 'undefined_object',
+			HINT = 'Only the local authority''s keys are endorsed here; hcledger.keys lists them.';
+	END IF;
+	e := hcledger.key_endorsement(k);
+	IF e.endorsement IS NULL THEN
+		RAISE EXCEPTION 'no node key to endorse with' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'hcledger.signing_key_file must hold a registered, unrevoked ed25519 key of the local authority.';
+	END IF;
+	UPDATE hcledger.keys x SET endorsed_by = e.endorsed_by, endorsement = e.endorsement
+	 WHERE x.authority = k.authority AND x.key_id = k.key_id;
+END $$;
+REVOKE EXECUTE ON FUNCTION endorse_key(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION endorse_key(text, text) IS 'sign a local key''s current state with the node key, for peers to accept it (superusers only)';
 CREATE OR REPLACE FUNCTION key_endorsed(k hcledger.keys) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT k.endorsement IS NOT NULL AND EXISTS (
@@ -515,7 +542,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		                                k.valid_until, k.revoked_at, k.revocation_reason), k.endorsement))
 $$;
 REVOKE EXECUTE ON FUNCTION key_endorsed(hcledger.keys) FROM PUBLIC;
-CREATE TRIGGER hcl_endorse BEFORE INSERT OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION endorse_key();
+CREATE TRIGGER hcl_endorse BEFORE INSERT OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION endorse_local_key();
 
 --
 -- The consortium: a member writes nowhere but where its data belongs.
@@ -557,14 +584,42 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION peer_root(text, bigint) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION note_peer_roots(authority text, from_size bigint) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-	INSERT INTO hcledger.peer_roots (authority, tree_size, root)
-	SELECT DISTINCT m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)
-	  FROM hcledger.members m JOIN hcledger.cosignatures c ON c.origin = m.origin
-	 WHERE m.authority = note_peer_roots.authority AND c.tree_size > from_size AND c.tree_size <= m.tree_size
-	   AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = c.tree_size)
-	ON CONFLICT DO NOTHING
-$$;
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m hcledger.members;
+	c record;
+	x record;
+	fr bytea;
+	sz bigint := from_size;
+BEGIN
+	SELECT * INTO m FROM hcledger.members p WHERE p.authority = note_peer_roots.authority;
+	-- one pass over the newly accepted leaves, from the compact range where
+	-- they begin, however many sizes were cosigned among them
+	IF from_size = 0 THEN
+		fr := '\x';
+	ELSE
+		SELECT k.frontier INTO fr FROM hcledger.peer_checkpoints k
+		 WHERE k.authority = m.authority AND k.state = 'accepted' AND k.tree_size = from_size LIMIT 1;
+	END IF;
+	FOR c IN SELECT DISTINCT s.tree_size FROM hcledger.cosignatures s
+	          WHERE s.origin = m.origin AND s.tree_size > from_size AND s.tree_size <= m.tree_size
+	            AND NOT EXISTS (SELECT FROM hcledger.peer_roots r WHERE r.authority = m.authority AND r.tree_size = s.tree_size)
+	          ORDER BY s.tree_size LOOP
+		IF fr IS NULL THEN		-- accepted before 0.3.0 kept compact ranges
+			INSERT INTO hcledger.peer_roots (authority, tree_size, root)
+			VALUES (m.authority, c.tree_size, hcledger.peer_root(m.authority, c.tree_size)) ON CONFLICT DO NOTHING;
+			CONTINUE;
+		END IF;
+		x := hcledger.log_extend(fr, sz,
+		       (SELECT string_agg(int8send(l.row_number) || l.leaf_hash::bytea, '\x' ORDER BY l.log_position)
+		          FROM hcledger.peer_leaves l
+		         WHERE l.authority = m.authority AND l.log_position >= sz AND l.log_position < c.tree_size));
+		fr := x.frontier;
+		sz := x.tree_size;
+		INSERT INTO hcledger.peer_roots (authority, tree_size, root) VALUES (m.authority, c.tree_size, x.root)
+		ON CONFLICT DO NOTHING;
+	END LOOP;
+END $$;
 REVOKE EXECUTE ON FUNCTION note_peer_roots(text, bigint) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION refuse_change_from(kind text, subject text, reason text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -673,7 +728,9 @@ BEGIN
 	       missing_rows = p.missing_rows + (SELECT count(*) FROM hcledger.log_entries(c.leaves) e
 	                                        WHERE start + e.entry >= m.tree_size
 	                                          AND NOT EXISTS (SELECT FROM hcledger.peer_codes r
-	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number))
+	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number
+	                                                            AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, r)
+	                                                                OPERATOR(hcledger.=) e.leaf_hash))
 	 WHERE p.authority = m.authority;
 	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
 	       reason = NULL, decided_at = clock_timestamp(), frontier = x.frontier
@@ -711,23 +768,32 @@ BEGIN
 	IF m.authority IS NULL THEN
 		RETURN NULL;
 	END IF;
-	INSERT INTO hcledger.peer_codes SELECT (NEW).* ON CONFLICT DO NOTHING;
-	IF NOT FOUND THEN
-		SELECT * INTO had FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
-		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had)
-		   OPERATOR(hcledger.<>) hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) THEN
-			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
-			                        'it arrived again with other content; the first copy is kept');
-		END IF;
-		RETURN NULL;
-	END IF;
 	-- locked before looking for its leaf, so that a checkpoint decided meanwhile counts the row either
 	-- as missing (and it is counted off here) or as arrived, never neither
 	PERFORM FROM hcledger.members x WHERE x.authority = m.authority FOR UPDATE;
 	SELECT l.leaf_hash INTO leaf FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.row_number = NEW.hcl_row;
-	IF FOUND THEN
-		UPDATE hcledger.members x SET missing_rows = greatest(x.missing_rows - 1, 0) WHERE x.authority = m.authority;
-		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.<>) leaf THEN
+	SELECT * INTO had FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
+	IF had.hcl_row IS NOT NULL THEN
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had)
+		   OPERATOR(hcledger.=) hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) THEN
+			RETURN NULL;		-- the same row again (a re-copy)
+		ELSIF leaf IS NOT NULL AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, had) OPERATOR(hcledger.<>) leaf
+		      AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.=) leaf THEN
+			-- the sealed row at last, where a copy that did not match its leaf was kept: it replaces it
+			DELETE FROM hcledger.peer_codes p WHERE p.authority = NEW.authority AND p.hcl_row = NEW.hcl_row;
+		ELSE
+			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
+			                        'it arrived again with other content; the first copy is kept');
+			RETURN NULL;
+		END IF;
+	END IF;
+	INSERT INTO hcledger.peer_codes SELECT (NEW).*;
+	IF leaf IS NOT NULL THEN
+		IF hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, NEW) OPERATOR(hcledger.=) leaf THEN
+			-- a sealed row has arrived; one that does not match its leaf has not (a revocation
+			-- withheld and replaced by another row must not count)
+			UPDATE hcledger.members x SET missing_rows = greatest(x.missing_rows - 1, 0) WHERE x.authority = m.authority;
+		ELSE
 			PERFORM hcledger.refuse(m.authority, 'row', format('row %s', NEW.hcl_row),
 			                        'its content does not match its leaf in the accepted log');
 		END IF;

@@ -43,7 +43,7 @@ CREATE EXTENSION pgtap;
 CREATE EXTENSION hcledger;
 CREATE EXTENSION dblink;
 SET search_path = public, hcledger;
-SELECT plan(60);
+SELECT plan(75);
 
 CREATE ROLE regress_tb_owner;
 CREATE ROLE regress_tb_writer;
@@ -218,6 +218,16 @@ COPY tb_owner.entries (hcl_row, id, v) FROM STDIN;
 \.
 \set VERBOSITY default
 SELECT is_empty($$SELECT hcl_row FROM tb_owner.entries WHERE id = 8$$, 'nor can COPY be given a row number');
+-- A number drawn by an insert that failed before the check ran (NOT NULL):
+-- the session's current value, yet not fresh for a later statement.
+SELECT throws_ok($$INSERT INTO tb_owner.entries (id, v) VALUES (NULL, 'no id')$$, '23502', NULL,
+                 'an insert that fails on NOT NULL still draws a number');
+RESET ROLE;
+SELECT last_value AS drawn_unused FROM tb_owner.entries_hcl_row_seq \gset
+SET ROLE regress_tb_writer;
+SELECT throws_ok(format($$INSERT INTO tb_owner.entries (hcl_row, id, v) OVERRIDING SYSTEM VALUE VALUES (%s, 75, 'slipped')$$,
+                        :'drawn_unused'), '23514', NULL,
+                 'nor can that number, drawn by a failed insert, be given to a row later');
 RESET ROLE;
 -- the owner's trigger rewrites the number the sequence gave
 SET ROLE regress_tb_owner;
@@ -359,7 +369,112 @@ SELECT is((SELECT valid FROM verify_checkpoint(:'note_a')), false,
           'note A, by another authority''s key with the same key id, does not');
 
 --
--- 6. DROP INDEX CONCURRENTLY commits as it goes: the guard must refuse it
+-- 6. An owner's index predicate or expression never runs with the sealer's
+-- or a reader's rights.  PostgreSQL folds an IMMUTABLE function of
+-- constants when it loads an index's predicate; hcledger picks a ledger's
+-- row-number index from the catalog without loading any.
+--
+SET ROLE regress_tb_owner;
+CREATE TABLE tb_owner.predicated (id integer NOT NULL);
+CREATE TABLE tb_owner.pred_log (who name, what text);
+CREATE FUNCTION tb_owner.pred_spy_v(integer) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO tb_owner.pred_log VALUES (current_user, 'predicate');
+	BEGIN ALTER ROLE regress_tb_owner SUPERUSER; EXCEPTION WHEN OTHERS THEN NULL; END;
+	RETURN $1;
+END $$;
+CREATE FUNCTION tb_owner.pred_spy(integer) RETURNS integer IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN RETURN tb_owner.pred_spy_v($1); END $$;
+RESET ROLE;
+SELECT create_ledger('tb_owner.predicated') > 0 AS made_a_ledger;
+SELECT i.indexrelid::regclass AS pred_row_index
+  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+ WHERE i.indrelid = 'tb_owner.predicated'::regclass AND i.indisunique AND a.attname = 'hcl_row' \gset
+SET ROLE regress_tb_owner;
+CREATE UNIQUE INDEX predicated_spy ON tb_owner.predicated (hcl_row) WHERE tb_owner.pred_spy(55) > 0;
+CREATE INDEX predicated_id ON tb_owner.predicated (id);
+-- the real index made anew, so that the planted one comes first in the table's index list
+REINDEX INDEX CONCURRENTLY :pred_row_index;
+INSERT INTO tb_owner.predicated VALUES (1), (2);
+DELETE FROM tb_owner.pred_log;
+RESET ROLE;
+SELECT count(*) AS ledgers FROM seal();
+SELECT count(*) > 0 AS listed FROM hcledger.status;
+SELECT count(*) AS problems FROM hcledger.verify_ledger('tb_owner.predicated');
+SET ROLE regress_tb_admin;
+SELECT count(*) > 0 AS listed FROM hcledger.status;
+RESET ROLE;
+SELECT is_empty($$SELECT who FROM tb_owner.pred_log WHERE who <> 'regress_tb_owner'$$,
+                'an owner''s index predicate never runs as the sealer, the verifier or a reader of the status view');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_tb_owner'), false, 'and the owner did not become a superuser');
+ALTER ROLE regress_tb_owner NOSUPERUSER;
+SELECT results_eq($$SELECT committed_rows, sealed_rows FROM hcledger.status WHERE ledger = 'tb_owner.predicated'::regclass$$,
+                  $$VALUES (2::bigint, 2::bigint)$$, 'the ledger is sealed all the same');
+-- Another session holds a lock on one index of the ledger (an open REINDEX):
+-- neither the status view nor sealing waits for it.
+SELECT dblink_connect('locker', 'dbname=regress_trust');
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT dblink_exec('locker', 'REINDEX INDEX tb_owner.predicated_id');
+SET lock_timeout = '5s';
+SELECT lives_ok($$SELECT count(*) FROM hcledger.status$$, 'the status view does not wait for a lock on another index of a ledger');
+SELECT lives_ok($$SELECT hcledger.seal()$$, 'nor does sealing');
+-- and a ledger another session holds locked is listed, not counted, at once
+SELECT dblink_exec('locker', 'LOCK TABLE tb_owner.predicated IN ACCESS EXCLUSIVE MODE');
+SELECT is((SELECT pending_rows FROM hcledger.status WHERE ledger = 'tb_owner.predicated'::regclass), NULL::bigint,
+          'a ledger locked by another session is listed without waiting, its counts NULL');
+RESET lock_timeout;
+SELECT dblink_exec('locker', 'COMMIT');
+SELECT dblink_disconnect('locker');
+
+--
+-- 7. A verdict is never judged on an old snapshot: not that of a cursor
+-- declared before a revocation, nor of a long statement.
+--
+SELECT encode(credential_id, 'hex') AS code_d_id, payload AS code_d
+  FROM issue_code('{"name": "Cursor Traveller", "document_number": "TB000005", "birth_date": "1980-05-05"}') \gset
+SELECT count(*) AS ledgers FROM seal();
+CREATE FUNCTION pg_temp.cursor_verdicts(payload text, id text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	c refcursor;
+	v1 text;
+	v2 text;
+BEGIN
+	OPEN c FOR SELECT v.verdict FROM generate_series(1, 2) g, LATERAL hcledger.verify_code(CASE WHEN g > 0 THEN payload END) v;
+	FETCH c INTO v1;
+	PERFORM * FROM dblink('dbname=regress_trust',
+	                      format('SELECT 1 FROM hcledger.revoke_code(decode(%L, ''hex''), ''revoked while a cursor was open'')', id))
+	          AS r(x int);
+	FETCH c INTO v2;
+	CLOSE c;
+	RETURN v1 || ',' || v2;
+END $$;
+SELECT is(pg_temp.cursor_verdicts(:'code_d', :'code_d_id'), 'valid,revoked',
+          'a cursor declared before a revocation gives revoked once it is committed');
+
+--
+-- 8. The node key speaks for the authority at every peer: only a superuser
+-- (who can read the key file anyway) makes it endorse a key.  A key an
+-- administrator adds is left unendorsed until a superuser endorses it.
+--
+ALTER ROLE regress_tb_admin LOGIN;
+SELECT * FROM dblink('dbname=regress_trust user=regress_tb_admin',
+                     $$SELECT 1 FROM hcledger.add_key('regress-tb', 'admin-key', 'ed25519',
+                                  '\x3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c')$$) AS r(x int);
+SELECT is((SELECT endorsement IS NULL AND endorsed_by IS NULL FROM hcledger.keys WHERE key_id = 'admin-key'), true,
+          'a key an administrator (not a superuser) adds is not endorsed with the node key');
+SELECT throws_ok($$SELECT hcledger.endorse_key('regress-tb', 'admin-key')$$, '42501', NULL, 'nor can the administrator endorse it')
+  FROM (SELECT set_config('role', 'regress_tb_admin', true)) r;
+RESET ROLE;
+SELECT lives_ok($$SELECT hcledger.endorse_key('regress-tb', 'admin-key')$$, 'a superuser endorses it');
+SELECT is((SELECT hcledger.key_endorsed(k) AND k.endorsed_by = 'node-tb' FROM hcledger.keys k WHERE k.key_id = 'admin-key'), true,
+          'with the node key, as peers check it');
+SELECT add_key('regress-tb', 'super-key', 'ed25519', '\xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+SELECT is((SELECT hcledger.key_endorsed(k) FROM hcledger.keys k WHERE k.key_id = 'super-key'), true,
+          'a key a superuser adds is endorsed at once');
+ALTER ROLE regress_tb_admin NOLOGIN;
+
+--
+-- 9. DROP INDEX CONCURRENTLY commits as it goes: the guard must refuse it
 -- for the ledger's unique index on hcl_row before it starts.
 --
 SET ROLE regress_tb_owner;
@@ -379,6 +494,11 @@ SELECT is((SELECT count(*) FROM pg_class WHERE oid = to_regclass('tb_owner.index
 SELECT throws_ok(format('DROP INDEX %s', :'hcl_row_index'), '55000', NULL, 'the owner cannot drop the unique index on hcl_row');
 DROP INDEX CONCURRENTLY :hcl_row_index;
 SELECT is(:'SQLSTATE'::text, '55000', 'nor drop it concurrently');
+SET search_path = tb_owner, public, hcledger;
+SELECT split_part(:'hcl_row_index', '.', 2) AS hcl_row_index_name \gset
+DROP INDEX CONCURRENTLY :hcl_row_index_name;
+SELECT is(:'SQLSTATE'::text, '55000', 'nor by its unqualified name, found through the search_path');
+SET search_path = public, hcledger;
 \set VERBOSITY default
 RESET ROLE;
 SELECT ok((SELECT indisvalid AND indisready AND indislive FROM pg_index WHERE indexrelid = :'hcl_row_index'::regclass),

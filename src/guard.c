@@ -22,7 +22,11 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
+
+#include "ledger.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 /*
@@ -49,8 +53,17 @@ hcl_session_currval(Oid seqid, int64 *value)
 	}
 	PG_CATCH();
 	{
-		/* "not yet defined in this session": the caller raises an error at once */
+		ErrorData  *e;
+
+		/* "not yet defined in this session" is an answer; anything else is an error */
 		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		if (e->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+		{
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+			PG_RE_THROW();
+		}
+		FreeErrorData(e);
 		FlushErrorState();
 		ok = false;
 	}
@@ -59,34 +72,27 @@ hcl_session_currval(Oid seqid, int64 *value)
 	return ok;
 }
 
-/* What row_drawn keeps for the rows of one statement (in fn_extra). */
-typedef struct HclRowDrawn
-{
-	Oid			relid;
-	Oid			seqid;			/* the identity sequence of its hcl_row */
-} HclRowDrawn;
-
-/* The number each sequence last gave a row in this session (never twice). */
+/*
+ * What this session knows of each ledger sequence's numbers: the last one
+ * it let through (never twice), and the sequence's last value when the
+ * current INSERT or COPY statement began (a row of the statement must have
+ * a later one: a number drawn by an earlier statement whose row failed
+ * before this check ran, say on a NOT NULL column, is not fresh).
+ */
 typedef struct HclRowUsed
 {
 	Oid			seqid;			/* hash key */
-	int64		row;
+	int64		row;			/* last let through; 0 if none */
+	int64		floor;			/* the sequence's value before the statement */
 } HclRowUsed;
 
 static HTAB *hcl_rows_used = NULL;
 
-/*
- * Is row the number this session just drew from seqid, and not one it has
- * let through already?  A number drawn for an insert that then failed or
- * rolled back was let through once: offered again (OVERRIDING SYSTEM VALUE
- * after the sealer passed over it as a gap), it is refused too.
- */
-static bool
-hcl_row_fresh(Oid seqid, int64 row)
+static HclRowUsed *
+hcl_row_used(Oid seqid)
 {
-	HclRowUsed *used;
 	bool		found;
-	int64		drawn;
+	HclRowUsed *used;
 
 	if (hcl_rows_used == NULL)
 	{
@@ -98,10 +104,119 @@ hcl_row_fresh(Oid seqid, int64 row)
 		hcl_rows_used = hash_create("hcledger row numbers used", 16, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	used = hash_search(hcl_rows_used, &seqid, HASH_ENTER, &found);
+	if (!found)
+		used->row = used->floor = 0;
+	return used;
+}
+
+/*
+ * Note, as an INSERT or COPY into a ledger begins (its statement trigger),
+ * the last number this session has drawn from the ledger's sequence.
+ */
+typedef struct HclLedgerSeq
+{
+	Oid			relid;			/* hash key */
+	Oid			seqid;
+} HclLedgerSeq;
+
+static HTAB *hcl_ledger_seqs = NULL;
+
+/* A table's definition changed: look its sequence up again. */
+static void
+hcl_forget_ledger_seq(Datum arg, Oid relid)
+{
+	if (hcl_ledger_seqs == NULL)
+		return;
+	if (OidIsValid(relid))
+		hash_search(hcl_ledger_seqs, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		HASH_SEQ_STATUS status;
+		HclLedgerSeq *e;
+
+		hash_seq_init(&status, hcl_ledger_seqs);
+		while ((e = hash_seq_search(&status)) != NULL)
+			hash_search(hcl_ledger_seqs, &e->relid, HASH_REMOVE, NULL);
+	}
+}
+
+/* The identity sequence of a ledger's hcl_row (InvalidOid if none), cached. */
+static Oid
+hcl_ledger_seq(Oid relid)
+{
+	HclLedgerSeq *e;
+	bool		found;
+
+	if (hcl_ledger_seqs == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(HclLedgerSeq);
+		ctl.hcxt = TopMemoryContext;
+		hcl_ledger_seqs = hash_create("hcledger ledger sequences", 16, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(hcl_forget_ledger_seq, (Datum) 0);
+	}
+	e = hash_search(hcl_ledger_seqs, &relid, HASH_FIND, &found);
+	if (!found)
+	{
+		AttrNumber	attnum = get_attnum(relid, "hcl_row");
+		Oid			seqid = attnum == InvalidAttrNumber ? InvalidOid :
+			getIdentitySequence(relid, attnum, true);
+
+		e = hash_search(hcl_ledger_seqs, &relid, HASH_ENTER, &found);
+		e->seqid = seqid;
+	}
+	return e->seqid;
+}
+
+void
+hcl_note_statement_floor(Relation rel)
+{
+	Oid			seqid = hcl_ledger_seq(RelationGetRelid(rel));
+	LOCAL_FCINFO(fcinfo, 1);
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		last;
+
+	if (!OidIsValid(seqid))
+		return;
+	/*
+	 * The sequence's last value as the statement begins, drawn by any
+	 * session (every row of this statement draws a later one), read as the
+	 * bootstrap superuser: the writer of an identity column need not have
+	 * rights on its sequence.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seqid);
+	fcinfo->args[0].isnull = false;
+	last = pg_sequence_last_value(fcinfo);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	hcl_row_used(seqid)->floor = fcinfo->isnull ? 0 : DatumGetInt64(last);
+}
+
+/*
+ * Is row the number this session just drew from seqid, in this statement,
+ * and not one it has let through already?  A number drawn for an insert
+ * that then failed or rolled back is not fresh again: offered later (with
+ * OVERRIDING SYSTEM VALUE after the sealer passed over it as a gap), it is
+ * refused.
+ */
+static bool
+hcl_row_fresh(Oid seqid, int64 row)
+{
+	HclRowUsed *used;
+	int64		drawn;
+
 	if (!hcl_session_currval(seqid, &drawn) || drawn != row)
 		return false;
-	used = hash_search(hcl_rows_used, &seqid, HASH_ENTER, &found);
-	if (found && used->row == row)
+	used = hcl_row_used(seqid);
+	if (row <= used->floor || row == used->row)
 		return false;
 	used->row = row;
 	return true;
@@ -129,22 +244,14 @@ hcl_row_drawn(PG_FUNCTION_ARGS)
 {
 	int64		row = PG_GETARG_INT64(0);
 	Oid			relid = PG_GETARG_OID(1);
-	HclRowDrawn *rd = (HclRowDrawn *) fcinfo->flinfo->fn_extra;
+	Oid			seqid;
 
 	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
 		PG_RETURN_BOOL(true);
-	if (rd == NULL || rd->relid != relid)
-	{
-		AttrNumber	attnum = get_attnum(relid, "hcl_row");
-
-		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "hcledger: table %u has no column hcl_row", relid);
-		rd = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(HclRowDrawn));
-		rd->relid = relid;
-		rd->seqid = getIdentitySequence(relid, attnum, false);
-		fcinfo->flinfo->fn_extra = rd;
-	}
-	if (hcl_row_fresh(rd->seqid, row))
+	seqid = hcl_ledger_seq(relid);
+	if (!OidIsValid(seqid))
+		elog(ERROR, "hcledger: table %u has no identity column hcl_row", relid);
+	if (hcl_row_fresh(seqid, row))
 		PG_RETURN_BOOL(true);
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
@@ -177,7 +284,22 @@ hcl_ledger_of_row_index(Oid indexid)
 	Datum		args[1] = {ObjectIdGetDatum(indexid)};
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *ledger = NULL;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
 
+	/*
+	 * The DDL's author may have no right to read hcledger's catalog: it is
+	 * read as the bootstrap superuser, in a security-restricted operation
+	 * with search_path pinned, so no operator or function of the author's
+	 * path can stand in for the catalog's.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "hcledger: SPI_connect failed");
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -186,6 +308,8 @@ hcl_ledger_of_row_index(Oid indexid)
 		ledger = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1));
 	SPI_finish();
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return ledger;
 }
 
@@ -196,7 +320,9 @@ hcl_ledger_of_row_index(Oid indexid)
  * that is committed before the command ends, so a guard at its end refuses
  * too late (the ledger would stop sealing, and every later DDL be refused).
  * Here the command is refused before it starts when it would drop a
- * ledger's only row-number index.  (CREATE INDEX and REINDEX CONCURRENTLY,
+ * ledger's only row-number index.  The index names are resolved as the
+ * command will resolve them: with the author's search_path (this function
+ * is not SECURITY DEFINER).  (CREATE INDEX and REINDEX CONCURRENTLY,
  * the other commands that commit in steps, never leave a ledger without a
  * valid row-number index.)
  */

@@ -13,6 +13,9 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -307,6 +310,47 @@ hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
 	}
 }
 
+/*
+ * Is this index, read from the catalog alone, a usable row-number index: a
+ * valid, unique, ascending btree on hcl_row alone, without predicate or
+ * expression?  Nothing is opened and nothing evaluated: a table owner's
+ * index predicate or expression (IMMUTABLE functions are folded when an
+ * index's predicate is loaded) must never run with the caller's rights.
+ */
+static bool
+hcl_is_row_index(Oid indexoid, AttrNumber row_attnum)
+{
+	HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	HeapTuple	ctup;
+	Form_pg_index idx;
+	bool		ok;
+
+	if (!HeapTupleIsValid(itup))
+		return false;
+	idx = (Form_pg_index) GETSTRUCT(itup);
+	ok = idx->indisvalid && idx->indisunique && idx->indnatts == 1 &&
+		idx->indkey.values[0] == row_attnum &&
+		heap_attisnull(itup, Anum_pg_index_indpred, NULL) &&
+		heap_attisnull(itup, Anum_pg_index_indexprs, NULL);
+	if (ok)
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(INDEXRELID, itup, Anum_pg_index_indoption, &isnull);
+
+		/* ascending: the walk is in row order */
+		ok = !isnull && ((int2vector *) DatumGetPointer(d))->values[0] == 0;
+	}
+	ReleaseSysCache(itup);
+	if (!ok)
+		return false;
+	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(ctup))
+		return false;
+	ok = ((Form_pg_class) GETSTRUCT(ctup))->relam == BTREE_AM_OID;
+	ReleaseSysCache(ctup);
+	return ok;
+}
+
 Oid
 hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 {
@@ -316,19 +360,11 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 
 	foreach(lc, indexes)
 	{
-		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (irel->rd_rel->relam == BTREE_AM_OID &&
-			irel->rd_index->indisvalid &&
-			irel->rd_index->indisunique &&
-			irel->rd_index->indnatts == 1 &&
-			irel->rd_index->indkey.values[0] == ledger->row_attnum &&
-			irel->rd_indoption[0] == 0 &&	/* ascending: the walk is in row order */
-			irel->rd_indpred == NIL && RelationGetIndexPredicate(irel) == NIL)
-			found = RelationGetRelid(irel);
-		index_close(irel, AccessShareLock);
-		if (OidIsValid(found))
+		if (hcl_is_row_index(lfirst_oid(lc), ledger->row_attnum))
+		{
+			found = lfirst_oid(lc);
 			break;
+		}
 	}
 	list_free(indexes);
 	if (!OidIsValid(found))
@@ -596,7 +632,8 @@ hcl_refuse_change(PG_FUNCTION_ARGS)
  *
  * Gives the inserting transaction its XID before any row number is drawn,
  * so the sealer can tell when every transaction that may still insert a
- * missing row number has ended (see seal.c).
+ * missing row number has ended (see seal.c); and notes the last number the
+ * session drew before the statement, for the check hcl_row_drawn (guard.c).
  */
 PG_FUNCTION_INFO_V1(hcl_assign_xid);
 Datum
@@ -605,6 +642,7 @@ hcl_assign_xid(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "hcledger: assign_xid called outside a trigger");
 	(void) GetCurrentTransactionId();
+	hcl_note_statement_floor(((TriggerData *) fcinfo->context)->tg_relation);
 	return PointerGetDatum(NULL);
 }
 

@@ -137,6 +137,9 @@ extern char *hcl_checkpoint_body(const char *origin, int64 tree_size,
 								 const hcl_hash root, const hcl_hash prev,
 								 int64 unix_time, int64 last_row);
 
+/* Note the session's last drawn row number as an INSERT begins (guard.c). */
+extern void hcl_note_statement_floor(Relation rel);
+
 /*
  * Sealing one ledger: returns the number of rows appended to its log.  When
  * another sealer holds the ledger, waits if wait, else returns 0 at once.

@@ -58,10 +58,10 @@ hcl_public_key_raw_sql(PG_FUNCTION_ARGS)
 
 /*
  * The registry's Ed25519 keys, labelled "authority/key_id": of the authority
- * named; else, for a consortium member's log, of that member only; for a
- * ledger of this database, of every authority but the members (a peer
- * never vouches for our logs); else of all.  So a member's key never
- * vouches for another's log.  Registry times are compared in whole seconds, as the checkpoint's
+ * named; else, for a consortium member's log, of that member only; for any
+ * other log (a ledger of this database, or one unknown here), of every
+ * authority but the members.  So a member's key never vouches for another's
+ * log.  Registry times are compared in whole seconds, as the checkpoint's
  * hcledger-time is: each bound is rounded down.
  */
 hcl_trusted_key *
@@ -88,7 +88,7 @@ hcl_registry_keys(const char *authority, const char *origin, int *nkeys)
 							  " AND CASE WHEN $1 IS NOT NULL THEN k.authority = $1"
 							  "  WHEN EXISTS (SELECT FROM hcledger.members m WHERE m.origin = $2)"
 							  "   THEN k.authority = (SELECT m.authority FROM hcledger.members m WHERE m.origin = $2)"
-							  "  WHEN EXISTS (SELECT FROM hcledger.ledgers l WHERE l.origin = $2)"
+							  "  WHEN $2 IS NOT NULL"
 							  "   THEN NOT EXISTS (SELECT FROM hcledger.members m WHERE m.authority = k.authority)"
 							  "  ELSE true END"
 							  " ORDER BY authority, valid_from",

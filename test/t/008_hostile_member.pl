@@ -17,6 +17,7 @@
 #    change or remove a peer's own codes, checkpoints or cosignatures;
 #  - a withheld revocation: rows filtered out of the feed make the member's
 #    codes verify as incomplete, never valid, and member_status counts them;
+#    another row sent under the revocation's number does not count;
 #  - a split view at different sizes is reported by the member whose log
 #    covers the other's cosigned size;
 #  - throughout, the honest members' codes verify valid at each other, and
@@ -440,6 +441,20 @@ is(try_value($mo, "SELECT missing_rows > 0 FROM hcledger.member_status WHERE aut
 	'member_status counts the rogue\'s missing rows');
 is(try_value($mo, "SELECT string_agg(authority, ',') FROM hcledger.member_status WHERE missing_rows > 0"), 'rogue',
 	'and no other member\'s');
+# 6b. It then sends another row under the withheld revocation's number (a copy of
+# the code's issue row): a row that does not match its leaf has not arrived.
+my $rev_row = value($rg, "SELECT hcl_row FROM hcledger.codes WHERE credential_id = decode('$w_id', 'hex') AND entry = 'revoke'");
+$before = last_refusal($mo);
+hostile("SET LOCAL session_replication_role = replica;
+	DELETE FROM hcledger.codes WHERE hcl_row = $rev_row;
+	INSERT INTO hcledger.codes ($cols) OVERRIDING SYSTEM VALUE SELECT " . join(', ', map { $_ eq 'hcl_row' ? $rev_row : $_ } @cols)
+	. " FROM hcledger.codes WHERE credential_id = decode('$w_id', 'hex') AND entry = 'issue'", 'hcledger.codes');
+ok(poll($mo, "SELECT count(*) > 0 FROM hcledger.refusals WHERE refusal_id > $before AND kind = 'row' AND subject = 'row $rev_row'"
+		. " AND reason LIKE 'its content does not match its leaf%'", 20),
+	'a row sent in place of the withheld revocation is refused in Macau as not matching its leaf');
+is(value($mo, "SELECT verdict FROM hcledger.verify_code('$w_code')"), 'incomplete',
+	'and the code still verifies as incomplete: a row that does not match its leaf has not arrived');
+is(value($mo, "SELECT missing_rows > 0 FROM hcledger.members WHERE authority = 'rogue'"), 't', 'it is still counted missing');
 hostile("ALTER PUBLICATION hcledger_feed SET TABLE $feed");
 honest('with the rogue\'s revocation withheld');
 
