@@ -313,13 +313,10 @@ SELECT ok((SELECT bool_and(p.prosecdef AND p.proconfig @> '{"search_path=pg_cata
 CREATE FUNCTION pg_temp.behind_the_back(stmt text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
-	ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
-	ALTER TABLE hcledger.codes DISABLE TRIGGER hcl_append_only, DROP CONSTRAINT hcl_row_drawn;
+	ALTER TABLE hcledger.codes DISABLE TRIGGER hcl_append_only;
 	EXECUTE stmt;
-	ALTER TABLE hcledger.codes ENABLE ALWAYS TRIGGER hcl_append_only,
-		ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID;
+	ALTER TABLE hcledger.codes ENABLE ALWAYS TRIGGER hcl_append_only;
 	ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
-	ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
 END $$;
 SELECT seal('hcledger.codes');
 SELECT pg_temp.behind_the_back(format($$UPDATE hcledger.codes SET colour = 'green' WHERE credential_id = %L AND entry = 'issue'$$, pg_temp.id('bo')));

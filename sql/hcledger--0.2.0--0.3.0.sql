@@ -23,11 +23,11 @@ COMMENT ON FUNCTION row_drawn(bigint, oid) IS 'a ledger''s check that a new row'
 DO $$
 DECLARE l record;
 BEGIN
-	FOR l IN SELECT relid FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
+	FOR l IN SELECT relid FROM hcledger.ledgers WHERE dropped_at IS NULL AND relid <> 'hcledger.codes'::regclass LOOP
 		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', l.relid);
 	END LOOP;
 END $$;
-CREATE OR REPLACE FUNCTION create_ledger(ledger regclass) RETURNS integer
+CREATE OR REPLACE FUNCTION prepare_ledger_table(ledger regclass, row_check boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -35,11 +35,8 @@ DECLARE
 	rel record;
 	bad record;
 	cols text[];
-	types text[];
 	order_by text;
 	n bigint;
-	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
-	id integer;
 	numbered boolean;
 	q text := ledger::text;
 BEGIN
@@ -80,11 +77,8 @@ BEGIN
 		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
 			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
 	END IF;
-	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
-	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
-	  INTO cols, types
-	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
-	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C") INTO cols
+	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
 	IF cols IS NULL THEN
 		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition',
 			HINT = 'Add the columns the ledger records, then call create_ledger.';
@@ -114,19 +108,54 @@ BEGIN
 	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
 	-- Row numbers come from the sequence alone (OVERRIDING SYSTEM VALUE is refused);
 	-- NOT VALID: the existing rows' numbers were not drawn by this session.
-	EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
+	IF row_check THEN
+		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
+	END IF;
 	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
 	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
-
+END
+$$;
+CREATE OR REPLACE FUNCTION register_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel record;
+	cols text[];
+	types text[];
+	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
+	id integer;
+BEGIN
+	SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	  INTO cols, types
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row';
 	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
 	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
 	        hcledger.table_shape(ledger))
+	ON CONFLICT (relid) WHERE dropped_at IS NULL DO NOTHING
 	RETURNING ledger_id INTO id;
-	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	IF id IS NULL THEN
+		SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	ELSE
+		INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	END IF;
 	RETURN id;
 END
 $$;
+CREATE OR REPLACE FUNCTION create_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM hcledger.prepare_ledger_table(ledger);
+	RETURN hcledger.register_ledger(ledger);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION prepare_ledger_table(regclass, boolean), register_ledger(regclass) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION drop_ledger(ledger regclass, reason text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -142,6 +171,44 @@ $$;
 
 -- The DDL guard holds ledgers to the new check and members' subscriptions to the four tables;
 -- DROP INDEX CONCURRENTLY of a row-number index is refused before it starts.
+CREATE OR REPLACE FUNCTION ledger_defects(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT array_remove(ARRAY[
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'hcl_row'
+		                      AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype)
+			THEN 'its row-number column hcl_row would change' END,
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass
+		                      AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle)
+			THEN 'its row-number sequence would count otherwise than by one, uncached, without cycling' END,
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                      JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = tbl AND a.attname = 'hcl_row'
+		                      WHERE i.indrelid = tbl AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
+		                        AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL)
+			THEN 'its unique index on hcl_row would be dropped or changed' END,
+		CASE WHEN tbl <> 'hcledger.codes'::regclass
+		          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = tbl AND c.contype = 'c'
+		                          AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
+		                              = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))')
+			THEN 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed' END,
+		CASE WHEN EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = tbl OR inhparent = tbl)
+			THEN 'it would inherit from, or be inherited by, another table' END,
+		CASE WHEN (SELECT relpersistence FROM pg_class WHERE oid = tbl) <> 'p'
+			THEN 'it would no longer be a permanent, logged table' END,
+		CASE WHEN (SELECT count(*) FROM pg_trigger WHERE tgrelid = tbl
+		           AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2
+			THEN 'its append-only triggers would be dropped or disabled' END], NULL)
+$$;
+CREATE OR REPLACE FUNCTION ddl_before() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM set_config('hcledger_ddl.defects',
+	                   coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
+	                               FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
+	                              WHERE l.dropped_at IS NULL), ''),
+	                   true);
+END
+$$;
 CREATE OR REPLACE FUNCTION ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql
 -- it runs for everyone's DDL, also of roles with no grant on this schema
@@ -152,6 +219,7 @@ DECLARE
 	shape text;
 	unlocked boolean;
 	problem text;
+	before text[] := string_to_array(coalesce(current_setting('hcledger_ddl.defects', true), ''), E'\n');
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
 		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
@@ -162,28 +230,10 @@ BEGIN
 			problem := 'the table would be dropped';
 		ELSIF shape <> l.table_shape AND NOT unlocked THEN
 			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
-		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
-			problem := 'its row-number column hcl_row would change';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(l.relid::text, 'hcl_row')::regclass
-		                  AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle) THEN
-			problem := 'its row-number sequence would count otherwise than by one, uncached, without cycling';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-		                  JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = l.relid AND a.attname = 'hcl_row'
-		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
-		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
-			problem := 'its unique index on hcl_row would be dropped or changed';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = l.relid AND c.contype = 'c'
-		                  AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
-		                      = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))') THEN
-			problem := 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed';
-		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
-			problem := 'it would inherit from, or be inherited by, another table';
-		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
-			problem := 'it would no longer be a permanent, logged table';
-		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
-		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
-			problem := 'its append-only triggers would be dropped or disabled';
+		ELSE
+			-- the first defect this command brought (those there before it are not its doing)
+			SELECT d INTO problem FROM unnest(hcledger.ledger_defects(l.relid)) d
+			 WHERE NOT (l.ledger_id || ':' || d) = ANY (before) LIMIT 1;
 		END IF;
 		IF problem IS NOT NULL THEN
 			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
@@ -211,6 +261,8 @@ BEGIN
 	END IF;
 END
 $$;
+CREATE EVENT TRIGGER hcledger_ddl_before ON ddl_command_start EXECUTE FUNCTION ddl_before();
+ALTER EVENT TRIGGER hcledger_ddl_before ENABLE ALWAYS;
 CREATE OR REPLACE FUNCTION ddl_start_guard() RETURNS event_trigger
 	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C;
 CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
@@ -244,6 +296,56 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- Dump and restore: the codes ledger is registered at first use (a restore
+-- brings back its registration), and the sequences of the configuration
+-- tables are dumped with them.  (hcledger.codes is registered already here.)
+ALTER TABLE ledgers ADD COLUMN nan_canonical boolean NOT NULL DEFAULT false;
+ALTER TABLE ledgers ALTER COLUMN nan_canonical SET DEFAULT true;
+COMMENT ON COLUMN ledgers.nan_canonical IS 'float NaNs are encoded as the canonical NaN (docs/format.md): ledgers made from 0.3.0 on';
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.codes', 'hcl_row')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledgers', 'ledger_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledger_events', 'event_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.member_events', 'event_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.peer_checkpoints', 'id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.refusals', 'refusal_id')::regclass, '');
+CREATE OR REPLACE FUNCTION codes_ledger() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE id integer := (SELECT l.ledger_id FROM hcledger.ledgers l
+                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+BEGIN
+	RETURN coalesce(id, hcledger.register_ledger('hcledger.codes'));
+END $$;
+REVOKE EXECUTE ON FUNCTION codes_ledger() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION publish(connection text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	ledger integer;
+BEGIN
+	IF current_setting('wal_level') <> 'logical' THEN
+		RAISE EXCEPTION 'publishing needs wal_level = logical, not %', current_setting('wal_level')
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set it in postgresql.conf and restart the server.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'ed25519'
+	               AND k.public_key = hcledger.signing_public_key() AND k.revoked_at IS NULL
+	               AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.signing_key_file is not a registered, valid ed25519 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
+	END IF;
+	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
+	ledger := hcledger.codes_ledger();
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = 'hcledger_feed') THEN
+		EXECUTE format('CREATE PUBLICATION hcledger_feed FOR TABLE hcledger.codes,'
+		               ' hcledger.checkpoints WHERE (ledger_id = %s), hcledger.cosignatures WHERE (witness = %L)'
+		               ' WITH (publish = ''insert'')', ledger, me);
+		EXECUTE format('CREATE PUBLICATION hcledger_keys FOR TABLE hcledger.keys WHERE (authority = %L)'
+		               ' WITH (publish = ''insert, update, delete'')', me);
+		INSERT INTO hcledger.member_events (authority, event) VALUES (me, 'published');
+	END IF;
+	RETURN hcledger.member_card();
+END $$;
 
 -- Real time in verdicts and issuing.
 CREATE OR REPLACE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
@@ -291,6 +393,7 @@ BEGIN
 			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
 	END IF;
 	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
+	PERFORM hcledger.codes_ledger();
 	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
 	                            valid_until, key_id, signature)
 	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);

@@ -182,8 +182,10 @@ CREATE TABLE ledgers (
 	gap_horizon		bigint,
 	blocked_by		bigint,
 	-- what the DDL guard holds the table to (see table_shape)
-	table_shape		text NOT NULL
+	table_shape		text NOT NULL,
+	nan_canonical	boolean NOT NULL DEFAULT true
 );
+COMMENT ON COLUMN ledgers.nan_canonical IS 'float NaNs are encoded as the canonical NaN (docs/format.md): ledgers made from 0.3.0 on';
 CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS NULL;
 COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
 
@@ -636,7 +638,11 @@ CREATE FUNCTION row_drawn(row_number bigint, tbl oid) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hcl_row_drawn' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION row_drawn(bigint, oid) IS 'a ledger''s check that a new row''s number was drawn from its sequence (errors if not)';
 
-CREATE FUNCTION create_ledger(ledger regclass) RETURNS integer
+-- Make a table a ledger table: its row numbers (existing rows numbered),
+-- the unique index on them, the append-only triggers and, unless row_check
+-- is false, the check that row numbers come from the sequence.  Not yet
+-- registered: register_ledger does that.
+CREATE FUNCTION prepare_ledger_table(ledger regclass, row_check boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -644,11 +650,8 @@ DECLARE
 	rel record;
 	bad record;
 	cols text[];
-	types text[];
 	order_by text;
 	n bigint;
-	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
-	id integer;
 	numbered boolean;
 	q text := ledger::text;
 BEGIN
@@ -689,11 +692,8 @@ BEGIN
 		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
 			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
 	END IF;
-	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
-	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
-	  INTO cols, types
-	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
-	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C") INTO cols
+	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
 	IF cols IS NULL THEN
 		RAISE EXCEPTION 'table "%" has no columns to make a ledger of', q USING ERRCODE = 'invalid_table_definition',
 			HINT = 'Add the columns the ledger records, then call create_ledger.';
@@ -723,17 +723,56 @@ BEGIN
 	EXECUTE format('CREATE UNIQUE INDEX ON %s (hcl_row)', q);
 	-- Row numbers come from the sequence alone (OVERRIDING SYSTEM VALUE is refused);
 	-- NOT VALID: the existing rows' numbers were not drawn by this session.
-	EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
+	IF row_check THEN
+		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', q);
+	END IF;
 	EXECUTE format('CREATE TRIGGER hcl_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.refuse_change()', q);
 	EXECUTE format('CREATE TRIGGER hcl_assign_xid BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hcledger.assign_xid()', q);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hcl_append_only, ENABLE ALWAYS TRIGGER hcl_assign_xid', q);
+END
+$$;
 
+-- Register a prepared ledger table in the catalog: its identity (a random
+-- uuid, the origin), the columns it hashes and their types.  Returns its
+-- ledger id (the one already registered, if it is).
+CREATE FUNCTION register_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel record;
+	cols text[];
+	types text[];
+	uuid bytea := decode(md5(gen_random_uuid()::text || clock_timestamp()::text), 'hex');
+	id integer;
+BEGIN
+	SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	  INTO cols, types
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row';
 	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
 	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
 	        hcledger.table_shape(ledger))
+	ON CONFLICT (relid) WHERE dropped_at IS NULL DO NOTHING
 	RETURNING ledger_id INTO id;
-	INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	IF id IS NULL THEN
+		SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	ELSE
+		INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+	END IF;
 	RETURN id;
+END
+$$;
+
+CREATE FUNCTION create_ledger(ledger regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM hcledger.prepare_ledger_table(ledger);
+	RETURN hcledger.register_ledger(ledger);
 END
 $$;
 COMMENT ON FUNCTION create_ledger(regclass) IS 'make a table (new, or with its rows) a ledger';
@@ -780,6 +819,7 @@ $$;
 COMMENT ON FUNCTION drop_ledger(regclass, text) IS 'stop a table being a ledger; its log and checkpoints are kept, the event recorded';
 
 REVOKE EXECUTE ON FUNCTION ledger_event(regclass, text, text), unlock_ddl(regclass, text), drop_ledger(regclass, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION prepare_ledger_table(regclass, boolean), register_ledger(regclass) FROM PUBLIC;
 -- Sealing locks a ledger's catalog row: for the worker, administrators and
 -- whoever they grant it to.
 REVOKE EXECUTE ON FUNCTION seal_ledger(regclass), seal(regclass) FROM PUBLIC;
@@ -788,6 +828,54 @@ REVOKE EXECUTE ON FUNCTION seal_ledger(regclass), seal(regclass) FROM PUBLIC;
 -- name and columns it had (table_shape), its row-number column and its
 -- triggers.  An administrator's unlock_ddl() lets the name and columns
 -- change for one transaction; the new shape is then what is held to.
+-- What is wrong with a ledger table as it is now (an empty array: nothing):
+-- its row-number column, sequence, index and check, inheritance,
+-- persistence and triggers.  (hcledger.codes has no check: only hcledger's
+-- functions write it.)
+CREATE FUNCTION ledger_defects(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT array_remove(ARRAY[
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'hcl_row'
+		                      AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype)
+			THEN 'its row-number column hcl_row would change' END,
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass
+		                      AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle)
+			THEN 'its row-number sequence would count otherwise than by one, uncached, without cycling' END,
+		CASE WHEN NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                      JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = tbl AND a.attname = 'hcl_row'
+		                      WHERE i.indrelid = tbl AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
+		                        AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL)
+			THEN 'its unique index on hcl_row would be dropped or changed' END,
+		CASE WHEN tbl <> 'hcledger.codes'::regclass
+		          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = tbl AND c.contype = 'c'
+		                          AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
+		                              = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))')
+			THEN 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed' END,
+		CASE WHEN EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = tbl OR inhparent = tbl)
+			THEN 'it would inherit from, or be inherited by, another table' END,
+		CASE WHEN (SELECT relpersistence FROM pg_class WHERE oid = tbl) <> 'p'
+			THEN 'it would no longer be a permanent, logged table' END,
+		CASE WHEN (SELECT count(*) FROM pg_trigger WHERE tgrelid = tbl
+		           AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2
+			THEN 'its append-only triggers would be dropped or disabled' END], NULL)
+$$;
+
+-- As any DDL starts: each ledger's defects already there (a restore, say,
+-- creates a ledger's index, check and triggers one command at a time).
+-- The guard at the end refuses only what the command itself breaks, so one
+-- damaged ledger never holds every other DDL in the database hostage.
+CREATE FUNCTION ddl_before() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM set_config('hcledger_ddl.defects',
+	                   coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
+	                               FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
+	                              WHERE l.dropped_at IS NULL), ''),
+	                   true);
+END
+$$;
+
 CREATE FUNCTION ddl_guard() RETURNS event_trigger
 LANGUAGE plpgsql
 -- it runs for everyone's DDL, also of roles with no grant on this schema
@@ -798,6 +886,7 @@ DECLARE
 	shape text;
 	unlocked boolean;
 	problem text;
+	before text[] := string_to_array(coalesce(current_setting('hcledger_ddl.defects', true), ''), E'\n');
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
 		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
@@ -808,28 +897,10 @@ BEGIN
 			problem := 'the table would be dropped';
 		ELSIF shape <> l.table_shape AND NOT unlocked THEN
 			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.relid AND attname = 'hcl_row'
-		                  AND NOT attisdropped AND attidentity = 'a' AND atttypid = 'int8'::regtype) THEN
-			problem := 'its row-number column hcl_row would change';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence(l.relid::text, 'hcl_row')::regclass
-		                  AND seqincrement = 1 AND seqcache = 1 AND NOT seqcycle) THEN
-			problem := 'its row-number sequence would count otherwise than by one, uncached, without cycling';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-		                  JOIN pg_am am ON am.oid = ic.relam JOIN pg_attribute a ON a.attrelid = l.relid AND a.attname = 'hcl_row'
-		                  WHERE i.indrelid = l.relid AND am.amname = 'btree' AND i.indisunique AND i.indisvalid
-		                    AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL) THEN
-			problem := 'its unique index on hcl_row would be dropped or changed';
-		ELSIF NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = l.relid AND c.contype = 'c'
-		                  AND regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
-		                      = 'CHECK (hcledger.row_drawn(hcl_row, tableoid))') THEN
-			problem := 'its check that row numbers come from the sequence (hcl_row_drawn) would be dropped or changed';
-		ELSIF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.relid OR inhparent = l.relid) THEN
-			problem := 'it would inherit from, or be inherited by, another table';
-		ELSIF (SELECT relpersistence FROM pg_class WHERE oid = l.relid) <> 'p' THEN
-			problem := 'it would no longer be a permanent, logged table';
-		ELSIF (SELECT count(*) FROM pg_trigger WHERE tgrelid = l.relid
-		       AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2 THEN
-			problem := 'its append-only triggers would be dropped or disabled';
+		ELSE
+			-- the first defect this command brought (those there before it are not its doing)
+			SELECT d INTO problem FROM unnest(hcledger.ledger_defects(l.relid)) d
+			 WHERE NOT (l.ledger_id || ':' || d) = ANY (before) LIMIT 1;
 		END IF;
 		IF problem IS NOT NULL THEN
 			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
@@ -884,6 +955,8 @@ CREATE FUNCTION ddl_start_guard() RETURNS event_trigger
 CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
 	EXECUTE FUNCTION ddl_start_guard();
 ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
+CREATE EVENT TRIGGER hcledger_ddl_before ON ddl_command_start EXECUTE FUNCTION ddl_before();
+ALTER EVENT TRIGGER hcledger_ddl_before ENABLE ALWAYS;
 CREATE EVENT TRIGGER hcledger_rewrite_guard ON table_rewrite EXECUTE FUNCTION rewrite_guard();
 ALTER EVENT TRIGGER hcledger_rewrite_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER hcledger_ddl_guard ON ddl_command_end EXECUTE FUNCTION ddl_guard();
@@ -1038,14 +1111,32 @@ CREATE TABLE codes (
 CREATE INDEX codes_credential ON codes (credential_id);
 CREATE INDEX codes_subject ON codes (subject) WHERE subject IS NOT NULL;
 COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes and revocations (no personal data)';
-SELECT create_ledger('codes');
+-- Prepared as a ledger table now; registered (its uuid and origin made) at
+-- first use, by codes_ledger(): so that a restore brings back the original
+-- registration from the dump instead of clashing with a new one.  No row
+-- check: only hcledger's functions write codes (nobody is granted INSERT).
+SELECT prepare_ledger_table('codes', row_check => false);
 SELECT pg_catalog.pg_extension_config_dump('codes', '');
+-- the row numbers and catalog ids go on after a restore from where they were
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.codes', 'hcl_row')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledgers', 'ledger_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledger_events', 'event_id')::regclass, '');
 REVOKE ALL ON codes FROM PUBLIC;
 GRANT SELECT ON codes TO hcledger_auditor;
 -- verify_ledger reads the row-number sequence too
 DO $$ BEGIN
 	EXECUTE format('GRANT SELECT ON SEQUENCE %s TO hcledger_auditor', pg_get_serial_sequence('hcledger.codes', 'hcl_row'));
 END $$;
+
+-- The codes ledger's id, registering it the first time (see above).
+CREATE FUNCTION codes_ledger() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE id integer := (SELECT l.ledger_id FROM hcledger.ledgers l
+                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+BEGIN
+	RETURN coalesce(id, hcledger.register_ledger('hcledger.codes'));
+END $$;
+REVOKE EXECUTE ON FUNCTION codes_ledger() FROM PUBLIC;
 
 CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
 						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
@@ -1092,6 +1183,7 @@ BEGIN
 			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
 	END IF;
 	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
+	PERFORM hcledger.codes_ledger();
 	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
 	                            valid_until, key_id, signature)
 	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
@@ -1459,6 +1551,9 @@ SELECT pg_catalog.pg_extension_config_dump('peer_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('cosignatures', '');
 SELECT pg_catalog.pg_extension_config_dump('refusals', '');
 SELECT pg_catalog.pg_extension_config_dump('peer_roots', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.member_events', 'event_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.peer_checkpoints', 'id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.refusals', 'refusal_id')::regclass, '');
 REVOKE ALL ON members, member_events, peer_codes, peer_leaves, peer_checkpoints, cosignatures, refusals, peer_roots FROM PUBLIC;
 GRANT SELECT ON members, member_events, peer_leaves, peer_checkpoints, cosignatures, refusals, peer_roots TO PUBLIC;
 GRANT SELECT ON peer_codes TO hcledger_auditor;
@@ -2109,7 +2204,7 @@ CREATE FUNCTION publish(connection text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	me text := hcledger.local_authority();
-	ledger integer := (SELECT l.ledger_id FROM hcledger.ledgers l WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+	ledger integer;
 BEGIN
 	IF current_setting('wal_level') <> 'logical' THEN
 		RAISE EXCEPTION 'publishing needs wal_level = logical, not %', current_setting('wal_level')
@@ -2123,6 +2218,7 @@ BEGIN
 			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
 	END IF;
 	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
+	ledger := hcledger.codes_ledger();
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = 'hcledger_feed') THEN
 		EXECUTE format('CREATE PUBLICATION hcledger_feed FOR TABLE hcledger.codes,'
 		               ' hcledger.checkpoints WHERE (ledger_id = %s), hcledger.cosignatures WHERE (witness = %L)'

@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -100,18 +102,28 @@ hcl_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 HclLedger *
 hcl_ledger_load(Oid relid, HclLoadMode mode)
 {
-#define HCL_LEDGER_QUERY \
+#define HCL_LEDGER_QUERY(nan) \
 		"SELECT ledger_id, relid::oid, relid::text, ledger_uuid, origin, columns, column_types," \
 		"       tree_size, last_row, frontier, last_checkpoint::bytea," \
-		"       gap_row, gap_horizon, blocked_by" \
+		"       gap_row, gap_horizon, blocked_by, " nan \
 		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL"
-	static const char *const queries[] = {
-		[HCL_LOAD_READ] = HCL_LEDGER_QUERY,
-		[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY " FOR NO KEY UPDATE",
-		[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY " FOR NO KEY UPDATE SKIP LOCKED"
+	/* a catalog of a version before 0.3.0 (not yet updated) has no nan_canonical */
+	static const char *const queries[2][3] = {
+		{
+			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("false"),
+			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("false") " FOR NO KEY UPDATE",
+			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("false") " FOR NO KEY UPDATE SKIP LOCKED"
+		},
+		{
+			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("nan_canonical"),
+			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("nan_canonical") " FOR NO KEY UPDATE",
+			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("nan_canonical") " FOR NO KEY UPDATE SKIP LOCKED"
+		}
 	};
 	/* planned once per backend and mode: every proof and border check loads its ledger */
-	static SPIPlanPtr plans[lengthof(queries)];
+	static SPIPlanPtr plans[2][3];
+	Oid			catalog = get_relname_relid("ledgers", get_namespace_oid("hcledger", false));
+	int			v = get_attnum(catalog, "nan_canonical") != InvalidAttrNumber ? 1 : 0;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
 	HeapTuple	tup;
@@ -124,7 +136,7 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	int			i;
 
 	/* locking takes a fresh snapshot; reading keeps the caller's */
-	if (SPI_execute_plan(hcl_kept_plan(&plans[mode], queries[mode], 1, argtypes),
+	if (SPI_execute_plan(hcl_kept_plan(&plans[v][mode], queries[v][mode], 1, argtypes),
 						 args, NULL, mode == HCL_LOAD_READ, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the ledger catalog");
 	if (SPI_processed != 1 && mode == HCL_LOAD_TRY_LOCK)
@@ -178,6 +190,7 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	l->has_gap = l->gap_row >= 0;
 	l->gap_horizon = (TransactionId) hcl_spi_int64(tup, desc, 13, 0);
 	l->blocked_by = (TransactionId) hcl_spi_int64(tup, desc, 14, 0);
+	l->nan_canonical = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull;
 	return l;
 }
 
@@ -470,6 +483,8 @@ hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out
 					uint32		v;
 
 					memcpy(&v, &f, 4);
+					if (ledger->nan_canonical && isnan(f))
+						v = HCL_NAN4;	/* text (and so pg_dump) keeps no sign or payload */
 					v = pg_hton32(v);
 					hcl_put_value(out, &v, 4);
 					break;
@@ -480,6 +495,8 @@ hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out
 					uint64		v;
 
 					memcpy(&v, &f, 8);
+					if (ledger->nan_canonical && isnan(f))
+						v = HCL_NAN8;
 					v = pg_hton64(v);
 					hcl_put_value(out, &v, 8);
 					break;

@@ -25,6 +25,9 @@
 #define HCL_ROW_MAGIC		"hcledger-row-v1\n"
 /* A published log entry (checkpoints.leaves): 8-byte row number, leaf hash. */
 #define HCL_LOG_ENTRY_LEN	(8 + HCL_HASH_LEN)
+/* The canonical quiet NaNs a float column's NaN is encoded as (docs/format.md). */
+#define HCL_NAN4			UINT32_C(0x7fc00000)
+#define HCL_NAN8			UINT64_C(0x7ff8000000000000)
 
 /*
  * How a column's value is written: through its type's send function, or,
@@ -74,6 +77,7 @@ typedef struct HclLedger
 	TransactionId gap_horizon;
 	TransactionId blocked_by;
 	bool		frontier_ok;	/* the stored frontier fits the tree size */
+	bool		nan_canonical;	/* float NaNs encoded as the canonical NaN */
 } HclLedger;
 
 /* How hcl_ledger_load reads the catalog row. */

@@ -141,13 +141,10 @@ sub behind_the_back
 	my ($sql) = @_;
 	value($gd, qq{
 		ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
-		ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
-		ALTER TABLE hcledger.codes DISABLE TRIGGER hcl_append_only, DROP CONSTRAINT hcl_row_drawn;
+		ALTER TABLE hcledger.codes DISABLE TRIGGER hcl_append_only;
 		$sql;
-		ALTER TABLE hcledger.codes ENABLE ALWAYS TRIGGER hcl_append_only,
-			ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID;
+		ALTER TABLE hcledger.codes ENABLE ALWAYS TRIGGER hcl_append_only;
 		ALTER EVENT TRIGGER hcledger_ddl_guard ENABLE ALWAYS;
-		ALTER EVENT TRIGGER hcledger_drop_guard ENABLE ALWAYS;
 	});
 }
 # A signed note of a checkpoint body, signed with an Ed25519 key file, and the SQL inserting it at Guangdong.
