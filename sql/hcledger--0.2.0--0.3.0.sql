@@ -309,6 +309,42 @@ SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledg
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.member_events', 'event_id')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.peer_checkpoints', 'id')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.refusals', 'refusal_id')::regclass, '');
+
+-- Never two histories: the signing record (src/signed.c), its view, and the way out.
+CREATE OR REPLACE FUNCTION signed_record(origin text, OUT tree_size bigint, OUT root hash256)
+	AS 'MODULE_PATHNAME', 'hcl_signed_record_sql' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION signed_record(text) IS 'the last checkpoint of a log this node signed, from its signing record (NULL if none)';
+CREATE OR REPLACE FUNCTION ledger_signing_state()
+RETURNS TABLE (ledger regclass, origin text, log_size bigint, signed_size bigint, signed_root hash256, state text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE l record; r record;
+BEGIN
+	FOR l IN SELECT x.relid, x.origin, x.tree_size, x.ledger_id FROM hcledger.ledgers x WHERE x.dropped_at IS NULL ORDER BY x.ledger_id LOOP
+		ledger := l.relid; origin := l.origin; log_size := l.tree_size;
+		r := hcledger.signed_record(l.origin);
+		signed_size := r.tree_size; signed_root := r.root;
+		state := CASE
+			WHEN r.tree_size IS NULL THEN 'nothing signed'
+			WHEN l.tree_size < r.tree_size THEN 'behind: the log is shorter than what was signed; nothing more is signed'
+			WHEN EXISTS (SELECT FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id AND c.tree_size = r.tree_size
+			             AND c.root OPERATOR(hcledger.<>) r.root)
+				THEN 'forked: the log''s checkpoint at the signed size has another root; nothing more is signed'
+			ELSE 'continues' END;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+CREATE VIEW signing_state AS SELECT * FROM ledger_signing_state();
+GRANT SELECT ON signing_state TO PUBLIC;
+COMMENT ON VIEW signing_state IS 'per ledger: the last checkpoint the node signed (from the record outside the data directory) and whether the log continues it';
+CREATE OR REPLACE FUNCTION restart_log(ledger regclass, reason text) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE id integer := hcledger.ledger_event(ledger, 'dropped', 'log restarted: ' || reason);
+BEGIN
+	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
+	RETURN hcledger.register_ledger(ledger);
+END $$;
+REVOKE EXECUTE ON FUNCTION restart_log(regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION restart_log(regclass, text) IS 'end a ledger''s log (recorded, with the reason) and start a new one, with a new origin, over the table''s rows';
 CREATE OR REPLACE FUNCTION codes_ledger() RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE id integer := (SELECT l.ledger_id FROM hcledger.ledgers l

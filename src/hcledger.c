@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "authority.h"
+#include "ledger.h"
 #include "signing.h"
 #include "worker.h"
 
@@ -34,6 +35,7 @@ _PG_init(void)
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 	hcl_define_signing_settings();
+	hcl_define_signed_settings();
 	hcl_define_authority_settings();
 	MarkGUCPrefixReserved("hcledger");
 

@@ -141,6 +141,18 @@ extern char *hcl_checkpoint_body(const char *origin, int64 tree_size,
 								 const hcl_hash root, const hcl_hash prev,
 								 int64 unix_time, int64 last_row);
 
+/*
+ * The record of what the node signed (signed.c): before signing a
+ * checkpoint of the ledger's current size and root, an error unless it
+ * extends the last one signed of that log (entries: the log entries just
+ * before the current size, not yet in the stored tiles); after signing,
+ * record it.
+ */
+extern char *hcl_signing_state_dir;
+extern void hcl_signed_guard(HclLedger *l, const hcl_hash root, const StringInfo entries);
+extern void hcl_signed_note(HclLedger *l, const hcl_hash root);
+extern void hcl_define_signed_settings(void);
+
 /* Note the session's last drawn row number as an INSERT begins (guard.c). */
 extern void hcl_note_statement_floor(Relation rel);
 

@@ -423,7 +423,11 @@ hcl_store_checkpoint(HclSealer *s)
 							   unix_time, l->last_row);
 	if (!hcl_sha256(body, strlen(body), cp_hash))
 		hcl_crypto_failed("SHA-256");
+	/* never two histories: the new tree must extend what this node signed before */
+	hcl_signed_guard(l, root, &s->entries);
 	note = hcl_sign_checkpoint(l->origin, body);
+	if (note != NULL)
+		hcl_signed_note(l, root);
 	args[0] = Int32GetDatum(l->ledger_id);
 	args[1] = Int64GetDatum(l->tree_size);
 	args[2] = PointerGetDatum(hcl_bytea_of(root, HCL_HASH_LEN));

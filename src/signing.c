@@ -240,6 +240,12 @@ hcl_sign_checkpoint(const char *origin, const char *body)
 }
 
 bool
+hcl_node_key_set(void)
+{
+	return hcl_signing != NULL && hcl_signing->usable;
+}
+
+bool
 hcl_node_key(hcl_trusted_key *key)
 {
 	if (hcl_signing == NULL || !hcl_signing->usable)

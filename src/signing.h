@@ -36,6 +36,9 @@ extern void hcl_define_signing_settings(void);
  */
 extern char *hcl_sign_checkpoint(const char *origin, const char *body);
 
+/* Is a usable signing key set? */
+extern bool hcl_node_key_set(void);
+
 /*
  * Sign msg with the node's key (Ed25519): the signature in sig[64] and the
  * public key in pub[32].  false when no key is set; an error when one is

@@ -15,6 +15,7 @@ use warnings;
 
 use IPC::Run;
 use MIME::Base64;
+use Digest::SHA qw(sha256_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -257,6 +258,9 @@ is(value($mo, "SELECT string_agg(array_to_string(witnesses, '+'), ' / ' ORDER BY
 wait_refusal($wt, 'checkpoint', 'rewritten history%', 'the witness refuses Guangdong\'s other history as rewritten');
 
 # 6. A rewritten history: Guangdong changes an early row and rebuilds its log from scratch.
+# (The insider also removes the node's signing record, without which the node
+# itself refuses to sign a history that does not extend what it signed:
+# test/t/010_no_fork.pl.)
 $size = value($mo, "SELECT tree_size FROM hcledger.members WHERE authority = 'guangdong'");
 pause_sealer($gd);
 behind_the_back(q{UPDATE hcledger.codes SET colour = 'yellow' WHERE hcl_row = 1;
@@ -265,6 +269,7 @@ behind_the_back(q{UPDATE hcledger.codes SET colour = 'yellow' WHERE hcl_row = 1;
 	UPDATE hcledger.ledgers SET tree_size = 0, last_row = 0, frontier = '\x', last_checkpoint = NULL, gap_row = NULL, gap_horizon = NULL
 	 WHERE relid = 'hcledger.codes'::regclass});
 value($gd, 'VACUUM hcledger.codes');
+unlink "$keys/hcledger-signed-" . substr(sha256_hex($origin), 0, 32) . ".state" or die "no signing record for $origin: $!";
 my ($late_id, $late_code) = issue($gd, 'GD-LATE');
 value($gd, 'SELECT hcledger.seal()');
 resume_sealer($gd);

@@ -23,16 +23,21 @@ use HclKeys;
 my $keys = PostgreSQL::Test::Utils::tempdir();
 my $key_conf = authority_keys("$keys/");
 
+# A server with the authority's keys.  Each restored server keeps its own
+# signing record (hcledger.signing_state_dir), a copy of the source's as it
+# was when the dump was taken: three restores of one backup, each writing
+# on with the same key, would be three histories of one log, which the
+# node refuses to sign (test/t/010_no_fork.pl).
 sub server
 {
-	my ($name) = @_;
+	my ($name, $state) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(allows_streaming => 'logical');
 	$node->append_conf('postgresql.conf', $key_conf . qq(
 shared_preload_libraries = 'hcledger'
 hcledger.database = 'health'
 hcledger.seal_interval = 100
-));
+) . ($state ? "hcledger.signing_state_dir = '$state'\n" : ''));
 	$node->start;
 	return $node;
 }
@@ -104,7 +109,14 @@ sub run_ok
 my $n = 0;
 for my $format ('custom', 'plain', 'dumpall')
 {
-	my $dst = server('restored_' . $format);
+	my $state = "$dir/state-$format";
+	mkdir $state or die "$state: $!";
+	for my $f (glob("$keys/hcledger-signed-*.state"))
+	{
+		(my $to = $f) =~ s{.*/}{$state/};
+		IPC::Run::run([ 'cp', $f, $to ]) or die "cp $f";
+	}
+	my $dst = server('restored_' . $format, $state);
 	if ($format eq 'custom')
 	{
 		run_ok('pg_dump -Fc', "$pgbin/pg_dump", '-Fc', '-f', "$dir/health.dump", $src->connstr('health'));
