@@ -1234,3 +1234,9 @@ SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
 
 -- Checkpoint and receipt verification try every key with a note's key id,
 -- and only the keys of the authority whose log it is: in the library.
+
+-- The sealer seals every database with the extension (src/worker.c).
+CREATE OR REPLACE FUNCTION wake_sealer() RETURNS void
+	AS 'MODULE_PATHNAME', 'hcl_wake_sealer' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION wake_sealer() IS 'have the sealer look at this database again from its next round (called as the extension is created)';
+SELECT wake_sealer();

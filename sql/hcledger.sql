@@ -2445,3 +2445,9 @@ REVOKE EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(tex
 	leave_member(text, text), acknowledge_refusal(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
 	leave_member(text, text), acknowledge_refusal(bigint, text) TO hcledger_admin;
+
+-- The sealer (src/worker.c): this database is sealed from the next round on.
+CREATE FUNCTION wake_sealer() RETURNS void
+	AS 'MODULE_PATHNAME', 'hcl_wake_sealer' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION wake_sealer() IS 'have the sealer look at this database again from its next round (called as the extension is created)';
+SELECT wake_sealer();

@@ -28,11 +28,11 @@ _PG_init(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("hcledger.database",
-							   "Database whose ledgers the sealer worker seals (read when the worker starts).",
+							   "Databases whose ledgers the sealer seals: * for every database with the extension, or a comma-separated list of names.",
 							   NULL,
 							   &hcl_database,
-							   "postgres",
-							   PGC_SIGHUP, 0,
+							   "*",
+							   PGC_SIGHUP, GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
 	hcl_define_signing_settings();
 	hcl_define_signed_settings();

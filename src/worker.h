@@ -1,6 +1,6 @@
 /*
  * worker.h
- *		The sealer background worker and its settings.
+ *		The sealer: its launcher, its workers and their settings.
  */
 #ifndef HCL_WORKER_H
 #define HCL_WORKER_H
@@ -12,5 +12,6 @@ extern char *hcl_database;
 
 extern void hcl_register_worker(void);
 extern PGDLLEXPORT void hcl_sealer_main(Datum arg);
+extern PGDLLEXPORT void hcl_launcher_main(Datum arg);
 
 #endif							/* HCL_WORKER_H */
