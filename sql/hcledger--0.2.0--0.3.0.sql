@@ -198,15 +198,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		           AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2
 			THEN 'its append-only triggers would be dropped or disabled' END], NULL)
 $$;
+CREATE OR REPLACE FUNCTION ddl_defects_push(defects text) RETURNS void
+	AS 'MODULE_PATHNAME', 'hcl_ddl_defects_push' LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION ddl_defects_pop(pop boolean) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_ddl_defects_pop' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION ddl_defects_push(text), ddl_defects_pop(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION ddl_before() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM set_config('hcledger_ddl.defects',
-	                   coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
-	                               FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
-	                              WHERE l.dropped_at IS NULL), ''),
-	                   true);
+	PERFORM hcledger.ddl_defects_push(
+		coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
+		            FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
+		           WHERE l.dropped_at IS NULL), ''));
 END
 $$;
 CREATE OR REPLACE FUNCTION ddl_guard() RETURNS event_trigger
@@ -219,7 +223,8 @@ DECLARE
 	shape text;
 	unlocked boolean;
 	problem text;
-	before text[] := string_to_array(coalesce(current_setting('hcledger_ddl.defects', true), ''), E'\n');
+	-- the defects noted as this command started (taken off the stack at its end)
+	before text[] := string_to_array(coalesce(hcledger.ddl_defects_pop(tg_event = 'ddl_command_end'), ''), E'\n');
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
 		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id

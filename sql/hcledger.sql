@@ -906,15 +906,22 @@ $$;
 -- creates a ledger's index, check and triggers one command at a time).
 -- The guard at the end refuses only what the command itself breaks, so one
 -- damaged ledger never holds every other DDL in the database hostage.
+-- Where they are kept, out of SQL's reach (src/guard.c): a setting could be
+-- rewritten by a function the command itself runs.  A stack: commands nest.
+CREATE FUNCTION ddl_defects_push(defects text) RETURNS void
+	AS 'MODULE_PATHNAME', 'hcl_ddl_defects_push' LANGUAGE C VOLATILE;
+CREATE FUNCTION ddl_defects_pop(pop boolean) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_ddl_defects_pop' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION ddl_defects_push(text), ddl_defects_pop(boolean) FROM PUBLIC;
+
 CREATE FUNCTION ddl_before() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM set_config('hcledger_ddl.defects',
-	                   coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
-	                               FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
-	                              WHERE l.dropped_at IS NULL), ''),
-	                   true);
+	PERFORM hcledger.ddl_defects_push(
+		coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
+		            FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
+		           WHERE l.dropped_at IS NULL), ''));
 END
 $$;
 
@@ -928,7 +935,8 @@ DECLARE
 	shape text;
 	unlocked boolean;
 	problem text;
-	before text[] := string_to_array(coalesce(current_setting('hcledger_ddl.defects', true), ''), E'\n');
+	-- the defects noted as this command started (taken off the stack at its end)
+	before text[] := string_to_array(coalesce(hcledger.ddl_defects_pop(tg_event = 'ddl_command_end'), ''), E'\n');
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
 		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id

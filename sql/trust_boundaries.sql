@@ -43,7 +43,7 @@ CREATE EXTENSION pgtap;
 CREATE EXTENSION hcledger;
 CREATE EXTENSION dblink;
 SET search_path = public, hcledger;
-SELECT plan(75);
+SELECT plan(78);
 
 CREATE ROLE regress_tb_owner;
 CREATE ROLE regress_tb_writer;
@@ -511,6 +511,39 @@ SELECT lives_ok($$SELECT hcledger.seal()$$, 'sealing still works');
 SELECT results_eq($$SELECT committed_rows, sealed_rows, pending_rows FROM hcledger.status WHERE ledger = 'tb_owner.indexed'::regclass$$,
                   $$VALUES (3::bigint, 3::bigint, 0::bigint)$$, 'every row is sealed');
 SELECT is_empty($$SELECT * FROM hcledger.verify_ledger('tb_owner.indexed')$$, 'and the ledger verifies');
+
+
+--
+-- 10. The DDL guard's note of what was already wrong with a ledger as a
+-- command started cannot be forged by code the command itself runs: a
+-- function validating a new CHECK constraint that rewrites a setting, or
+-- that runs a DDL command of its own.
+--
+SET ROLE regress_tb_owner;
+CREATE TABLE tb_owner.guarded (id integer NOT NULL);
+RESET ROLE;
+SELECT create_ledger('tb_owner.guarded') > 0 AS made_a_ledger;
+SET ROLE regress_tb_owner;
+INSERT INTO tb_owner.guarded VALUES (1);
+CREATE FUNCTION tb_owner.forge_defects(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('hcledger_ddl.defects',
+	        (SELECT string_agg(g || ':its append-only triggers would be dropped or disabled', E'\n')
+	           FROM generate_series(1, 100) g), true);
+	RETURN true;
+END $$;
+CREATE FUNCTION tb_owner.nested_ddl(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'CREATE TABLE IF NOT EXISTS tb_owner.side_effect (x integer)';
+	RETURN true;
+END $$;
+SELECT throws_ok($$ALTER TABLE tb_owner.guarded DISABLE TRIGGER hcl_append_only, ADD CONSTRAINT forged CHECK (tb_owner.forge_defects(id))$$,
+                 '55000', NULL, 'a function the command runs cannot forge what was wrong with a ledger before it');
+SELECT throws_ok($$ALTER TABLE tb_owner.guarded DISABLE TRIGGER hcl_append_only, ADD CONSTRAINT nested CHECK (tb_owner.nested_ddl(id))$$,
+                 '55000', NULL, 'nor can a DDL command that function runs');
+RESET ROLE;
+SELECT is((SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'tb_owner.guarded'::regclass AND tgname = 'hcl_append_only'), 'A',
+          'the append-only trigger is still enabled');
 
 SELECT * FROM finish();
 \c contrib_regression

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -358,4 +359,66 @@ hcl_ddl_start_guard(PG_FUNCTION_ARGS)
 					 errhint("Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.")));
 	}
 	PG_RETURN_NULL();
+}
+
+/*
+ * The defects each ledger had as each DDL command started (see ddl_before
+ * and ddl_guard in sql/hcledger.sql), kept where no SQL can reach them: in
+ * a setting, a function the command runs (a CHECK constraint validated by
+ * ALTER TABLE, say) could rewrite them and have the guard tolerate what the
+ * command breaks.  A stack, as commands nest (a function run by one may
+ * run another), belonging to one transaction.
+ */
+static List *hcl_ddl_stack = NIL;
+static LocalTransactionId hcl_ddl_lxid = InvalidLocalTransactionId;
+
+static void
+hcl_ddl_stack_for_this_xact(void)
+{
+	if (hcl_ddl_lxid != MyProc->lxid)
+	{
+		list_free_deep(hcl_ddl_stack);
+		hcl_ddl_stack = NIL;
+		hcl_ddl_lxid = MyProc->lxid;
+	}
+}
+
+/* SQL function: ddl_defects_push(defects text) returns void (EXECUTE revoked from PUBLIC) */
+PG_FUNCTION_INFO_V1(hcl_ddl_defects_push);
+Datum
+hcl_ddl_defects_push(PG_FUNCTION_ARGS)
+{
+	MemoryContext old;
+
+	hcl_ddl_stack_for_this_xact();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	hcl_ddl_stack = lcons(PG_ARGISNULL(0) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						  hcl_ddl_stack);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL function: ddl_defects_pop(pop boolean) returns text (EXECUTE revoked from PUBLIC)
+ *   The defects noted as the current command started (NULL if none were);
+ *   removed from the stack if pop (at the command's end, not at sql_drop).
+ */
+PG_FUNCTION_INFO_V1(hcl_ddl_defects_pop);
+Datum
+hcl_ddl_defects_pop(PG_FUNCTION_ARGS)
+{
+	char	   *top;
+	text	   *result;
+
+	hcl_ddl_stack_for_this_xact();
+	if (hcl_ddl_stack == NIL)
+		PG_RETURN_NULL();
+	top = linitial(hcl_ddl_stack);
+	result = cstring_to_text(top);
+	if (PG_GETARG_BOOL(0))
+	{
+		hcl_ddl_stack = list_delete_first(hcl_ddl_stack);
+		pfree(top);
+	}
+	PG_RETURN_TEXT_P(result);
 }
