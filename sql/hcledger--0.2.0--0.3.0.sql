@@ -305,6 +305,12 @@ $$;
 -- Dump and restore: the codes ledger is registered at first use (a restore
 -- brings back its registration), and the sequences of the configuration
 -- tables are dumped with them.  (hcledger.codes is registered already here.)
+-- no foreign keys between configuration tables: a parallel restore (pg_restore -j)
+-- loads their rows in any order
+ALTER TABLE tiles DROP CONSTRAINT tiles_ledger_id_fkey;
+ALTER TABLE checkpoints DROP CONSTRAINT checkpoints_ledger_id_fkey;
+ALTER TABLE ledger_events DROP CONSTRAINT ledger_events_ledger_id_fkey;
+ALTER TABLE members DROP CONSTRAINT members_authority_fkey;
 ALTER TABLE ledgers ADD COLUMN nan_canonical boolean NOT NULL DEFAULT false;
 ALTER TABLE ledgers ALTER COLUMN nan_canonical SET DEFAULT true;
 COMMENT ON COLUMN ledgers.nan_canonical IS 'float NaNs are encoded as the canonical NaN (docs/format.md): ledgers made from 0.3.0 on';

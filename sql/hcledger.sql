@@ -190,7 +190,7 @@ CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS 
 COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
 
 CREATE TABLE tiles (
-	ledger_id		integer NOT NULL REFERENCES ledgers,
+	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
 	level			integer NOT NULL CHECK (level >= 0),
 	tile			bigint NOT NULL CHECK (tile >= 0),
 	hashes			bytea NOT NULL,
@@ -202,7 +202,7 @@ ALTER TABLE tiles ALTER COLUMN hashes SET STORAGE EXTERNAL, ALTER COLUMN row_num
 COMMENT ON TABLE tiles IS 'the Merkle log of each ledger, as tiles of 256 hashes (docs/format.md)';
 
 CREATE TABLE checkpoints (
-	ledger_id		integer NOT NULL REFERENCES ledgers,
+	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
 	tree_size		bigint NOT NULL,
 	root			hash256 NOT NULL,
 	last_row		bigint NOT NULL,
@@ -221,7 +221,7 @@ COMMENT ON COLUMN checkpoints.note IS 'the checkpoint as a C2SP signed note (bod
 
 CREATE TABLE ledger_events (
 	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	ledger_id		integer NOT NULL REFERENCES ledgers,
+	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
 	event			text NOT NULL CHECK (event IN ('created', 'ddl_unlocked', 'dropped')),
 	reason			text,
 	at				timestamptz NOT NULL DEFAULT now(),
@@ -1492,7 +1492,7 @@ CREATE FUNCTION node_sign(message bytea) RETURNS bytea
 REVOKE EXECUTE ON FUNCTION node_sign(bytea) FROM PUBLIC;
 
 CREATE TABLE members (
-	authority		text PRIMARY KEY REFERENCES authorities,
+	authority		text PRIMARY KEY,	-- an authorities row (no foreign key: pg_restore -j loads them in any order)
 	origin			text NOT NULL UNIQUE CHECK (origin ~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'),
 	ledger_uuid		bytea NOT NULL CHECK (length(ledger_uuid) = 16),
 	connection		text,

@@ -43,7 +43,7 @@ CREATE EXTENSION pgtap;
 CREATE EXTENSION hcledger;
 CREATE EXTENSION dblink;
 SET search_path = public, hcledger;
-SELECT plan(78);
+SELECT plan(79);
 
 CREATE ROLE regress_tb_owner;
 CREATE ROLE regress_tb_writer;
@@ -539,8 +539,18 @@ BEGIN
 END $$;
 SELECT throws_ok($$ALTER TABLE tb_owner.guarded DISABLE TRIGGER hcl_append_only, ADD CONSTRAINT forged CHECK (tb_owner.forge_defects(id))$$,
                  '55000', NULL, 'a function the command runs cannot forge what was wrong with a ledger before it');
+CREATE FUNCTION tb_owner.failed_ddl(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		EXECUTE 'CREATE TABLE tb_owner.guarded ()';		-- fails: it exists
+	EXCEPTION WHEN OTHERS THEN NULL;
+	END;
+	RETURN true;
+END $$;
 SELECT throws_ok($$ALTER TABLE tb_owner.guarded DISABLE TRIGGER hcl_append_only, ADD CONSTRAINT nested CHECK (tb_owner.nested_ddl(id))$$,
                  '55000', NULL, 'nor can a DDL command that function runs');
+SELECT throws_ok($$ALTER TABLE tb_owner.guarded DISABLE TRIGGER hcl_append_only, ADD CONSTRAINT failed CHECK (tb_owner.failed_ddl(id))$$,
+                 '55000', NULL, 'nor one that fails in an exception block it catches');
 RESET ROLE;
 SELECT is((SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'tb_owner.guarded'::regclass AND tgname = 'hcl_append_only'), 'A',
           'the append-only trigger is still enabled');

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -369,16 +370,74 @@ hcl_ddl_start_guard(PG_FUNCTION_ARGS)
  * command breaks.  A stack, as commands nest (a function run by one may
  * run another), belonging to one transaction.
  */
+typedef struct HclDdlNote
+{
+	SubTransactionId subid;		/* pushed in this subtransaction */
+	char	   *defects;
+} HclDdlNote;
+
 static List *hcl_ddl_stack = NIL;
 static LocalTransactionId hcl_ddl_lxid = InvalidLocalTransactionId;
+static bool hcl_ddl_callback = false;
+
+static void
+hcl_ddl_note_free(HclDdlNote *note)
+{
+	pfree(note->defects);
+	pfree(note);
+}
+
+/*
+ * A subtransaction ends: the notes of a command that failed in it (its end
+ * never came to take its note off) go with it; a committed one's belong to
+ * its parent from now on.
+ */
+static void
+hcl_ddl_subxact(SubXactEvent event, SubTransactionId mySubid,
+				SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, hcl_ddl_stack)
+		{
+			HclDdlNote *note = lfirst(lc);
+
+			if (note->subid == mySubid)
+			{
+				hcl_ddl_note_free(note);
+				hcl_ddl_stack = foreach_delete_current(hcl_ddl_stack, lc);
+			}
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, hcl_ddl_stack)
+		{
+			HclDdlNote *note = lfirst(lc);
+
+			if (note->subid == mySubid)
+				note->subid = parentSubid;
+		}
+	}
+}
 
 static void
 hcl_ddl_stack_for_this_xact(void)
 {
+	if (!hcl_ddl_callback)
+	{
+		RegisterSubXactCallback(hcl_ddl_subxact, NULL);
+		hcl_ddl_callback = true;
+	}
 	if (hcl_ddl_lxid != MyProc->lxid)
 	{
-		list_free_deep(hcl_ddl_stack);
-		hcl_ddl_stack = NIL;
+		while (hcl_ddl_stack != NIL)
+		{
+			hcl_ddl_note_free(linitial(hcl_ddl_stack));
+			hcl_ddl_stack = list_delete_first(hcl_ddl_stack);
+		}
 		hcl_ddl_lxid = MyProc->lxid;
 	}
 }
@@ -389,11 +448,14 @@ Datum
 hcl_ddl_defects_push(PG_FUNCTION_ARGS)
 {
 	MemoryContext old;
+	HclDdlNote *note;
 
 	hcl_ddl_stack_for_this_xact();
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	hcl_ddl_stack = lcons(PG_ARGISNULL(0) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(0)),
-						  hcl_ddl_stack);
+	note = palloc(sizeof(HclDdlNote));
+	note->subid = GetCurrentSubTransactionId();
+	note->defects = PG_ARGISNULL(0) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	hcl_ddl_stack = lcons(note, hcl_ddl_stack);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();
 }
@@ -407,18 +469,18 @@ PG_FUNCTION_INFO_V1(hcl_ddl_defects_pop);
 Datum
 hcl_ddl_defects_pop(PG_FUNCTION_ARGS)
 {
-	char	   *top;
+	HclDdlNote *top;
 	text	   *result;
 
 	hcl_ddl_stack_for_this_xact();
 	if (hcl_ddl_stack == NIL)
 		PG_RETURN_NULL();
 	top = linitial(hcl_ddl_stack);
-	result = cstring_to_text(top);
+	result = cstring_to_text(top->defects);
 	if (PG_GETARG_BOOL(0))
 	{
 		hcl_ddl_stack = list_delete_first(hcl_ddl_stack);
-		pfree(top);
+		hcl_ddl_note_free(top);
 	}
 	PG_RETURN_TEXT_P(result);
 }

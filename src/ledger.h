@@ -151,6 +151,7 @@ extern char *hcl_checkpoint_body(const char *origin, int64 tree_size,
 extern char *hcl_signing_state_dir;
 extern void hcl_signed_guard(HclLedger *l, const hcl_hash root, const StringInfo entries);
 extern void hcl_signed_note(HclLedger *l, const hcl_hash root);
+extern bool hcl_signed_last(const char *origin, int64 *size, hcl_hash root, hcl_merkle_acc *range);
 extern void hcl_define_signed_settings(void);
 
 /* Note the session's last drawn row number as an INSERT begins (guard.c). */

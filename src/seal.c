@@ -70,6 +70,7 @@ typedef struct HclSealer
 	int64		appended;
 	StringInfoData entries;		/* row number and leaf of each leaf since the
 								 * last checkpoint (docs/format.md) */
+	int64		signed_size;	/* the last signed checkpoint's size (signed.c) */
 } HclSealer;
 
 /* A checkpoint is stored at least every this many leaves. */
@@ -367,7 +368,13 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 		MemoryContextReset(rowcxt);
 
 		hcl_append_leaf(s, leaf, row);
-		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
+		/*
+		 * A checkpoint at most every 65,536 leaves; but none below the last
+		 * one signed (a round that signed several and then aborted after a
+		 * crash at commit): the log must first reach it again.
+		 */
+		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN &&
+			l->tree_size >= s->signed_size)
 			hcl_store_checkpoint(s);
 		resolved = row;
 		aborted_row = -1;
@@ -493,7 +500,19 @@ hcl_seal_ledger(Oid relid, bool wait)
 	s.ledger = hcl_ledger_load(relid, wait ? HCL_LOAD_LOCK : HCL_LOAD_TRY_LOCK);
 	if (s.ledger == NULL)
 		return 0;				/* another sealer is at it */
-	rel = table_open(relid, AccessShareLock);
+	/*
+	 * The worker never waits for a lock another session holds on a ledger
+	 * (an owner's ALTER TABLE left open, VACUUM FULL, CLUSTER): it skips the
+	 * ledger this round, so no one's lock holds up the other ledgers.
+	 */
+	if (!wait && !ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		ereport(LOG,
+				(errmsg("hcledger skipped sealing ledger \"%s\" this round: another session holds a lock on it",
+						s.ledger->relname)));
+		return 0;
+	}
+	rel = table_open(relid, wait ? AccessShareLock : NoLock);
 	if (CheckRelationLockedByMe(rel, RowExclusiveLock, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -502,6 +521,14 @@ hcl_seal_ledger(Oid relid, bool wait)
 				 errhint("Seal after the transaction commits.")));
 	hcl_ledger_resolve(s.ledger, rel);
 	last_issued = hcl_row_sequence_last(s.ledger, true);
+	if (hcl_node_key_set())
+	{
+		hcl_hash	signed_root;
+		hcl_merkle_acc signed_range;
+
+		if (!hcl_signed_last(s.ledger->origin, &s.signed_size, signed_root, &signed_range))
+			s.signed_size = 0;
+	}
 	hcl_load_tiles(&s);
 	initStringInfo(&s.entries);
 	s.upsert = SPI_prepare("INSERT INTO hcledger.tiles (ledger_id, level, tile, hashes, row_numbers)"
@@ -513,6 +540,15 @@ hcl_seal_ledger(Oid relid, bool wait)
 		elog(ERROR, "hcledger: could not prepare the tile upsert");
 
 	was = *s.ledger;
+	if (!wait && !ConditionalLockRelationOid(hcl_ledger_row_index(s.ledger, rel), AccessShareLock))
+	{
+		ereport(LOG,
+				(errmsg("hcledger skipped sealing ledger \"%s\" this round: another session holds a lock on its row-number index",
+						s.ledger->relname)));
+		table_close(rel, NoLock);
+		SPI_freeplan(s.upsert);
+		return 0;
+	}
 	hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
 

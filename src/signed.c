@@ -26,12 +26,15 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "access/htup_details.h"
 #include "common/base64.h"
 #include "funcapi.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -45,6 +48,39 @@
 #define HCL_SIGNED_MAGIC	"hcledger-signed/v1"
 
 char	   *hcl_signing_state_dir = NULL;
+
+/*
+ * The record this transaction will write as it commits (the last checkpoint
+ * it signed of one log), and the lock file held meanwhile: written at
+ * pre-commit, so an aborted transaction leaves the record as it was, and
+ * held until the transaction ends, so two sealers of one origin (two
+ * databases cloned from one, a primary and a standby sharing the state
+ * directory) check and record one after the other.
+ */
+typedef struct HclPendingRecord
+{
+	char	   *origin;
+	int64		size;
+	hcl_hash	root;
+	hcl_merkle_acc range;
+} HclPendingRecord;
+
+static List *hcl_pending = NIL;	/* in TopTransactionContext */
+static List *hcl_locked = NIL;	/* origins whose lock this transaction holds */
+static List *hcl_lock_fds = NIL;	/* and their lock files' descriptors */
+static bool hcl_xact_callback = false;
+
+static void hcl_signed_xact(XactEvent event, void *arg);
+
+static void
+hcl_signed_callback(void)
+{
+	if (!hcl_xact_callback)
+	{
+		RegisterXactCallback(hcl_signed_xact, NULL);
+		hcl_xact_callback = true;
+	}
+}
 
 /* The record's path for an origin, palloc'd. */
 static char *
@@ -138,6 +174,92 @@ hcl_signed_read(const char *origin, int64 *size, hcl_hash root, hcl_merkle_acc *
 	return true;
 }
 
+/*
+ * The directory of the record is outside the data directory, or recovery
+ * would rewind it with the data (an error if not).
+ */
+static void
+hcl_signed_dir_outside(const char *path)
+{
+	char		dir[MAXPGPATH];
+	char	   *real_dir;
+	char	   *real_data;
+	size_t		n;
+	bool		inside;
+
+	strlcpy(dir, path, sizeof(dir));
+	get_parent_directory(dir);
+	real_dir = realpath(dir[0] != '\0' ? dir : ".", NULL);
+	real_data = realpath(DataDir, NULL);
+	if (real_dir == NULL || real_data == NULL)
+	{
+		int			save_errno = errno;
+
+		free(real_dir);
+		free(real_data);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve the directory of the signing record \"%s\": %m", path)));
+	}
+	n = strlen(real_data);
+	inside = strncmp(real_dir, real_data, n) == 0 && (real_dir[n] == '\0' || real_dir[n] == '/');
+	if (inside)
+	{
+		char	   *shown = pstrdup(real_dir);
+
+		free(real_dir);
+		free(real_data);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("the signing record would be inside the data directory (%s)", shown),
+				 errdetail("Restore and recovery rewind the data directory, and the record with it: the node could sign two histories of a log."),
+				 errhint("Set hcledger.signing_state_dir (or keep hcledger.signing_key_file) outside the data directory.")));
+	}
+	free(real_dir);
+	free(real_data);
+}
+
+/* Hold the origin's lock file until the transaction ends (an error if it cannot be had). */
+static void
+hcl_signed_lock(const char *origin)
+{
+	char	   *path;
+	int			fd;
+	ListCell   *lc;
+	MemoryContext old;
+
+	/* a second flock by this process on another descriptor would wait for itself */
+	foreach(lc, hcl_locked)
+		if (strcmp((char *) lfirst(lc), origin) == 0)
+			return;
+	path = psprintf("%s.lock", hcl_signed_path(origin));
+
+	hcl_signed_dir_outside(path);
+	/* a transient file is closed, and so its lock released, as the transaction ends */
+	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the signing record's lock file \"%s\": %m", path),
+				 errhint("The server must be able to write hcledger.signing_state_dir (by default the signing key's directory).")));
+	/* waiting for another sealer of the origin to commit, interruptibly */
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock the signing record's lock file \"%s\": %m", path)));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+	hcl_signed_callback();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	hcl_locked = lappend(hcl_locked, pstrdup(origin));
+	hcl_lock_fds = lappend_int(hcl_lock_fds, fd);
+	MemoryContextSwitchTo(old);
+}
+
 /* Replace the record for an origin, durably (written, fsync'd, renamed, directory fsync'd). */
 static void
 hcl_signed_write(const char *origin, int64 size, const hcl_hash root, const hcl_merkle_acc *range)
@@ -220,7 +342,9 @@ hcl_signed_guard(HclLedger *l, const hcl_hash root, const StringInfo entries)
 	int64		mem_start = n - entries->len / HCL_LOG_ENTRY_LEN;
 	int64		p;
 
-	if (!hcl_node_key_set() || !hcl_signed_read(l->origin, &signed_size, signed_root, &range))
+	if (!hcl_node_key_set())
+		return;
+	if (!hcl_signed_last(l->origin, &signed_size, signed_root, &range))
 		return;
 	if (n >= signed_size)
 	{
@@ -246,11 +370,94 @@ hcl_signed_guard(HclLedger *l, const hcl_hash root, const StringInfo entries)
 			 errhint("Nothing more of this log is signed. See docs/operations.md, \"A signed history that does not continue\": recover the missing rows, or start a new log with hcledger.restart_log(table, reason).")));
 }
 
-/* After the node signed the checkpoint of size l->tree_size: record it. */
+/* Write the records of what this transaction signed, as it commits. */
+static void
+hcl_signed_xact(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		foreach(lc, hcl_pending)
+		{
+			HclPendingRecord *r = lfirst(lc);
+
+			hcl_signed_write(r->origin, r->size, r->root, &r->range);
+		}
+		/* the records written, the locks go (an abort closes the files itself) */
+		foreach(lc, hcl_lock_fds)
+			CloseTransientFile(lfirst_int(lc));
+		hcl_lock_fds = NIL;
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		/* their memory goes with the transaction; its files (and locks) are closed */
+		hcl_pending = NIL;
+		hcl_locked = NIL;
+		hcl_lock_fds = NIL;
+	}
+}
+
+/* This transaction's pending record of an origin, if it has one. */
+static HclPendingRecord *
+hcl_pending_of(const char *origin)
+{
+	ListCell   *lc;
+
+	foreach(lc, hcl_pending)
+	{
+		HclPendingRecord *r = lfirst(lc);
+
+		if (strcmp(r->origin, origin) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * The last checkpoint signed of a log: this transaction's, or the record's
+ * (taking the origin's lock for the rest of the transaction first).
+ */
+bool
+hcl_signed_last(const char *origin, int64 *size, hcl_hash root, hcl_merkle_acc *range)
+{
+	HclPendingRecord *r = hcl_pending_of(origin);
+
+	if (r != NULL)
+	{
+		*size = r->size;
+		memcpy(root, r->root, HCL_HASH_LEN);
+		*range = r->range;
+		return true;
+	}
+	hcl_signed_lock(origin);
+	return hcl_signed_read(origin, size, root, range);
+}
+
+/*
+ * After the node signed the checkpoint of size l->tree_size: record it, as
+ * the transaction commits (before the signature is visible to anyone).
+ */
 void
 hcl_signed_note(HclLedger *l, const hcl_hash root)
 {
-	hcl_signed_write(l->origin, l->tree_size, root, &l->frontier);
+	HclPendingRecord *r = hcl_pending_of(l->origin);
+	MemoryContext old;
+
+	hcl_signed_callback();
+	if (r == NULL)
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		r = palloc0(sizeof(HclPendingRecord));
+		r->origin = pstrdup(l->origin);
+		hcl_pending = lappend(hcl_pending, r);
+		MemoryContextSwitchTo(old);
+	}
+	r->size = l->tree_size;
+	memcpy(r->root, root, HCL_HASH_LEN);
+	r->range = l->frontier;
 }
 
 /*

@@ -8,7 +8,8 @@
  * it, rows are sealed by explicit hcledger.seal() calls, and the status
  * view shows them as pending until then.
  *
- * The launcher is connected to no database: it reads pg_database only.  A
+ * The launcher is connected to no database: it reads pg_database only, and
+ * never waits for a worker (one still at work is not started again).  A
  * sealing worker holds its database's connection for one round, so
  * CREATE DATABASE ... TEMPLATE and DROP DATABASE of it (which wait a few
  * seconds for other sessions to leave) find it gone between rounds.  A
@@ -109,10 +110,19 @@ hcl_mark_absent(Oid dboid, TimestampTz until)
 			hcl_shared->until[i] = hcl_shared->until[hcl_shared->n];
 		}
 	}
-	else if (i < hcl_shared->n || hcl_shared->n < HCL_MAX_ABSENT)
+	else
 	{
-		if (i == hcl_shared->n)
+		/* a new entry takes a free slot, else the one that expires first */
+		if (i == hcl_shared->n && hcl_shared->n < HCL_MAX_ABSENT)
 			hcl_shared->n++;
+		else if (i == hcl_shared->n)
+		{
+			int			j;
+
+			for (i = 0, j = 1; j < hcl_shared->n; j++)
+				if (hcl_shared->until[j] < hcl_shared->until[i])
+					i = j;
+		}
 		hcl_shared->dboid[i] = dboid;
 		hcl_shared->until[i] = until;
 	}
@@ -315,43 +325,94 @@ hcl_databases(MemoryContext cxt)
 	return result;
 }
 
-/* One round: a sealing worker per database, all at once; wait for them. */
+/* The sealing worker last started in each database (in TopMemoryContext). */
+typedef struct HclSealing
+{
+	Oid			dboid;
+	BackgroundWorkerHandle *handle;
+} HclSealing;
+
+static List *hcl_sealing = NIL;
+static uint32 hcl_round = 0;
+
+/* Is a worker started in this database still at it?  (Forgets it if not.) */
+static bool
+hcl_still_sealing(Oid dboid)
+{
+	ListCell   *lc;
+
+	foreach(lc, hcl_sealing)
+	{
+		HclSealing *w = lfirst(lc);
+		pid_t		pid;
+
+		if (w->dboid != dboid)
+			continue;
+		if (GetBackgroundWorkerPid(w->handle, &pid) != BGWH_STOPPED)
+			return true;
+		pfree(w->handle);
+		pfree(w);
+		hcl_sealing = foreach_delete_current(hcl_sealing, lc);
+	}
+	return false;
+}
+
+/*
+ * One round: a sealing worker in each database, all at once, except where
+ * the last one is still at work (a lock it waits for, a long round): it is
+ * never waited for, so no database holds up the others.  The databases are
+ * taken in a turning order, so that when background worker slots run short
+ * each gets its turn.
+ */
 static void
 hcl_launch_round(void)
 {
 	MemoryContext round = AllocSetContextCreate(TopMemoryContext, "hcledger launcher round",
 												ALLOCSET_DEFAULT_SIZES);
 	List	   *dbs = hcl_databases(round);
-	List	   *handles = NIL;
-	ListCell   *lc;
-	MemoryContext old = MemoryContextSwitchTo(round);
+	int			n = list_length(dbs);
+	int			k;
 
-	foreach(lc, dbs)
+	hcl_round++;
+	for (k = 0; k < n; k++)
 	{
+		Oid			dboid = list_nth_oid(dbs, (int) ((hcl_round + k) % n));
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
+		MemoryContext old;
 
+		if (hcl_still_sealing(dboid))
+			continue;
 		memset(&worker, 0, sizeof(worker));
 		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		worker.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
-		worker.bgw_notify_pid = MyProcPid;
+		worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+		worker.bgw_notify_pid = 0;	/* never waited for: its state is polled */
 		snprintf(worker.bgw_library_name, BGW_MAXLEN, "hcledger");
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "hcl_sealer_main");
 		snprintf(worker.bgw_name, BGW_MAXLEN, "hcledger sealer");
 		snprintf(worker.bgw_type, BGW_MAXLEN, "hcledger sealer");
+		/* the handle is made in the current memory context: one that lasts */
+		old = MemoryContextSwitchTo(TopMemoryContext);
 		if (RegisterDynamicBackgroundWorker(&worker, &handle))
-			handles = lappend(handles, handle);
+		{
+			HclSealing *w = palloc(sizeof(HclSealing));
+
+			w->dboid = dboid;
+			w->handle = handle;
+			hcl_sealing = lappend(hcl_sealing, w);
+			MemoryContextSwitchTo(old);
+		}
 		else
+		{
+			MemoryContextSwitchTo(old);
 			ereport(LOG,
 					(errmsg("hcledger could not start a sealer for database %u this round: no background worker slot is free",
-							lfirst_oid(lc)),
+							dboid),
 					 errhint("Raise max_worker_processes.")));
+		}
 	}
-	foreach(lc, handles)
-		(void) WaitForBackgroundWorkerShutdown((BackgroundWorkerHandle *) lfirst(lc));
-	MemoryContextSwitchTo(old);
 	MemoryContextDelete(round);
 }
 

@@ -2,7 +2,8 @@
 # with ledgers (one with a float column holding a NaN with its sign bit set,
 # and rows of many types), health codes, a status change, signed checkpoints
 # and a publication is dumped with pg_dump (custom and plain formats) and
-# pg_dumpall, and restored into a fresh cluster each time:
+# pg_dumpall, and restored into a fresh cluster each time (the custom
+# format also with pg_restore -j 4, which loads tables in parallel):
 #  - without errors (pg_restore --exit-on-error, psql ON_ERROR_STOP; for
 #    pg_dumpall only the bootstrap superuser's "already exists");
 #  - every ledger is still a ledger, with its origin, log and checkpoints,
@@ -107,7 +108,7 @@ sub run_ok
 }
 
 my $n = 0;
-for my $format ('custom', 'plain', 'dumpall')
+for my $format ('custom', 'parallel', 'plain', 'dumpall')
 {
 	my $state = "$dir/state-$format";
 	mkdir $state or die "$state: $!";
@@ -117,10 +118,11 @@ for my $format ('custom', 'plain', 'dumpall')
 		IPC::Run::run([ 'cp', $f, $to ]) or die "cp $f";
 	}
 	my $dst = server('restored_' . $format, $state);
-	if ($format eq 'custom')
+	if ($format eq 'custom' || $format eq 'parallel')
 	{
-		run_ok('pg_dump -Fc', "$pgbin/pg_dump", '-Fc', '-f', "$dir/health.dump", $src->connstr('health'));
-		my $err = run_ok("$format: pg_restore", "$pgbin/pg_restore", '--exit-on-error', '-C', '-d', $dst->connstr('postgres'), "$dir/health.dump");
+		run_ok('pg_dump -Fc', "$pgbin/pg_dump", '-Fc', '-f', "$dir/health.dump", $src->connstr('health')) if $format eq 'custom';
+		my $err = run_ok("$format: pg_restore", "$pgbin/pg_restore", '--exit-on-error', '-C', ($format eq 'parallel' ? ('-j', '4') : ()),
+			'-d', $dst->connstr('postgres'), "$dir/health.dump");
 		is($err, '', "$format: pg_restore says nothing");
 	}
 	elsif ($format eq 'plain')
