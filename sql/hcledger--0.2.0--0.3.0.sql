@@ -27,6 +27,28 @@ BEGIN
 		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT hcl_row_drawn CHECK (hcledger.row_drawn(hcl_row, tableoid)) NOT VALID', l.relid);
 	END LOOP;
 END $$;
+CREATE OR REPLACE FUNCTION ledger_type_problem(typ oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE
+		WHEN t.typsend = 0 THEN 'it has no binary send function'
+		WHEN t.typtype = 'c' THEN 'composite values carry type OIDs in their binary form'
+		WHEN t.typtype = 'p' THEN 'it is a pseudo-type'
+		WHEN t.oid IN ('oid'::regtype, 'regclass'::regtype, 'regtype'::regtype, 'regproc'::regtype,
+		               'regprocedure'::regtype, 'regoper'::regtype, 'regoperator'::regtype,
+		               'regconfig'::regtype, 'regdictionary'::regtype, 'regnamespace'::regtype,
+		               'regrole'::regtype, 'regcollation'::regtype, 'xid'::regtype, 'cid'::regtype,
+		               'tid'::regtype, 'xid8'::regtype)
+			THEN 'its values are object or transaction identifiers local to one database'
+		WHEN t.oid IN ('point'::regtype, 'line'::regtype, 'lseg'::regtype, 'box'::regtype, 'path'::regtype,
+		               'polygon'::regtype, 'circle'::regtype)
+			THEN 'a NaN among its coordinates would lose its sign in a dump and restore (their text form keeps none), changing the row''s leaf'
+		WHEN t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
+		     AND (t.typelem >= 16384 OR hcledger.ledger_type_problem(t.typelem) IS NOT NULL)
+			THEN 'arrays carry their element type''s OID, which is not the same in every database'
+		WHEN t.typtype = 'd' THEN hcledger.ledger_type_problem(t.typbasetype)
+	END
+	FROM pg_type t WHERE t.oid = typ
+$$;
 CREATE OR REPLACE FUNCTION prepare_ledger_table(ledger regclass, row_check boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp

@@ -659,6 +659,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		               'regrole'::regtype, 'regcollation'::regtype, 'xid'::regtype, 'cid'::regtype,
 		               'tid'::regtype, 'xid8'::regtype)
 			THEN 'its values are object or transaction identifiers local to one database'
+		WHEN t.oid IN ('point'::regtype, 'line'::regtype, 'lseg'::regtype, 'box'::regtype, 'path'::regtype,
+		               'polygon'::regtype, 'circle'::regtype)
+			THEN 'a NaN among its coordinates would lose its sign in a dump and restore (their text form keeps none), changing the row''s leaf'
 		WHEN t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
 		     AND (t.typelem >= 16384 OR hcledger.ledger_type_problem(t.typelem) IS NOT NULL)
 			THEN 'arrays carry their element type''s OID, which is not the same in every database'

@@ -13,7 +13,7 @@ CREATE TABLE codes (
 INSERT INTO codes SELECT i, pg_catalog.sha256(int4send(i)), 'MO', 'green', '2026-12-01 00:00+08'
 FROM generate_series(10, 1, -1) i;
 
-SELECT plan(65);
+SELECT plan(66);
 
 -- Making a ledger of a table with rows
 SELECT is(create_ledger('codes'), 2, 'create_ledger returns the ledger id (ledger 1 is the extension''s own hcledger.codes)');
@@ -129,6 +129,9 @@ RESET ROLE;
 CREATE TABLE forged (n int);
 SELECT create_ledger('forged');
 INSERT INTO forged VALUES (1), (2);
+CREATE TABLE geo (at point);
+SELECT throws_ok($$SELECT create_ledger('geo')$$, '0A000', 'column "at" of type point cannot be part of a ledger',
+                 'a geometric column is refused: a NaN among its coordinates would not survive a dump');
 SELECT throws_ok($$INSERT INTO forged OVERRIDING SYSTEM VALUE VALUES (3, 9000000000000000000)$$, '23514',
                  'row number 9000000000000000000 of ledger "forged" was not drawn from its sequence',
                  'a row number the sequence never issued is refused at insert, even for a superuser');

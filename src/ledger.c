@@ -306,6 +306,10 @@ hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
 				getTypeBinaryOutputInfo(att->atttypid, &typsend, &isvarlena);
 				fmgr_info(typsend, &col->send);
 				col->kind = hcl_send_kind(getBaseType(att->atttypid));
+				if (col->kind == HCL_SEND_CALL &&
+					(get_element_type(getBaseType(att->atttypid)) == FLOAT4OID ||
+					 get_element_type(getBaseType(att->atttypid)) == FLOAT8OID))
+					col->kind = HCL_SEND_FLOAT_ARRAY;
 			}
 		}
 		if (col->attnum == InvalidAttrNumber || strcmp(now_type, col->type_name) != 0)
@@ -389,6 +393,52 @@ hcl_ledger_row_index(HclLedger *ledger, Relation rel)
 						 ledger->relname, HCL_ROW_COLUMN),
 				 errhint("The table was changed behind the DDL guard: restore it, or retire the ledger with hcledger.drop_ledger(table, reason).")));
 	return found;
+}
+
+/* A float4[] or float8[] with every NaN element made the canonical NaN. */
+static Datum
+hcl_canonical_float_array(Datum d)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	Oid			elem = ARR_ELEMTYPE(a);
+	int16		len;
+	bool		byval;
+	char		align;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	bool		changed = false;
+
+	get_typlenbyvalalign(elem, &len, &byval, &align);
+	deconstruct_array(a, elem, len, byval, align, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			continue;
+		if (elem == FLOAT8OID && isnan(DatumGetFloat8(elems[i])))
+		{
+			uint64		v = HCL_NAN8;
+			float8		f;
+
+			memcpy(&f, &v, 8);
+			elems[i] = Float8GetDatum(f);
+			changed = true;
+		}
+		else if (elem == FLOAT4OID && isnan(DatumGetFloat4(elems[i])))
+		{
+			uint32		v = HCL_NAN4;
+			float4		f;
+
+			memcpy(&f, &v, 4);
+			elems[i] = Float4GetDatum(f);
+			changed = true;
+		}
+	}
+	if (!changed)
+		return d;
+	return PointerGetDatum(construct_md_array(elems, nulls, ARR_NDIM(a), ARR_DIMS(a), ARR_LBOUND(a),
+											  elem, len, byval, align));
 }
 
 static void hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls,
@@ -518,6 +568,10 @@ hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out
 					hcl_put_value(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 					break;
 				}
+			case HCL_SEND_FLOAT_ARRAY:
+				if (ledger->nan_canonical)
+					d = hcl_canonical_float_array(d);
+				/* FALLTHROUGH */
 			case HCL_SEND_CALL:
 				{
 					bytea	   *v = SendFunctionCall(&col->send, d);

@@ -43,7 +43,9 @@ typedef enum HclSendKind
 	HCL_SEND_FLOAT8,
 	HCL_SEND_BOOL,				/* one byte, 0 or 1 */
 	HCL_SEND_UUID,				/* the 16 bytes */
-	HCL_SEND_RAW				/* the varlena's bytes (text, varchar, bpchar, bytea) */
+	HCL_SEND_RAW,				/* the varlena's bytes (text, varchar, bpchar, bytea) */
+	HCL_SEND_FLOAT_ARRAY		/* an array of float4 or float8: its send function,
+								 * NaNs made canonical first (docs/format.md) */
 } HclSendKind;
 
 /* One hashed column: recorded at creation, resolved against the table. */

@@ -1,6 +1,7 @@
 # Dump and restore (docs/operations.md, "Backups and restore"): a database
 # with ledgers (one with a float column holding a NaN with its sign bit set,
-# and rows of many types), health codes, a status change, signed checkpoints
+# in a column, an array and a domain, and rows of many types), health codes,
+# a status change, signed checkpoints
 # and a publication is dumped with pg_dump (custom and plain formats) and
 # pg_dumpall, and restored into a fresh cluster each time (the custom
 # format also with pg_restore -j 4, which loads tables in parallel):
@@ -50,20 +51,21 @@ $src->safe_psql('health', q{
 	SELECT hcledger.add_authority('mo-ssm', 'Macau Health Bureau', true);
 	SELECT hcledger.add_key('mo-ssm', 'es256-1', 'es256', hcledger.credential_public_key(), now() - interval '1 minute');
 	SELECT hcledger.add_key('mo-ssm', 'node-1', 'ed25519', hcledger.signing_public_key(), now() - interval '1 minute');
+	CREATE DOMAIN celsius AS float8;
 	CREATE TABLE visits (id int PRIMARY KEY, place text NOT NULL, at timestamptz NOT NULL, temperature float8,
 	                     weight float4, score numeric, tag bytea, seen boolean, visitor uuid, notes jsonb,
-	                     readings int[], day date, slot tstzrange);
+	                     readings int[], day date, slot tstzrange, samples float8[], body celsius);
 	INSERT INTO visits SELECT g, 'gate ' || g, timestamptz '2026-11-01 00:00+08' + g * interval '1 minute',
 	       36.5 + g / 10.0, g / 3.0, g * 1.25, decode(md5(g::text), 'hex'), g % 2 = 0,
 	       md5(g::text)::uuid, jsonb_build_object('g', g), ARRAY[g, g + 1], date '2026-11-01' + g,
 	       tstzrange(timestamptz '2026-11-01 00:00+00' + g * interval '1 hour', NULL)
 	  FROM generate_series(1, 40) g;
 	SELECT hcledger.create_ledger('visits');
-	INSERT INTO visits (id, place, at, temperature, weight) VALUES
-	  (41, 'negative NaN', now(), -'NaN'::float8, -'NaN'::float4),
-	  (42, 'NaN', now(), 'NaN'::float8, 'NaN'::float4),
-	  (43, 'infinities', now(), '-Infinity'::float8, 'Infinity'::float4),
-	  (44, 'negative zero', now(), '-0'::float8, '-0'::float4);
+	INSERT INTO visits (id, place, at, temperature, weight, samples, body) VALUES
+	  (41, 'negative NaN', now(), -'NaN'::float8, -'NaN'::float4, ARRAY[1.5, -'NaN'::float8, NULL], -'NaN'::float8),
+	  (42, 'NaN', now(), 'NaN'::float8, 'NaN'::float4, ARRAY['NaN'::float8], 'NaN'::float8),
+	  (43, 'infinities', now(), '-Infinity'::float8, 'Infinity'::float4, NULL, NULL),
+	  (44, 'negative zero', now(), '-0'::float8, '-0'::float4, ARRAY['-0'::float8], '-0'::float8);
 	SELECT hcledger.publish('host=127.0.0.1 dbname=health');
 	CREATE TABLE wallet (n int PRIMARY KEY, id bytea, payload text);
 	INSERT INTO wallet SELECT g, c.credential_id, c.payload FROM generate_series(1, 5) g,
