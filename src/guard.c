@@ -90,6 +90,18 @@ typedef struct HclRowUsed
 
 static HTAB *hcl_rows_used = NULL;
 
+/* A backend-lifetime hash table keyed by an OID. */
+static HTAB *
+hcl_oid_hash(const char *name, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 static HclRowUsed *
 hcl_row_used(Oid seqid)
 {
@@ -97,15 +109,7 @@ hcl_row_used(Oid seqid)
 	HclRowUsed *used;
 
 	if (hcl_rows_used == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(HclRowUsed);
-		ctl.hcxt = TopMemoryContext;
-		hcl_rows_used = hash_create("hcledger row numbers used", 16, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		hcl_rows_used = hcl_oid_hash("hcledger row numbers used", sizeof(HclRowUsed));
 	used = hash_search(hcl_rows_used, &seqid, HASH_ENTER, &found);
 	if (!found)
 		used->row = used->floor = 0;
@@ -152,13 +156,7 @@ hcl_ledger_seq(Oid relid)
 
 	if (hcl_ledger_seqs == NULL)
 	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(HclLedgerSeq);
-		ctl.hcxt = TopMemoryContext;
-		hcl_ledger_seqs = hash_create("hcledger ledger sequences", 16, &ctl,
-									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		hcl_ledger_seqs = hcl_oid_hash("hcledger ledger sequences", sizeof(HclLedgerSeq));
 		CacheRegisterRelcacheCallback(hcl_forget_ledger_seq, (Datum) 0);
 	}
 	e = hash_search(hcl_ledger_seqs, &relid, HASH_FIND, &found);

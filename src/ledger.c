@@ -703,8 +703,8 @@ hcl_refuse_change(PG_FUNCTION_ARGS)
  *
  * Gives the inserting transaction its XID before any row number is drawn,
  * so the sealer can tell when every transaction that may still insert a
- * missing row number has ended (see seal.c); and notes the last number the
- * session drew before the statement, for the check hcl_row_drawn (guard.c).
+ * missing row number has ended (see seal.c); and notes the sequence's last
+ * value as the statement begins, for the check hcl_row_drawn (guard.c).
  */
 PG_FUNCTION_INFO_V1(hcl_assign_xid);
 Datum
