@@ -1234,6 +1234,47 @@ BEGIN
 	EXECUTE format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
 END $$;
+CREATE OR REPLACE FUNCTION verified_peer_rows(authority text, after_row bigint)
+RETURNS SETOF hcledger.codes
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.entry, p.credential_id, p.authority, p.at, p.colour, p.subject, p.commitment, p.valid_from,
+	       p.valid_until, p.key_id, p.signature, p.effective_at, p.reason, p.hcl_row
+	  FROM hcledger.peer_codes p
+	  JOIN hcledger.members m ON m.authority = p.authority
+	  JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
+	 WHERE p.authority = verified_peer_rows.authority AND p.hcl_row > after_row
+	   AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.=) l.leaf_hash
+	 ORDER BY p.hcl_row
+$$;
+COMMENT ON FUNCTION verified_peer_rows(text, bigint) IS 'a member''s rows after a row number, as received here and matching their accepted leaves: what a member restored from backup takes back';
+CREATE OR REPLACE FUNCTION recover_codes(source regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	n bigint;
+	seq text := pg_get_serial_sequence('hcledger.codes', 'hcl_row');
+BEGIN
+	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = source) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', source USING ERRCODE = 'wrong_object_type',
+			HINT = 'Copy the peer''s verified_peer_rows() output into a table first.';
+	END IF;
+	EXECUTE format('INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment,
+	                valid_from, valid_until, key_id, signature, effective_at, reason, hcl_row) OVERRIDING SYSTEM VALUE
+	                SELECT s.entry, s.credential_id, s.authority, s.at, s.colour, s.subject, s.commitment,
+	                       s.valid_from, s.valid_until, s.key_id, s.signature, s.effective_at, s.reason, s.hcl_row
+	                  FROM %s s
+	                 WHERE s.authority = %L AND s.hcl_row > coalesce((SELECT max(c.hcl_row) FROM hcledger.codes c), 0)
+	                 ORDER BY s.hcl_row', source, me);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	-- new codes are numbered after them
+	PERFORM setval(seq, greatest((SELECT max(c.hcl_row) FROM hcledger.codes c),
+	                             (SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END FROM pg_sequences s
+	                               WHERE s.schemaname || '.' || s.sequencename = seq)), true)
+	 WHERE EXISTS (SELECT FROM hcledger.codes);
+	RETURN n;
+END $$;
+REVOKE EXECUTE ON FUNCTION recover_codes(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION recover_codes(regclass) IS 'put back, with their row numbers, the local authority''s code rows a peer kept (verified_peer_rows) after the last one here (superusers only)';
 CREATE OR REPLACE VIEW split_views AS
 WITH seen AS (
 	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c
