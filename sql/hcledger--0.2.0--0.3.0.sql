@@ -1231,7 +1231,7 @@ BEGIN
 			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
 			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
 	END IF;
-	EXECUTE format('ALTER SUBSCRIPTION %I ENABLE', sub);
+	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
 END $$;
 CREATE OR REPLACE FUNCTION verified_peer_rows(authority text, after_row bigint)
@@ -1268,13 +1268,39 @@ BEGIN
 	GET DIAGNOSTICS n = ROW_COUNT;
 	-- new codes are numbered after them
 	PERFORM setval(seq, greatest((SELECT max(c.hcl_row) FROM hcledger.codes c),
-	                             (SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END FROM pg_sequences s
-	                               WHERE s.schemaname || '.' || s.sequencename = seq)), true)
+	                             coalesce((SELECT s.last_value FROM pg_sequences s
+	                                        WHERE s.schemaname || '.' || s.sequencename = seq), 0)), true)
 	 WHERE EXISTS (SELECT FROM hcledger.codes);
 	RETURN n;
 END $$;
 REVOKE EXECUTE ON FUNCTION recover_codes(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION recover_codes(regclass) IS 'put back, with their row numbers, the local authority''s code rows a peer kept (verified_peer_rows) after the last one here (superusers only)';
+CREATE OR REPLACE PROCEDURE resume_member(authority text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	sub name := (SELECT m.subscription FROM hcledger.members m WHERE m.authority = resume_member.authority AND m.left_at IS NULL);
+	sub_oid oid;
+BEGIN
+	IF sub IS NULL THEN
+		RAISE EXCEPTION 'authority "%" is not a member', authority USING ERRCODE = 'undefined_object',
+			HINT = 'The view hcledger.members lists the members.';
+	END IF;
+	SELECT s.oid INTO sub_oid FROM pg_catalog.pg_subscription s
+	 WHERE s.subname = sub AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database());
+	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I DISABLE', sub);
+	COMMIT;
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_stat_subscription st WHERE st.subid = sub_oid AND st.pid IS NOT NULL);
+		PERFORM pg_catalog.pg_sleep(0.1);
+	END LOOP;
+	PERFORM pg_catalog.pg_replication_origin_advance('pg_' || sub_oid, '0/0');
+	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
+	INSERT INTO hcledger.member_events (authority, event, detail)
+	VALUES (authority, 'joined', 'resumed from the new slot of the restored member');
+	COMMIT;
+END $$;
+REVOKE EXECUTE ON PROCEDURE resume_member(text) FROM PUBLIC;
+COMMENT ON PROCEDURE resume_member(text) IS 'after a member restored from backup admitted us again: receive from its new slot''s start (CALL, outside a transaction block)';
 CREATE OR REPLACE VIEW split_views AS
 WITH seen AS (
 	SELECT c.witness, c.origin, c.tree_size, c.root FROM hcledger.cosignatures c

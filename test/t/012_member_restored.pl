@@ -1,0 +1,105 @@
+# A consortium member restored from backup comes back (docs/operations.md,
+# "A consortium member restored from backup"): Macau's server is lost after
+# it sealed, signed and published codes (one of them revoked) that its
+# backup does not hold.  Restored from that backup, its node refuses to sign
+# a history that does not extend what it signed; it takes the lost rows
+# back from Guangdong's verified copy, admits Guangdong again, and
+# Guangdong resumes from the new slot: Macau's log continues where it was,
+# Guangdong accepts it without refusing anything, and codes issued after
+# the restore verify there, the revocation too.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclKeys;
+use HclConsortium;
+
+my $keys = PostgreSQL::Test::Utils::tempdir();
+my ($mo, $mo_card) = member($keys, 'macau', 1);
+my ($gd, $gd_card) = member($keys, 'guangdong', 1);
+
+sub value { my ($node, $sql) = @_; return $node->safe_psql('postgres', $sql); }
+sub lit { (my $s = $_[0]) =~ s/'/''/g; return $s; }
+value($mo, "SELECT hcledger.admit_member('guangdong')");
+value($gd, "SELECT hcledger.admit_member('macau')");
+value($mo, "SELECT hcledger.join_member('" . lit($gd_card) . "', '" . lit($gd->connstr('postgres')) . "')");
+value($gd, "SELECT hcledger.join_member('" . lit($mo_card) . "', '" . lit($mo->connstr('postgres')) . "')");
+
+sub issue
+{
+	my ($node, $doc) = @_;
+	return split /\|/, value($node, "SELECT encode(credential_id, 'hex') || '|' || payload FROM hcledger.issue_code("
+		. "jsonb_build_object('name', 'Traveller $doc', 'document_number', '$doc', 'birth_date', '1980-01-01'))");
+}
+sub sealed_size
+{
+	my ($node) = @_;
+	$node->poll_query_until('postgres', "SELECT pending_rows = 0 FROM hcledger.status WHERE ledger = 'hcledger.codes'::regclass")
+	  or die 'not sealed';
+	return value($node, "SELECT tree_size FROM hcledger.ledgers WHERE relid = 'hcledger.codes'::regclass AND dropped_at IS NULL");
+}
+sub accepted
+{
+	my ($size, $what) = @_;
+	ok($gd->poll_query_until('postgres', "SELECT tree_size >= $size FROM hcledger.members WHERE authority = 'macau'"), $what)
+	  or diag(value($gd, 'SELECT * FROM hcledger.refused; SELECT id, tree_size, state, reason FROM hcledger.peer_checkpoints ORDER BY id DESC LIMIT 3'));
+}
+sub verdict { my ($node, $payload) = @_; return value($node, "SELECT verdict FROM hcledger.verify_code('$payload')"); }
+
+my ($a_id, $a_code) = issue($mo, 'MO-BEFORE');
+accepted(sealed_size($mo), 'Guangdong accepts Macau\'s log');
+$mo->backup('nightly');
+my $last_row = value($mo, 'SELECT max(hcl_row) FROM hcledger.codes');
+
+# after the backup: codes issued, one revoked, sealed, signed and published
+my ($b_id, $b_code) = issue($mo, 'MO-LOST-1');
+my ($c_id, $c_code) = issue($mo, 'MO-LOST-2');
+value($mo, "SELECT hcledger.revoke_code(decode('$c_id', 'hex'), 'withdrawn before the crash')");
+my $lost_size = sealed_size($mo);
+accepted($lost_size, 'Guangdong accepts the checkpoint the backup will not hold');
+is(verdict($gd, $c_code), 'revoked', 'the revocation is known in Guangdong');
+my $port = $mo->port;
+$mo->stop('immediate');
+
+# Macau restored from the nightly backup, on the same address, with its keys and signing record
+my $mo2 = PostgreSQL::Test::Cluster->new('macau_restored', port => $port);
+$mo2->init_from_backup($mo, 'nightly');
+$mo2->start;
+is(value($mo2, 'SELECT max(hcl_row) FROM hcledger.codes'), $last_row, 'the restored server lacks the rows sealed after the backup');
+is(value($mo2, "SELECT state FROM hcledger.signing_state WHERE ledger = 'hcledger.codes'::regclass"),
+	'behind: the log is shorter than what was signed; nothing more is signed', 'and knows it is behind what it signed');
+
+# the procedure: admit the peer again, the peer resumes from the new slot,
+# the lost rows come back from the peer's verified copy
+value($mo2, "SELECT hcledger.admit_member('guangdong')");
+$gd->safe_psql('postgres', "CALL hcledger.resume_member('macau')");
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $rows = value($gd, "COPY (SELECT * FROM hcledger.verified_peer_rows('macau', $last_row)) TO STDOUT");
+open my $f, '>', "$dir/lost.tsv" or die; print $f "$rows\n"; close $f;
+chmod 0644, "$dir/lost.tsv";
+$mo2->safe_psql('postgres', "CREATE TABLE lost AS SELECT * FROM hcledger.codes WITH NO DATA; COPY lost FROM '$dir/lost.tsv'");
+is(value($mo2, "SELECT hcledger.recover_codes('lost')"), 3, 'three lost rows come back from Guangdong\'s verified copy');
+my $size = sealed_size($mo2);
+cmp_ok($size, '>=', $lost_size, 'they are sealed again');
+is(value($mo2, "SELECT state FROM hcledger.signing_state WHERE ledger = 'hcledger.codes'::regclass"), 'continues',
+	'to the same leaves: the log continues what was signed');
+is(verdict($mo2, $c_code), 'revoked', 'the revocation is back at Macau');
+
+# and Guangdong accepts Macau's log again, refusing nothing
+my ($d_id, $d_code) = issue($mo2, 'MO-AFTER');
+my $after = sealed_size($mo2);
+accepted($after, 'Guangdong accepts Macau\'s log again, from where it was');
+is(value($gd, "SELECT count(*) FROM hcledger.refused WHERE authority = 'macau'"), '0', 'without refusing anything');
+ok($gd->poll_query_until('postgres', "SELECT verdict = 'valid' FROM hcledger.verify_code('$d_code')"),
+	'a code issued after the restore verifies at Guangdong');
+is(verdict($gd, $c_code), 'revoked', 'the revocation still stands there');
+is(verdict($gd, $a_code), 'valid', 'and a code from before the backup is valid');
+is(value($gd, "SELECT missing_rows FROM hcledger.members WHERE authority = 'macau'"), '0', 'no row of Macau\'s log is missing');
+
+$mo2->stop;
+$gd->stop;
+done_testing();
