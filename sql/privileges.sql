@@ -18,7 +18,7 @@ CREATE DATABASE regress_privileges;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION hcledger;
 SET search_path = public, hcledger;
-SELECT plan(74);
+SELECT plan(75);
 
 CREATE ROLE regress_priv_verifier IN ROLE hcledger_verifier;
 CREATE ROLE regress_priv_auditor IN ROLE hcledger_auditor;
@@ -189,10 +189,17 @@ SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
                   WHERE p.pronamespace = 'hcledger'::regnamespace AND p.prosecdef
                     AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
                 'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
+-- (but resume_member, a procedure that commits and so can have no SET clause:
+-- superusers only, every name in it schema-qualified)
 SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                   WHERE p.pronamespace = 'hcledger'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
-                    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
+                    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+                    AND p.oid <> 'hcledger.resume_member(text)'::regprocedure$$,
                 'so does every SQL and PL/pgSQL function of the extension');
+SELECT is((SELECT array_agg(r.rolname ORDER BY r.rolname) FROM pg_proc p, aclexplode(p.proacl) a JOIN pg_roles r ON r.oid = a.grantee
+            WHERE p.oid = 'hcledger.resume_member(text)'::regprocedure AND a.privilege_type = 'EXECUTE'),
+          (SELECT array_agg(rolname) FROM pg_roles WHERE rolsuper AND oid = (SELECT extowner FROM pg_extension WHERE extname = 'hcledger')),
+          'and resume_member is for the extension''s owner (a superuser) alone');
 
 -- The attacker: an issuer and verifier who may create objects.  What it
 -- plants records every call, and who made it; a call made as the
