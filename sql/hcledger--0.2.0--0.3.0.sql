@@ -1199,6 +1199,8 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM hcledger.authorities x WHERE x.authority = a) THEN
 		PERFORM hcledger.add_authority(a, coalesce(card ->> 'display_name', a), false);
 	END IF;
+	-- peers' rows are checked as rows of our own codes ledger: registered, even if we never issued
+	PERFORM hcledger.codes_ledger();
 	FOR k IN SELECT * FROM jsonb_array_elements(card -> 'keys') LOOP
 		SELECT * INTO had FROM hcledger.keys x WHERE x.authority = a AND x.key_id = k ->> 'key_id';
 		IF NOT FOUND THEN

@@ -100,6 +100,30 @@ is(verdict($gd, $c_code), 'revoked', 'the revocation still stands there');
 is(verdict($gd, $a_code), 'valid', 'and a code from before the backup is valid');
 is(value($gd, "SELECT missing_rows FROM hcledger.members WHERE authority = 'macau'"), '0', 'no row of Macau\'s log is missing');
 
+# A member that has never issued nor published joins Macau and checks its
+# codes (its own codes ledger is registered as it joins).
+my $ob = PostgreSQL::Test::Cluster->new('observer');
+$ob->init(allows_streaming => 'logical');
+$ob->append_conf('postgresql.conf', authority_keys("$keys/observer-") . qq(
+shared_preload_libraries = 'hcledger'
+hcledger.seal_interval = 100
+max_logical_replication_workers = 8
+max_worker_processes = 16
+wal_retrieve_retry_interval = '200ms'
+));
+$ob->start;
+value($ob, q{CREATE EXTENSION hcledger;
+	SELECT hcledger.add_authority('observer', 'An observer', true);
+	SELECT hcledger.add_key('observer', 'node-1', 'ed25519', hcledger.signing_public_key(), now() - interval '1 minute');});
+value($mo2, "SELECT hcledger.admit_member('observer')");
+$mo_card = value($mo2, 'SELECT hcledger.member_card()');
+value($ob, "SELECT hcledger.join_member('" . lit($mo_card) . "', '" . lit($mo2->connstr('postgres')) . "')");
+ok($ob->poll_query_until('postgres', "SELECT tree_size >= $after FROM hcledger.members WHERE authority = 'macau'"),
+	'a member that never issued nor published accepts Macau\'s log')
+  or diag(value($ob, 'SELECT * FROM hcledger.refused'));
+is(verdict($ob, $d_code), 'valid', 'and verifies its codes');
+$ob->stop;
+
 $mo2->stop;
 $gd->stop;
 done_testing();
