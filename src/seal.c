@@ -71,6 +71,7 @@ typedef struct HclSealer
 	StringInfoData entries;		/* row number and leaf of each leaf since the
 								 * last checkpoint (docs/format.md) */
 	int64		signed_size;	/* the last signed checkpoint's size (signed.c) */
+	bool		continues;		/* the log being extended is the one signed last */
 } HclSealer;
 
 /* A checkpoint is stored at least every this many leaves. */
@@ -430,8 +431,16 @@ hcl_store_checkpoint(HclSealer *s)
 							   unix_time, l->last_row);
 	if (!hcl_sha256(body, strlen(body), cp_hash))
 		hcl_crypto_failed("SHA-256");
-	/* never two histories: the new tree must extend what this node signed before */
-	hcl_signed_guard(l, root, &s->entries);
+	/*
+	 * Never two histories: the new tree must extend what this node signed
+	 * before.  Once the log this round extends is known to be the one
+	 * signed last, each checkpoint of the round extends it by construction.
+	 */
+	if (!s->continues)
+	{
+		hcl_signed_guard(l, root, &s->entries);
+		s->continues = true;
+	}
 	note = hcl_sign_checkpoint(l->origin, body);
 	if (note != NULL)
 		hcl_signed_note(l, root);
@@ -524,10 +533,15 @@ hcl_seal_ledger(Oid relid, bool wait)
 	if (hcl_node_key_set())
 	{
 		hcl_hash	signed_root;
+		hcl_hash	root_now;
 		hcl_merkle_acc signed_range;
 
 		if (!hcl_signed_last(s.ledger->origin, &s.signed_size, signed_root, &signed_range))
 			s.signed_size = 0;
+		/* nothing signed yet, or the log starts exactly where the last signature ended */
+		s.continues = s.signed_size == 0 ||
+			(s.signed_size == s.ledger->tree_size && hcl_acc_root(&s.ledger->frontier, root_now) &&
+			 memcmp(root_now, signed_root, HCL_HASH_LEN) == 0);
 	}
 	hcl_load_tiles(&s);
 	initStringInfo(&s.entries);
