@@ -529,6 +529,14 @@ hcl_seal_ledger(Oid relid, bool wait)
 						s.ledger->relname),
 				 errhint("Seal after the transaction commits.")));
 	hcl_ledger_resolve(s.ledger, rel);
+	if (!wait && !ConditionalLockRelationOid(hcl_ledger_row_index(s.ledger, rel), AccessShareLock))
+	{
+		ereport(LOG,
+				(errmsg("hcledger skipped sealing ledger \"%s\" this round: another session holds a lock on its row-number index",
+						s.ledger->relname)));
+		table_close(rel, NoLock);
+		return 0;
+	}
 	last_issued = hcl_row_sequence_last(s.ledger, true);
 	if (hcl_node_key_set())
 	{
@@ -554,15 +562,6 @@ hcl_seal_ledger(Oid relid, bool wait)
 		elog(ERROR, "hcledger: could not prepare the tile upsert");
 
 	was = *s.ledger;
-	if (!wait && !ConditionalLockRelationOid(hcl_ledger_row_index(s.ledger, rel), AccessShareLock))
-	{
-		ereport(LOG,
-				(errmsg("hcledger skipped sealing ledger \"%s\" this round: another session holds a lock on its row-number index",
-						s.ledger->relname)));
-		table_close(rel, NoLock);
-		SPI_freeplan(s.upsert);
-		return 0;
-	}
 	hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
 
