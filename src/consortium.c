@@ -167,7 +167,8 @@ hcl_peer_leaf_hash(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		HclLedger  *loaded;
 		HclLedger  *l;
-		int			i;
+		int			s,
+					i;
 
 		if (cache == NULL)
 			cache = fcinfo->flinfo->fn_extra =
@@ -180,11 +181,22 @@ hcl_peer_leaf_hash(PG_FUNCTION_ARGS)
 		*l = *loaded;
 		l->relname = pstrdup(loaded->relname);
 		l->origin = pstrdup(loaded->origin);
-		l->columns = palloc0(sizeof(HclColumn) * Max(loaded->ncolumns, 1));
-		for (i = 0; i < loaded->ncolumns; i++)
+		l->archive = NULL;
+		l->sets = palloc0(sizeof(HclColumnSet) * loaded->nsets);
+		for (s = 0; s < loaded->nsets; s++)
 		{
-			l->columns[i].name = pstrdup(loaded->columns[i].name);
-			l->columns[i].type_name = pstrdup(loaded->columns[i].type_name);
+			HclColumnSet *from = &loaded->sets[s];
+			HclColumnSet *to = &l->sets[s];
+
+			to->from_row = from->from_row;
+			to->ncolumns = from->ncolumns;
+			to->columns = palloc0(sizeof(HclColumn) * Max(from->ncolumns, 1));
+			for (i = 0; i < from->ncolumns; i++)
+			{
+				to->columns[i].name = pstrdup(from->columns[i].name);
+				to->columns[i].type_name = pstrdup(from->columns[i].type_name);
+				to->columns[i].source = from->columns[i].source ? pstrdup(from->columns[i].source) : NULL;
+			}
 		}
 		MemoryContextSwitchTo(old);
 		SPI_finish();

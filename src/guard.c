@@ -26,6 +26,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 
+#include "columns.h"
 #include "ledger.h"
 #include "utils/lsyscache.h"
 #include "utils/guc.h"
@@ -325,6 +326,9 @@ hcl_ledger_of_row_index(Oid indexid)
  * is not SECURITY DEFINER).  (CREATE INDEX and REINDEX CONCURRENTLY,
  * the other commands that commit in steps, never leave a ledger without a
  * valid row-number index.)
+ *
+ * ALTER TABLE of a ledger whose DDL is unlocked: a column about to be
+ * renamed, dropped or rewritten is followed or archived first (columns.c).
  */
 PG_FUNCTION_INFO_V1(hcl_ddl_start_guard);
 Datum
@@ -336,6 +340,11 @@ hcl_ddl_start_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "hcledger: ddl_start_guard called outside an event trigger");
+	if (IsA(trigdata->parsetree, AlterTableStmt) || IsA(trigdata->parsetree, RenameStmt))
+	{
+		hcl_columns_ddl_start(trigdata->parsetree);
+		PG_RETURN_NULL();
+	}
 	if (!IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_NULL();
 	stmt = (DropStmt *) trigdata->parsetree;

@@ -34,6 +34,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "columns.h"
 #include "hash256.h"
 #include "ledger.h"
 
@@ -99,6 +100,9 @@ hcl_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
+static void hcl_load_column_sets(HclLedger *l, char **names, char **types, int ncolumns,
+								 bool read_only);
+
 HclLedger *
 hcl_ledger_load(Oid relid, HclLoadMode mode)
 {
@@ -131,9 +135,10 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	HclLedger  *l;
 	bool		isnull;
 	bytea	   *b;
+	char	  **names;
 	char	  **types;
+	int			ncolumns;
 	int			ntypes;
-	int			i;
 
 	/* locking takes a fresh snapshot; reading keeps the caller's */
 	if (SPI_execute_plan(hcl_kept_plan(&plans[v][mode], queries[v][mode], 1, argtypes),
@@ -156,20 +161,11 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	b = hcl_spi_bytea(tup, desc, 4, HCL_UUID_LEN, &isnull);
 	memcpy(l->uuid, VARDATA_ANY(b), HCL_UUID_LEN);
 	l->origin = SPI_getvalue(tup, desc, 5);
-	{
-		char	  **names = hcl_text_array(SPI_getbinval(tup, desc, 6, &isnull), &l->ncolumns);
-
-		types = hcl_text_array(SPI_getbinval(tup, desc, 7, &isnull), &ntypes);
-		if (ntypes != l->ncolumns)
-			elog(ERROR, "hcledger: ledger %d has %d columns but %d types",
-				 l->ledger_id, l->ncolumns, ntypes);
-		l->columns = palloc0(sizeof(HclColumn) * Max(l->ncolumns, 1));
-		for (i = 0; i < l->ncolumns; i++)
-		{
-			l->columns[i].name = names[i];
-			l->columns[i].type_name = types[i];
-		}
-	}
+	names = hcl_text_array(SPI_getbinval(tup, desc, 6, &isnull), &ncolumns);
+	types = hcl_text_array(SPI_getbinval(tup, desc, 7, &isnull), &ntypes);
+	if (ntypes != ncolumns)
+		elog(ERROR, "hcledger: ledger %d has %d columns but %d types",
+			 l->ledger_id, ncolumns, ntypes);
 	l->tree_size = hcl_spi_int64(tup, desc, 8, 0);
 	l->last_row = hcl_spi_int64(tup, desc, 9, 0);
 	b = hcl_spi_bytea(tup, desc, 10, 0, &isnull);
@@ -191,7 +187,108 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	l->gap_horizon = (TransactionId) hcl_spi_int64(tup, desc, 13, 0);
 	l->blocked_by = (TransactionId) hcl_spi_int64(tup, desc, 14, 0);
 	l->nan_canonical = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull;
+	hcl_load_column_sets(l, names, types, ncolumns, mode == HCL_LOAD_READ);
 	return l;
+}
+
+/* A text[] datum's elements, NULLs kept as NULL pointers. */
+static char **
+hcl_text_array_nulls(Datum d, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+	int			i;
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		out[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+static void
+hcl_set_columns(HclColumnSet *set, int64 from_row, char **names, char **types,
+				char **sources, int n)
+{
+	int			i;
+
+	set->from_row = from_row;
+	set->ncolumns = n;
+	set->columns = palloc0(sizeof(HclColumn) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		set->columns[i].name = names[i];
+		set->columns[i].type_name = types[i];
+		set->columns[i].source = sources[i];
+	}
+}
+
+/*
+ * The ledger's column sets (hcledger.ledger_columns).  A catalog not yet
+ * updated to 0.3.0 has no such table: its ledgers hash the columns they
+ * were created with, from their first row.
+ */
+static void
+hcl_load_column_sets(HclLedger *l, char **names, char **types, int ncolumns, bool read_only)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(l->ledger_id)};
+	uint64		i;
+
+	if (!OidIsValid(get_relname_relid("ledger_columns", get_namespace_oid("hcledger", false))))
+	{
+		l->nsets = 1;
+		l->sets = palloc0(sizeof(HclColumnSet));
+		hcl_set_columns(&l->sets[0], PG_INT64_MIN, names, types, names, ncolumns);
+		return;
+	}
+	if (SPI_execute_plan(hcl_kept_plan(&plan,
+									   "SELECT from_row, columns, column_types, sources"
+									   "  FROM hcledger.ledger_columns WHERE ledger_id = $1"
+									   " ORDER BY from_row",
+									   1, argtypes),
+						 args, NULL, read_only, 0) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the column sets of ledger %d", l->ledger_id);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger \"%s\" has no column set in hcledger.ledger_columns", l->relname),
+				 errhint("Restore hcledger.ledger_columns from a backup: without it the rows cannot be encoded.")));
+	l->nsets = (int) SPI_processed;
+	l->sets = palloc0(sizeof(HclColumnSet) * l->nsets);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			n,
+					nt,
+					ns;
+		char	  **cn = hcl_text_array(SPI_getbinval(tup, desc, 2, &isnull), &n);
+		char	  **ct = hcl_text_array(SPI_getbinval(tup, desc, 3, &isnull), &nt);
+		char	  **cs = hcl_text_array_nulls(SPI_getbinval(tup, desc, 4, &isnull), &ns);
+
+		if (nt != n || ns != n)
+			elog(ERROR, "hcledger: a column set of ledger %d has %d columns, %d types and %d sources",
+				 l->ledger_id, n, nt, ns);
+		/* the first set holds from the first row, whatever its number */
+		hcl_set_columns(&l->sets[i], i == 0 ? PG_INT64_MIN : hcl_spi_int64(tup, desc, 1, 0),
+						cn, ct, cs, n);
+	}
+}
+
+HclColumnSet *
+hcl_column_set(HclLedger *ledger, int64 row_number)
+{
+	int			i;
+
+	for (i = ledger->nsets - 1; i > 0; i--)
+		if (ledger->sets[i].from_row <= row_number)
+			break;
+	return &ledger->sets[i];
 }
 
 static inline void
@@ -259,6 +356,8 @@ hcl_type_name(Oid typid)
 	return result;
 }
 
+static void hcl_resolve_set(HclLedger *ledger, HclColumnSet *set, TupleDesc desc);
+
 void
 hcl_ledger_resolve(HclLedger *ledger, Relation rel)
 {
@@ -287,19 +386,37 @@ hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
 						ledger->relname, HCL_ROW_COLUMN),
 				 errhint("The table was changed behind the DDL guard: restore it, or retire the ledger with hcledger.drop_ledger(table, reason).")));
 
-	for (i = 0; i < ledger->ncolumns; i++)
+	for (i = 0; i < ledger->nsets; i++)
+		hcl_resolve_set(ledger, &ledger->sets[i], desc);
+}
+
+/* Resolve one column set: each column's source, by name, of its recorded type. */
+static void
+hcl_resolve_set(HclLedger *ledger, HclColumnSet *set, TupleDesc desc)
+{
+	int			i,
+				a;
+
+	for (i = 0; i < set->ncolumns; i++)
 	{
-		HclColumn  *col = &ledger->columns[i];
+		HclColumn  *col = &set->columns[i];
 		Oid			typsend;
 		bool		isvarlena;
 		char	   *now_type = NULL;
 
 		col->attnum = InvalidAttrNumber;
+		initStringInfo(&col->header);
+		hcl_put_u16(&col->header, strlen(col->name));
+		appendStringInfoString(&col->header, col->name);
+		hcl_put_u16(&col->header, strlen(col->type_name));
+		appendStringInfoString(&col->header, col->type_name);
+		if (col->source == NULL)
+			continue;			/* dropped: its values are archived */
 		for (a = 0; a < desc->natts; a++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, a);
 
-			if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+			if (!att->attisdropped && strcmp(NameStr(att->attname), col->source) == 0)
 			{
 				col->attnum = att->attnum;
 				now_type = hcl_type_name(att->atttypid);
@@ -316,14 +433,9 @@ hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("ledger table \"%s\" no longer has its hashed column \"%s\" of type %s",
-							ledger->relname, col->name, col->type_name),
-					 errdetail("Its rows can no longer be encoded as they were when the ledger was created."),
+							ledger->relname, col->source, col->type_name),
+					 errdetail("Its rows can no longer be encoded as they were sealed."),
 					 errhint("See hcledger.ledger_events for the DDL that was unlocked.")));
-		initStringInfo(&col->header);
-		hcl_put_u16(&col->header, strlen(col->name));
-		appendStringInfoString(&col->header, col->name);
-		hcl_put_u16(&col->header, strlen(col->type_name));
-		appendStringInfoString(&col->header, col->type_name);
 	}
 }
 
@@ -441,8 +553,8 @@ hcl_canonical_float_array(Datum d)
 											  elem, len, byval, align));
 }
 
-static void hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls,
-							   StringInfo out);
+static void hcl_encode_columns(HclLedger *ledger, HclColumnSet *set, int64 row_number,
+							   Datum *values, bool *nulls, StringInfo out);
 
 /*
  * The leaf bytes of one row.  Text-like send functions convert to the
@@ -455,19 +567,20 @@ hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
 {
 	uint64		rn = pg_hton64((uint64) row_number);
 	int			client = pg_get_client_encoding();
+	HclColumnSet *set = hcl_column_set(ledger, row_number);
 
 	appendBinaryStringInfo(out, HCL_ROW_MAGIC, 16);
 	appendBinaryStringInfo(out, (const char *) ledger->uuid, HCL_UUID_LEN);
 	appendBinaryStringInfo(out, (const char *) &rn, 8);
-	hcl_put_u16(out, ledger->ncolumns);
+	hcl_put_u16(out, set->ncolumns);
 	if (client == GetDatabaseEncoding())
-		hcl_encode_columns(ledger, values, nulls, out);
+		hcl_encode_columns(ledger, set, row_number, values, nulls, out);
 	else
 	{
 		SetClientEncoding(GetDatabaseEncoding());
 		PG_TRY();
 		{
-			hcl_encode_columns(ledger, values, nulls, out);
+			hcl_encode_columns(ledger, set, row_number, values, nulls, out);
 		}
 		PG_FINALLY();
 		{
@@ -488,99 +601,134 @@ hcl_put_value(StringInfo out, const void *data, uint32 len)
 	appendBinaryStringInfo(out, data, len);
 }
 
+/*
+ * A dropped column's value, as archived when it was dropped.  One that is
+ * missing gives a presence byte no value has (0xff): a leaf that matches
+ * nothing, which the verifier reports as an altered row; elsewhere (the
+ * sealer, a receipt) it is an error.
+ */
 static void
-hcl_encode_columns(HclLedger *ledger, Datum *values, bool *nulls, StringInfo out)
+hcl_put_archived(HclLedger *ledger, HclColumn *col, int64 row_number, StringInfo out)
+{
+	bool		found;
+	bytea	   *v = hcl_archived_value(ledger, col->name, row_number, &found);
+
+	if (!found && !ledger->archive_lenient)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the archived value of dropped column \"%s\" of row %lld of ledger \"%s\" is missing",
+						col->name, (long long) row_number, ledger->relname),
+				 errhint("Restore hcledger.dropped_values from a backup; hcledger.verify_ledger() lists the rows affected.")));
+	if (!found)
+		appendStringInfoChar(out, (char) 0xff);
+	else if (v == NULL)
+		appendStringInfoChar(out, 0x00);
+	else
+		hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+}
+
+static void
+hcl_encode_columns(HclLedger *ledger, HclColumnSet *set, int64 row_number,
+				   Datum *values, bool *nulls, StringInfo out)
 {
 	int			i;
 
-	for (i = 0; i < ledger->ncolumns; i++)
+	for (i = 0; i < set->ncolumns; i++)
 	{
-		HclColumn  *col = &ledger->columns[i];
-		Datum		d = values[col->attnum - 1];
+		HclColumn  *col = &set->columns[i];
 
 		appendBinaryStringInfo(out, col->header.data, col->header.len);
-		if (nulls[col->attnum - 1])
-		{
-			appendStringInfoChar(out, 0x00);
-			continue;
-		}
-		switch (col->kind)
-		{
-			case HCL_SEND_INT2:
-				{
-					uint16		v = pg_hton16((uint16) DatumGetInt16(d));
+		if (col->attnum == InvalidAttrNumber)
+			hcl_put_archived(ledger, col, row_number, out);
+		else
+			hcl_encode_value(ledger, col, values[col->attnum - 1], nulls[col->attnum - 1], out);
+	}
+}
 
-					hcl_put_value(out, &v, 2);
-					break;
-				}
-			case HCL_SEND_INT4:
-				{
-					uint32		v = pg_hton32((uint32) DatumGetInt32(d));
+void
+hcl_encode_value(HclLedger *ledger, HclColumn *col, Datum d, bool isnull, StringInfo out)
+{
+	if (isnull)
+	{
+		appendStringInfoChar(out, 0x00);
+		return;
+	}
+	switch (col->kind)
+	{
+		case HCL_SEND_INT2:
+			{
+				uint16		v = pg_hton16((uint16) DatumGetInt16(d));
 
-					hcl_put_value(out, &v, 4);
-					break;
-				}
-			case HCL_SEND_INT8:
-				{
-					uint64		v = pg_hton64((uint64) DatumGetInt64(d));
-
-					hcl_put_value(out, &v, 8);
-					break;
-				}
-			case HCL_SEND_FLOAT4:
-				{
-					float4		f = DatumGetFloat4(d);
-					uint32		v;
-
-					memcpy(&v, &f, 4);
-					if (ledger->nan_canonical && isnan(f))
-						v = HCL_NAN4;	/* text (and so pg_dump) keeps no sign or payload */
-					v = pg_hton32(v);
-					hcl_put_value(out, &v, 4);
-					break;
-				}
-			case HCL_SEND_FLOAT8:
-				{
-					float8		f = DatumGetFloat8(d);
-					uint64		v;
-
-					memcpy(&v, &f, 8);
-					if (ledger->nan_canonical && isnan(f))
-						v = HCL_NAN8;
-					v = pg_hton64(v);
-					hcl_put_value(out, &v, 8);
-					break;
-				}
-			case HCL_SEND_BOOL:
-				{
-					uint8		v = DatumGetBool(d) ? 1 : 0;
-
-					hcl_put_value(out, &v, 1);
-					break;
-				}
-			case HCL_SEND_UUID:
-				hcl_put_value(out, DatumGetPointer(d), 16);
+				hcl_put_value(out, &v, 2);
 				break;
-			case HCL_SEND_RAW:
-				{
-					struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+			}
+		case HCL_SEND_INT4:
+			{
+				uint32		v = pg_hton32((uint32) DatumGetInt32(d));
 
-					hcl_put_value(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-					break;
-				}
-			case HCL_SEND_FLOAT_ARRAY:
-				if (ledger->nan_canonical)
-					d = hcl_canonical_float_array(d);
-				/* FALLTHROUGH */
-			case HCL_SEND_CALL:
-				{
-					bytea	   *v = SendFunctionCall(&col->send, d);
+				hcl_put_value(out, &v, 4);
+				break;
+			}
+		case HCL_SEND_INT8:
+			{
+				uint64		v = pg_hton64((uint64) DatumGetInt64(d));
 
-					hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
-					pfree(v);
-					break;
-				}
-		}
+				hcl_put_value(out, &v, 8);
+				break;
+			}
+		case HCL_SEND_FLOAT4:
+			{
+				float4		f = DatumGetFloat4(d);
+				uint32		v;
+
+				memcpy(&v, &f, 4);
+				if (ledger->nan_canonical && isnan(f))
+					v = HCL_NAN4;	/* text (and so pg_dump) keeps no sign or payload */
+				v = pg_hton32(v);
+				hcl_put_value(out, &v, 4);
+				break;
+			}
+		case HCL_SEND_FLOAT8:
+			{
+				float8		f = DatumGetFloat8(d);
+				uint64		v;
+
+				memcpy(&v, &f, 8);
+				if (ledger->nan_canonical && isnan(f))
+					v = HCL_NAN8;
+				v = pg_hton64(v);
+				hcl_put_value(out, &v, 8);
+				break;
+			}
+		case HCL_SEND_BOOL:
+			{
+				uint8		v = DatumGetBool(d) ? 1 : 0;
+
+				hcl_put_value(out, &v, 1);
+				break;
+			}
+		case HCL_SEND_UUID:
+			hcl_put_value(out, DatumGetPointer(d), 16);
+			break;
+		case HCL_SEND_RAW:
+			{
+				struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+				hcl_put_value(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				break;
+			}
+		case HCL_SEND_FLOAT_ARRAY:
+			if (ledger->nan_canonical)
+				d = hcl_canonical_float_array(d);
+			/* FALLTHROUGH */
+		case HCL_SEND_CALL:
+			{
+				bytea	   *v = SendFunctionCall(&col->send, d);
+
+				hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+				pfree(v);
+				break;
+			}
 	}
 }
 

@@ -48,16 +48,34 @@ typedef enum HclSendKind
 								 * NaNs made canonical first (docs/format.md) */
 } HclSendKind;
 
-/* One hashed column: recorded at creation, resolved against the table. */
+/* One hashed column: recorded in its column set, resolved against the table. */
 typedef struct HclColumn
 {
-	char	   *name;
+	char	   *name;			/* as encoded */
 	char	   *type_name;		/* "<schema>.<type>" as recorded */
-	AttrNumber	attnum;			/* in the table as it is now */
+	char	   *source;			/* the table's column holding its values, by
+								 * today's name; NULL: dropped, its values
+								 * archived (hcledger.dropped_values) */
+	AttrNumber	attnum;			/* of source in the table as it is now */
 	FmgrInfo	send;			/* the type's binary send function */
 	HclSendKind kind;
 	StringInfoData header;		/* name and type, length-prefixed */
 } HclColumn;
+
+/*
+ * The columns a ledger hashes from one row number on (hcledger.ledger_columns,
+ * docs/format.md "Column sets"): a row is encoded with the last set whose
+ * from_row is at most its number.
+ */
+typedef struct HclColumnSet
+{
+	int64		from_row;
+	int			ncolumns;
+	HclColumn  *columns;
+} HclColumnSet;
+
+/* Archived values of dropped columns, a run of rows read ahead (ledger.c). */
+typedef struct HclArchiveCache HclArchiveCache;
 
 /* A ledger's catalog entry (hcledger.ledgers), as loaded. */
 typedef struct HclLedger
@@ -67,8 +85,8 @@ typedef struct HclLedger
 	char	   *relname;		/* schema-qualified, for messages */
 	uint8		uuid[HCL_UUID_LEN];
 	char	   *origin;
-	int			ncolumns;
-	HclColumn  *columns;
+	int			nsets;			/* column sets, by ascending from_row */
+	HclColumnSet *sets;
 	AttrNumber	row_attnum;		/* hcl_row */
 	int64		tree_size;
 	int64		last_row;
@@ -80,6 +98,10 @@ typedef struct HclLedger
 	TransactionId blocked_by;
 	bool		frontier_ok;	/* the stored frontier fits the tree size */
 	bool		nan_canonical;	/* float NaNs encoded as the canonical NaN */
+	HclArchiveCache *archive;	/* read on demand */
+	bool		archive_lenient;	/* a missing archived value makes a leaf
+									 * that matches nothing (the verifier),
+									 * rather than an error */
 } HclLedger;
 
 /* How hcl_ledger_load reads the catalog row. */
@@ -115,6 +137,16 @@ extern void hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc);
 
 /* The btree index on hcl_row of the open table. */
 extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
+
+/* The column set row row_number is encoded with. */
+extern HclColumnSet *hcl_column_set(HclLedger *ledger, int64 row_number);
+
+/*
+ * Append the canonical bytes of one column's value (docs/format.md: the
+ * presence byte, length and send form; no header) to out.
+ */
+extern void hcl_encode_value(HclLedger *ledger, HclColumn *col, Datum d, bool isnull,
+							 StringInfo out);
 
 /* Append the canonical leaf bytes of one row (docs/format.md) to out. */
 extern void hcl_encode_row(HclLedger *ledger, int64 row_number,

@@ -746,6 +746,7 @@ hcl_verify_ledger(PG_FUNCTION_ARGS)
 	SPI_connect();
 	v.cxt = CurrentMemoryContext;
 	v.ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
+	v.ledger->archive_lenient = true;	/* a lost archived value is a problem to report */
 	rel = table_open(relid, AccessShareLock);
 	hcl_ledger_resolve(v.ledger, rel);
 	hcl_verify(&v, rel);
