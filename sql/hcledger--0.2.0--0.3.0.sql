@@ -6,6 +6,119 @@
 \echo Use "ALTER EXTENSION hcledger UPDATE TO '0.3.0'" to load this file. \quit
 
 --
+-- Schema evolution (docs/format.md, "Column sets"): which columns a ledger
+-- hashes changes at a recorded row number; a dropped or retyped column's
+-- values are archived.  First, as the DDL guard below reads these tables.
+--
+-- Schema evolution (docs/format.md, "Column sets").
+CREATE TABLE ledger_columns (
+	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
+	from_row		bigint NOT NULL,
+	columns			text[] NOT NULL,
+	column_types	text[] NOT NULL,
+	sources			text[] NOT NULL,
+	event_id		bigint,				-- the ledger_events 'ddl_unlocked' row that allowed the change
+	PRIMARY KEY (ledger_id, from_row),
+	CHECK (cardinality(column_types) = cardinality(columns) AND cardinality(sources) = cardinality(columns))
+);
+COMMENT ON TABLE ledger_columns IS 'the columns each ledger hashes, from a row number on: a row is encoded with the last set whose from_row is at most its number';
+COMMENT ON COLUMN ledger_columns.sources IS 'for each hashed column, the table column holding its values by today''s name; NULL: dropped (or its type changed), its values in dropped_values';
+
+CREATE TABLE dropped_values (
+	ledger_id		integer NOT NULL,
+	hcl_row			bigint NOT NULL,
+	name			text NOT NULL,
+	value			bytea,
+	PRIMARY KEY (ledger_id, hcl_row, name)
+);
+COMMENT ON TABLE dropped_values IS 'the values a dropped (or retyped) hashed column held, as its rows'' leaves encode them: kept so those rows still verify';
+COMMENT ON COLUMN dropped_values.value IS 'the value''s binary send form (docs/format.md); NULL for a NULL value';
+SELECT pg_catalog.pg_extension_config_dump('ledger_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('dropped_values', '');
+REVOKE ALL ON ledger_columns, dropped_values FROM PUBLIC;
+GRANT SELECT ON ledger_columns TO PUBLIC;
+-- every ledger so far hashes the columns it was created with, from its first row
+INSERT INTO ledger_columns (ledger_id, from_row, columns, column_types, sources)
+SELECT ledger_id, 1, columns, column_types, columns FROM ledgers;
+CREATE OR REPLACE FUNCTION ledger_event(ledger regclass, event text, reason text) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE id integer;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required for %', replace(event, '_', ' ')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'The reason is kept in hcledger.ledger_events.';
+	END IF;
+	IF event = 'ddl_unlocked' AND ledger = 'hcledger.codes'::regclass THEN
+		RAISE EXCEPTION 'the health-code ledger hcledger.codes is defined by the extension' USING ERRCODE = 'feature_not_supported',
+			DETAIL = 'Every member of a consortium encodes codes rows alike; only an extension update changes them.';
+	END IF;
+	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Make it one with hcledger.create_ledger(table); hcledger.status lists the ledgers.';
+	END IF;
+	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, event, reason);
+	RETURN id;
+END
+$$;
+
+-- The columns of a ledger table, as a column set records them (but hcl_row):
+-- by name in byte order, and their types.
+CREATE OR REPLACE FUNCTION table_columns(tbl regclass, OUT columns text[], OUT column_types text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
+	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
+	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+	WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row'
+$$;
+
+-- After unlocked DDL changed a ledger's columns: the column set the table
+-- now has holds from the next row number its sequence gives (the DDL holds
+-- the table locked: no row in between).  A set that no row falls in yet is
+-- replaced.
+CREATE OR REPLACE FUNCTION note_column_set(id integer, tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	now_set record;
+	latest record;
+	next_row bigint;
+	bad record;
+BEGIN
+	SELECT * INTO now_set FROM hcledger.table_columns(tbl);
+	SELECT * INTO latest FROM hcledger.ledger_columns v WHERE v.ledger_id = id ORDER BY v.from_row DESC LIMIT 1;
+	IF latest.columns = now_set.columns AND latest.column_types = now_set.column_types
+	   AND latest.sources = now_set.columns THEN
+		RETURN;				-- (a renamed, dropped or retyped column's sets differ)
+	END IF;
+	IF now_set.columns IS NULL THEN
+		RAISE EXCEPTION 'cannot alter ledger table %: it would have no column left to hash', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
+	FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
+	ORDER BY a.attnum LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
+			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
+	END IF;
+	SELECT coalesce(pg_sequence_last_value(s.seqrelid), s.seqstart - 1) + 1 INTO next_row
+	FROM pg_sequence s WHERE s.seqrelid = pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass;
+	IF latest.from_row >= next_row THEN
+		DELETE FROM hcledger.ledger_columns v WHERE v.ledger_id = id AND v.from_row = latest.from_row;
+		next_row := latest.from_row;
+	END IF;
+	INSERT INTO hcledger.ledger_columns (ledger_id, from_row, columns, column_types, sources, event_id)
+	VALUES (id, next_row, now_set.columns, now_set.column_types, now_set.columns,
+	        (SELECT max(e.event_id) FROM hcledger.ledger_events e WHERE e.ledger_id = id
+	          AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()));
+END
+$$;
+REVOKE EXECUTE ON FUNCTION note_column_set(integer, regclass) FROM PUBLIC;
+
+--
 -- No role's code runs with another's rights (docs/threat-model.md, "Whose
 -- code runs").
 --
@@ -150,11 +263,7 @@ DECLARE
 	id integer;
 BEGIN
 	SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
-	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C"),
-	       array_agg(tn.nspname || '.' || t.typname ORDER BY a.attname::text COLLATE "C")
-	  INTO cols, types
-	FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
-	WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'hcl_row';
+	SELECT c.columns, c.column_types INTO cols, types FROM hcledger.table_columns(ledger) c;
 	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
 	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
 	        hcledger.table_shape(ledger))
@@ -164,6 +273,8 @@ BEGIN
 		SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
 	ELSE
 		INSERT INTO hcledger.ledger_events (ledger_id, event) VALUES (id, 'created');
+		INSERT INTO hcledger.ledger_columns (ledger_id, from_row, columns, column_types, sources)
+		VALUES (id, 1, cols, types, cols);
 	END IF;
 	RETURN id;
 END
@@ -218,7 +329,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 			THEN 'it would no longer be a permanent, logged table' END,
 		CASE WHEN (SELECT count(*) FROM pg_trigger WHERE tgrelid = tbl
 		           AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2
-			THEN 'its append-only triggers would be dropped or disabled' END], NULL)
+			THEN 'its append-only triggers would be dropped or disabled' END,
+		-- a hashed column whose values went another way than ALTER TABLE
+		-- (DROP TYPE ... CASCADE, say): nothing archived them
+		(SELECT format('its hashed column %s of type %s would be lost (only ALTER TABLE keeps the values of a column it drops or retypes)',
+		               quote_ident(c.source), c.typ)
+		   FROM hcledger.ledgers l JOIN hcledger.ledger_columns v ON v.ledger_id = l.ledger_id,
+		        unnest(v.sources, v.column_types) AS c(source, typ)
+		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND c.source IS NOT NULL
+		    AND NOT EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		                    JOIN pg_namespace tn ON tn.oid = t.typnamespace
+		                    WHERE a.attrelid = tbl AND a.attname = c.source AND NOT a.attisdropped
+		                      AND tn.nspname || '.' || t.typname = c.typ)
+		  ORDER BY v.from_row, c.source LIMIT 1)], NULL)
 $$;
 CREATE OR REPLACE FUNCTION ddl_defects_push(defects text) RETURNS void
 	AS 'MODULE_PATHNAME', 'hcl_ddl_defects_push' LANGUAGE C VOLATILE;
@@ -272,6 +395,9 @@ BEGIN
 		IF shape <> l.table_shape THEN
 			UPDATE hcledger.ledgers SET table_shape = shape WHERE ledger_id = l.ledger_id;
 		END IF;
+		IF unlocked THEN
+			PERFORM hcledger.note_column_set(l.ledger_id, l.relid);
+		END IF;
 	END LOOP;
 	-- a member's subscription carries the consortium's four tables, never more
 	-- (ALTER SUBSCRIPTION ... REFRESH PUBLICATION would widen it to whatever the member publishes)
@@ -292,7 +418,7 @@ CREATE EVENT TRIGGER hcledger_ddl_before ON ddl_command_start EXECUTE FUNCTION d
 ALTER EVENT TRIGGER hcledger_ddl_before ENABLE ALWAYS;
 CREATE OR REPLACE FUNCTION ddl_start_guard() RETURNS event_trigger
 	AS 'MODULE_PATHNAME', 'hcl_ddl_start_guard' LANGUAGE C;
-CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX')
+CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN ('DROP INDEX', 'ALTER TABLE')
 	EXECUTE FUNCTION ddl_start_guard();
 ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
 
@@ -1138,7 +1264,7 @@ DO $$
 DECLARE t text;
 BEGIN
 	-- a replicated TRUNCATE can only be stopped with an error (the apply worker retries, the member's feed stalls)
-	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'ledger_events', 'authorities',
+	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'ledger_events', 'ledger_columns', 'dropped_values', 'authorities',
 	                         'members', 'member_events', 'peer_codes', 'peer_leaves', 'peer_checkpoints', 'refusals', 'peer_roots'] LOOP
 		EXECUTE format('CREATE TRIGGER hcl_receive_truncate BEFORE TRUNCATE ON hcledger.%I FOR EACH STATEMENT EXECUTE FUNCTION hcledger.receive_nothing()', t);
 		EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive_truncate', t);

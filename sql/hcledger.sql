@@ -859,14 +859,14 @@ BEGIN
 		RAISE EXCEPTION 'a reason is required for %', replace(event, '_', ' ')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'The reason is kept in hcledger.ledger_events.';
 	END IF;
+	IF event = 'ddl_unlocked' AND ledger = 'hcledger.codes'::regclass THEN
+		RAISE EXCEPTION 'the health-code ledger hcledger.codes is defined by the extension' USING ERRCODE = 'feature_not_supported',
+			DETAIL = 'Every member of a consortium encodes codes rows alike; only an extension update changes them.';
+	END IF;
 	SELECT l.ledger_id INTO id FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Make it one with hcledger.create_ledger(table); hcledger.status lists the ledgers.';
-	END IF;
-	IF event = 'ddl_unlocked' AND ledger = 'hcledger.codes'::regclass THEN
-		RAISE EXCEPTION 'the health-code ledger hcledger.codes is defined by the extension' USING ERRCODE = 'feature_not_supported',
-			DETAIL = 'Every member of a consortium encodes codes rows alike; only an extension update changes them.';
 	END IF;
 	INSERT INTO hcledger.ledger_events (ledger_id, event, reason) VALUES (id, event, reason);
 	RETURN id;
