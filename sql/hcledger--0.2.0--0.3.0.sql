@@ -497,10 +497,21 @@ GRANT SELECT ON signing_state TO PUBLIC;
 COMMENT ON VIEW signing_state IS 'per ledger: the last checkpoint the node signed (from the record outside the data directory) and whether the log continues it';
 CREATE OR REPLACE FUNCTION restart_log(ledger regclass, reason text) RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE id integer := hcledger.ledger_event(ledger, 'dropped', 'log restarted: ' || reason);
+DECLARE
+	id integer := hcledger.ledger_event(ledger, 'dropped', 'log restarted: ' || reason);
+	new_id integer;
 BEGIN
 	UPDATE hcledger.ledgers l SET dropped_at = now() WHERE l.ledger_id = id;
-	RETURN hcledger.register_ledger(ledger);
+	new_id := hcledger.register_ledger(ledger);
+	-- the new log hashes each row as the old one did: its column sets and
+	-- the archived values of dropped columns go on
+	DELETE FROM hcledger.ledger_columns v WHERE v.ledger_id = new_id;
+	INSERT INTO hcledger.ledger_columns (ledger_id, from_row, columns, column_types, sources, event_id)
+	SELECT new_id, v.from_row, v.columns, v.column_types, v.sources, v.event_id
+	  FROM hcledger.ledger_columns v WHERE v.ledger_id = id;
+	INSERT INTO hcledger.dropped_values (ledger_id, hcl_row, name, value)
+	SELECT new_id, d.hcl_row, d.name, d.value FROM hcledger.dropped_values d WHERE d.ledger_id = id;
+	RETURN new_id;
 END $$;
 REVOKE EXECUTE ON FUNCTION restart_log(regclass, text) FROM PUBLIC;
 COMMENT ON FUNCTION restart_log(regclass, text) IS 'end a ledger''s log (recorded, with the reason) and start a new one, with a new origin, over the table''s rows';
