@@ -944,10 +944,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		CASE WHEN (SELECT count(*) FROM pg_trigger WHERE tgrelid = tbl
 		           AND tgname IN ('hcl_append_only', 'hcl_assign_xid') AND tgenabled = 'A') <> 2
 			THEN 'its append-only triggers would be dropped or disabled' END,
-		-- a hashed column whose values went another way than ALTER TABLE
+		-- a typed table's columns change with its type (ALTER TYPE ... CASCADE), out of the guards' sight
+		CASE WHEN (SELECT reloftype FROM pg_class WHERE oid = tbl) <> 0
+			THEN 'it would be a typed table (ALTER TABLE ... OF), whose columns its type changes' END,
+		-- hashed columns whose values went another way than ALTER TABLE
 		-- (DROP TYPE ... CASCADE, say): nothing archived them
-		(SELECT format('its hashed column %s of type %s would be lost (only ALTER TABLE keeps the values of a column it drops or retypes)',
-		               quote_ident(c.source), c.typ)
+		(SELECT 'its hashed columns ' || string_agg(DISTINCT format('%s of type %s', quote_ident(c.source), c.typ), ', ')
+		        || ' would be lost (only ALTER TABLE keeps the values of a column it drops or retypes)'
 		   FROM hcledger.ledgers l JOIN hcledger.ledger_columns v ON v.ledger_id = l.ledger_id,
 		        unnest(v.sources, v.column_types) AS c(source, typ)
 		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND c.source IS NOT NULL
@@ -955,8 +958,32 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		                    JOIN pg_namespace tn ON tn.oid = t.typnamespace
 		                    WHERE a.attrelid = tbl AND a.attname = c.source AND NOT a.attisdropped
 		                      AND tn.nspname || '.' || t.typname = c.typ)
-		  ORDER BY v.from_row, c.source LIMIT 1)], NULL)
+		 HAVING count(*) > 0),
+		-- new rows must come after the sealed ones and in the current column set
+		(SELECT format('its row-number sequence would give row %s next, not after row %s (%s)', n.next_row, n.floor,
+		               CASE WHEN n.floor = l.last_row THEN 'the last one sealed' ELSE 'the rows before its current column set' END)
+		   FROM hcledger.ledgers l,
+		        LATERAL (SELECT hcledger.next_row_number(tbl) AS next_row,
+		                        greatest(l.last_row, (SELECT max(v.from_row) - 1 FROM hcledger.ledger_columns v
+		                                              WHERE v.ledger_id = l.ledger_id)) AS floor) n
+		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND n.next_row <= n.floor)], NULL)
 $$;
+
+-- The number the ledger's row-number sequence gives next (NULL if it has none).
+CREATE FUNCTION next_row_number(tbl regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	seq regclass := pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass;
+	n bigint;
+BEGIN
+	IF seq IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE format('SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s', seq) INTO n;
+	RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION next_row_number(regclass) FROM PUBLIC;
 
 -- The columns of a ledger table, as a column set records them (but hcl_row):
 -- by name in byte order, and their types.
@@ -998,12 +1025,15 @@ BEGIN
 		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
 			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
 	END IF;
-	SELECT coalesce(pg_sequence_last_value(s.seqrelid), s.seqstart - 1) + 1 INTO next_row
-	FROM pg_sequence s WHERE s.seqrelid = pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass;
+	-- after every row there is (the sequence may have been set back: the guard refuses that)
+	EXECUTE format('SELECT greatest(hcledger.next_row_number(%L), max(hcl_row) + 1) FROM %s', tbl, tbl) INTO next_row;
 	IF latest.from_row >= next_row THEN
+		-- no row has its numbers yet: it is replaced
 		DELETE FROM hcledger.ledger_columns v WHERE v.ledger_id = id AND v.from_row = latest.from_row;
 		next_row := latest.from_row;
 	END IF;
+	-- a sealer holding an older snapshot (REPEATABLE READ) must fail on the ledger's row, not seal with old sets
+	UPDATE hcledger.ledgers l SET table_shape = l.table_shape WHERE l.ledger_id = id;
 	INSERT INTO hcledger.ledger_columns (ledger_id, from_row, columns, column_types, sources, event_id)
 	VALUES (id, next_row, now_set.columns, now_set.column_types, now_set.columns,
 	        (SELECT max(e.event_id) FROM hcledger.ledger_events e WHERE e.ledger_id = id
@@ -1065,7 +1095,9 @@ BEGIN
 		IF problem IS NOT NULL THEN
 			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
 				USING ERRCODE = 'object_not_in_prerequisite_state',
-				      HINT = CASE WHEN shape IS NULL OR shape <> l.table_shape THEN
+				      HINT = CASE WHEN unlocked AND shape IS NOT NULL THEN
+				             'The change is unlocked, but what it would do cannot be kept: see docs/operations.md, "Schema changes".'
+				             WHEN shape IS NULL OR shape <> l.table_shape THEN
 				             'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded. To retire a ledger, use hcledger.drop_ledger(table, reason).'
 				             ELSE 'Use hcledger.drop_ledger(table, reason) to stop the table being a ledger.' END;
 		END IF;
@@ -1428,6 +1460,7 @@ DECLARE
 	cp record;
 	chk record;
 	m record;
+	stale_why text;
 BEGIN
 	IF current_setting('transaction_isolation') <> 'read committed' THEN
 		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
@@ -1521,6 +1554,9 @@ BEGIN
 	valid_until := d.valid_until;
 
 	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NOT NULL THEN
+		stale_why := hcledger.member_state_stale(m.authority, t);
+	END IF;
 	IF m.authority IS NULL THEN
 		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
 		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
@@ -1558,6 +1594,10 @@ BEGIN
 		reason := CASE WHEN chk.state = 'pending'
 		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
 		               ELSE 'the ledger''s checkpoints are not signed' END;
+	ELSIF stale_why IS NOT NULL THEN
+		-- a member's word as old as its last sign of life here: a revocation since cannot be known
+		verdict := 'stale';
+		reason := stale_why;
 	ELSE
 		verdict := 'valid';
 		IF revoked.hcl_row IS NOT NULL THEN
@@ -1625,10 +1665,44 @@ CREATE TABLE members (
 COMMENT ON COLUMN members.missing_rows IS 'leaves of the accepted log whose row has not arrived (withheld, or still on its way): the member''s codes verify as incomplete meanwhile';
 COMMENT ON TABLE members IS 'the consortium members whose ledgers this database receives, and how far each is verified';
 
+-- When this node last knew a member's state to be current: the later of
+-- the last checkpoint of its accepted here, and the last message its
+-- subscription's apply worker received from the member's server (a
+-- streaming link is polled at least every wal_receiver_timeout / 2, and
+-- what the member committed before that message has been applied).
+CREATE FUNCTION member_heard_at(authority text) RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT greatest(m.accepted_at,
+	                (SELECT st.last_msg_receipt_time
+	                   FROM pg_catalog.pg_subscription s
+	                   JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL AND st.pid IS NOT NULL
+	                  WHERE s.subname = m.subscription AND s.subenabled
+	                    AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())))
+	  FROM hcledger.members m WHERE m.authority = member_heard_at.authority
+$$;
+COMMENT ON FUNCTION member_heard_at(text) IS 'when this node last knew the member''s state to be current: its last accepted checkpoint or its link''s last message';
+
+-- The largest age a member's state may have here (hcledger.peer_max_age;
+-- 0: no limit).
+CREATE FUNCTION peer_max_age() RETURNS interval
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(current_setting('hcledger.peer_max_age', true), '5min')::interval
+$$;
+
+-- Why a member's state is too old to give a bare verdict at time t (NULL if it is not).
+CREATE FUNCTION member_state_stale(authority text, t timestamptz) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN max_age > interval '0' AND (heard IS NULL OR t - heard > max_age) THEN
+		format('nothing has been heard from "%s" since %s (%s ago), longer than hcledger.peer_max_age (%s): a revocation made there since would not be known here',
+		       authority, coalesce(heard::text, 'it joined'), coalesce(date_trunc('second', t - heard)::text, 'ever'), max_age)
+	       END
+	  FROM (SELECT hcledger.member_heard_at(authority) AS heard, hcledger.peer_max_age() AS max_age) x
+$$;
+
 CREATE TABLE member_events (
 	event_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	authority		text NOT NULL,
-	event			text NOT NULL CHECK (event IN ('published', 'admitted', 'dismissed', 'joined', 'left', 'key added', 'key changed')),
+	event			text NOT NULL CHECK (event IN ('published', 'admitted', 'dismissed', 'joined', 'left', 'key added', 'key changed', 'decided again')),
 	detail			text,
 	at				timestamptz NOT NULL DEFAULT now(),
 	by_role			name NOT NULL DEFAULT session_user
@@ -2116,6 +2190,7 @@ DECLARE
 	cp_origin text;
 	a text;
 	m hcledger.members;
+	too_big text;
 BEGIN
 	IF TG_OP <> 'INSERT' THEN
 		PERFORM hcledger.refuse_change_from('checkpoint', format('checkpoint of size %s of %s', OLD.tree_size,
@@ -2126,11 +2201,28 @@ BEGIN
 	cp_origin := split_part(NEW.body, E'\n', 1);
 	a := (SELECT x.authority FROM hcledger.members x WHERE x.origin = cp_origin);
 	m := hcledger.sending_member(coalesce(a, cp_origin), 'checkpoint', format('checkpoint of size %s', NEW.tree_size));
-	IF m.authority IS NOT NULL THEN
-		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
-		VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
-		PERFORM hcledger.member_advance(m.authority);
+	IF m.authority IS NULL THEN
+		RETURN NULL;
 	END IF;
+	-- sizes the format bounds, checked before any work in proportion to them
+	-- (docs/format.md): at most 65,536 entries of 40 bytes, a note of a few lines
+	too_big := CASE
+		WHEN length(NEW.leaves) > 65536 * 40 THEN
+			format('its published log entries are %s bytes, more than the 65,536 entries (2,621,440 bytes) a checkpoint may add',
+			       length(NEW.leaves))
+		WHEN length(NEW.note) > 65536 THEN
+			format('its signed note is %s bytes, more than the 65,536 a checkpoint note may have', length(NEW.note))
+		END;
+	IF too_big IS NOT NULL THEN
+		-- kept without the oversized parts, as refused
+		INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, subscription, state, reason, decided_at)
+		VALUES (m.authority, NEW.tree_size, NEW.root, hcledger.applying_subscription(), 'refused', too_big, clock_timestamp());
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', NEW.tree_size), too_big);
+		RETURN NULL;
+	END IF;
+	INSERT INTO hcledger.peer_checkpoints (authority, tree_size, root, note, leaves, subscription)
+	VALUES (m.authority, NEW.tree_size, NEW.root, NEW.note, NEW.leaves, hcledger.applying_subscription());
+	PERFORM hcledger.member_advance(m.authority);
 	RETURN NULL;
 END $$;
 
@@ -2324,8 +2416,12 @@ SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
        st.last_msg_receipt_time AS last_received_at, m.tree_size AS accepted_size, m.accepted_at,
        (SELECT count(*) FROM hcledger.peer_checkpoints c WHERE c.authority = m.authority AND c.state = 'waiting') AS checkpoints_waiting,
        (SELECT count(*) FROM hcledger.refused r WHERE r.authority = m.authority) AS refused,
-       m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors
+       m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors,
+       h.heard_at, date_trunc('second', clock_timestamp() - h.heard_at) AS state_age,
+       m.left_at IS NULL AND hcledger.peer_max_age() > interval '0'
+         AND (h.heard_at IS NULL OR clock_timestamp() - h.heard_at > hcledger.peer_max_age()) AS stale
   FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
+  CROSS JOIN LATERAL (SELECT hcledger.member_heard_at(m.authority) AS heard_at) h
   LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
   LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
   LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid;
@@ -2647,10 +2743,66 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION acknowledge_refusal(bigint, text) IS 'mark a refusal as dealt with, with a note (it stays in hcledger.refusals)';
 
+-- Decide a refused checkpoint of a member again, once its cause is fixed (a
+-- key registered late, say), with the member's later refused checkpoints
+-- (refused for the same cause, or for extending it); recorded in
+-- member_events, and their refusals acknowledged with the outcome.  A
+-- checkpoint still at fault is refused again, with a new refusal.  Returns
+-- the checkpoint's new state.
+CREATE FUNCTION decide_again(checkpoint_id bigint, reason text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c hcledger.peer_checkpoints;
+	state text;
+	subjects text[];
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to decide a checkpoint again' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Say what was fixed; it is kept in hcledger.member_events.';
+	END IF;
+	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = checkpoint_id FOR UPDATE;
+	IF NOT FOUND OR c.state <> 'refused' THEN
+		RAISE EXCEPTION 'there is no refused checkpoint %', checkpoint_id USING ERRCODE = 'no_data_found',
+			HINT = 'hcledger.peer_checkpoints lists the checkpoints received, with their state and reason.';
+	END IF;
+	IF c.note IS NULL AND c.leaves IS NULL THEN
+		RAISE EXCEPTION 'checkpoint % of "%" was refused unread and was not kept: %', checkpoint_id, c.authority, c.reason
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An oversized checkpoint can only be sent again by the member.';
+	END IF;
+	PERFORM FROM hcledger.members m WHERE m.authority = c.authority AND m.left_at IS NULL FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION '"%" is not a member any more', c.authority USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	-- it, and the later ones (decided while it stood refused), except those refused unread for their size
+	WITH again AS (
+		UPDATE hcledger.peer_checkpoints p SET state = 'waiting', reason = NULL, decided_at = NULL
+		 WHERE p.id = c.id
+		    OR (p.authority = c.authority AND p.state = 'refused' AND p.tree_size > c.tree_size
+		        AND (p.note IS NOT NULL OR p.leaves IS NOT NULL))
+		RETURNING p.tree_size)
+	SELECT array_agg(format('checkpoint of size %s', a.tree_size)) INTO subjects FROM again a;
+	PERFORM hcledger.member_advance(c.authority);
+	SELECT p.state INTO state FROM hcledger.peer_checkpoints p WHERE p.id = c.id;
+	INSERT INTO hcledger.member_events (authority, event, detail)
+	VALUES (c.authority, 'decided again',
+	        format('checkpoint %s (size %s): %s; %s', c.id, c.tree_size, state, reason));
+	UPDATE hcledger.refusals r SET acknowledged_at = now(), acknowledged_by = session_user,
+	       acknowledgement = format('decided again (%s): %s', decide_again.reason,
+	                                (SELECT p.state FROM hcledger.peer_checkpoints p
+	                                  WHERE p.authority = c.authority AND format('checkpoint of size %s', p.tree_size) = r.subject
+	                                  ORDER BY p.id DESC LIMIT 1))
+	 WHERE r.authority = c.authority AND r.kind = 'checkpoint' AND r.acknowledged_at IS NULL
+	   AND r.subject = ANY (subjects)
+	   AND r.at < now();	-- (a refusal made again just now stays to be seen)
+	RETURN state;
+END $$;
+COMMENT ON FUNCTION decide_again(bigint, text) IS 'decide a refused checkpoint of a member again once its cause is fixed (recorded); one still at fault is refused again';
+
 REVOKE EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
-	leave_member(text, text), acknowledge_refusal(bigint, text) FROM PUBLIC;
+	leave_member(text, text), acknowledge_refusal(bigint, text), decide_again(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION publish(text), admit_member(text), dismiss_member(text, text), join_member(jsonb, text),
-	leave_member(text, text), acknowledge_refusal(bigint, text) TO hcledger_admin;
+	leave_member(text, text), acknowledge_refusal(bigint, text), decide_again(bigint, text) TO hcledger_admin;
 
 -- The sealer (src/worker.c): this database is sealed from the next round on.
 CREATE FUNCTION wake_sealer() RETURNS void

@@ -41,12 +41,15 @@ SELECT pg_temp.make_ledger('bad_leaf_node', 20);
 SELECT pg_temp.make_ledger('bad_upper_node', 600);
 SELECT pg_temp.make_ledger('truncated_log', 600);
 SELECT pg_temp.make_ledger('rewritten', 20);
-SELECT count(*) >= 13 AS sealed FROM seal();
+SELECT pg_temp.make_ledger('bad_entries', 20);
+SELECT pg_temp.make_ledger('short_entries', 20);
+SELECT pg_temp.make_ledger('no_entries', 20);
+SELECT count(*) >= 16 AS sealed FROM seal();
 -- a second sealing round for the chain test
 INSERT INTO broken_chain SELECT i, 'green', now() FROM generate_series(11, 20) i;
 SELECT count(*) FROM seal('broken_chain');
 
-SELECT plan(15);
+SELECT plan(18);
 
 SELECT is_empty($$SELECT * FROM verify_ledger('untouched')$$, 'an untouched ledger reports nothing');
 
@@ -119,6 +122,21 @@ WHERE ledger_id = (SELECT ledger_id FROM ledgers WHERE relid = 'rewritten'::regc
 SELECT bag_has($$SELECT * FROM pg_temp.problems('rewritten')$$,
                $$VALUES ('altered_checkpoint', 20::bigint, 20::bigint)$$,
                'a row rewritten together with its leaf is caught by the checkpoint');
+
+-- A checkpoint's published entries (checkpoints.leaves) must be those it added.
+UPDATE checkpoints SET leaves = overlay(leaves placing hcledger.sha256('x')::bytea from 40 * 4 + 8 + 1)
+WHERE ledger_id = (SELECT ledger_id FROM ledgers WHERE relid = 'bad_entries'::regclass);
+SELECT results_eq($$SELECT * FROM pg_temp.problems('bad_entries')$$,
+                  $$VALUES ('altered_entries', 20::bigint, 20::bigint)$$, 'a published entry''s leaf hash changed: the checkpoint at size 20');
+UPDATE checkpoints SET leaves = substring(leaves FROM 41)
+WHERE ledger_id = (SELECT ledger_id FROM ledgers WHERE relid = 'short_entries'::regclass);
+SELECT results_eq($$SELECT * FROM pg_temp.problems('short_entries')$$,
+                  $$VALUES ('altered_entries', 20::bigint, 20::bigint)$$, 'a published entry left out');
+UPDATE checkpoints SET leaves = NULL
+WHERE ledger_id = (SELECT ledger_id FROM ledgers WHERE relid = 'no_entries'::regclass);
+SELECT results_eq($$SELECT kind, detail FROM verify_ledger('no_entries')$$,
+                  $$VALUES ('altered_entries', 'checkpoint at tree size 20 publishes no log entries (checkpoints.leaves), where it added 20')$$,
+                  'published entries removed');
 
 SELECT is((SELECT count(*) FROM ledgers l, LATERAL verify_ledger(l.relid) v WHERE l.relid = 'untouched'::regclass), 0::bigint,
           'and the untouched ledger still reports nothing');

@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
@@ -220,6 +221,31 @@ hcl_as_catalog_end(HclAsCatalog *save)
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
+int64
+hcl_column_set_from(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	HclAsCatalog save;
+	bool		isnull;
+	Datum		d;
+	int64		from = 0;
+
+	if (!OidIsValid(get_relname_relid("ledger_columns", get_namespace_oid("hcledger", false))))
+		return 0;				/* a catalog not yet updated: one set */
+	hcl_as_catalog_begin(&save);
+	if (SPI_execute_with_args("SELECT max(v.from_row) FROM hcledger.ledger_columns v"
+							  "  JOIN hcledger.ledgers l ON l.ledger_id = v.ledger_id"
+							  " WHERE l.relid = $1 AND l.dropped_at IS NULL",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the ledger catalog");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		from = DatumGetInt64(d);
+	hcl_as_catalog_end(&save);
+	return from;
+}
+
 /*
  * The ledger id of relid if it is an active ledger whose DDL this
  * transaction unlocked, else 0 (the DDL guard at the command's end refuses
@@ -277,6 +303,9 @@ hcl_archive_flush(HclArchiveBatch *b)
 												 BYTEAOID, -1, false, TYPALIGN_INT));
 	if (SPI_execute_with_args(sql, 4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "hcledger: could not archive the values of a dropped column");
+	pfree(DatumGetPointer(args[2]));
+	pfree(DatumGetPointer(args[3]));
+	SPI_freetuptable(SPI_tuptable);
 	for (i = 0; i < b->n; i++)
 		if (!b->nulls[i])
 			pfree(DatumGetPointer(b->values[i]));
@@ -284,6 +313,9 @@ hcl_archive_flush(HclArchiveBatch *b)
 	b->n = 0;
 	b->bytes = 0;
 }
+
+static void hcl_archive_sets(HclLedger *ledger, int32 ledger_id, const char *column,
+							 Relation rel, Relation irel, Snapshot snap);
 
 /*
  * Archive the values the table column "column" holds in the rows of each
@@ -296,13 +328,9 @@ hcl_archive_column(Oid relid, int32 ledger_id, const char *column)
 	Relation	rel;
 	Relation	irel;
 	Snapshot	snap;
-	TupleTableSlot *slot;
-	StringInfoData buf;
-	MemoryContext rowcxt;
 	Oid			argtypes[2] = {INT4OID, TEXTOID};
 	Datum		args[2];
-	int			s,
-				i;
+	int			client;
 
 	/*
 	 * The ledger's catalog row first (as the sealer takes it, so neither
@@ -315,11 +343,46 @@ hcl_archive_column(Oid relid, int32 ledger_id, const char *column)
 	hcl_ledger_resolve(ledger, rel);
 	irel = index_open(hcl_ledger_row_index(ledger, rel), AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	slot = table_slot_create(rel, NULL);
-	initStringInfo(&buf);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hcledger archiving",
-								   ALLOCSET_DEFAULT_SIZES);
 
+	/* as hcl_encode_row: text-like send functions convert to the client encoding */
+	client = pg_get_client_encoding();
+	if (client != GetDatabaseEncoding())
+		SetClientEncoding(GetDatabaseEncoding());
+	PG_TRY();
+	{
+		hcl_archive_sets(ledger, ledger_id, column, rel, irel, snap);
+	}
+	PG_FINALLY();
+	{
+		if (client != GetDatabaseEncoding())
+			SetClientEncoding(client);
+	}
+	PG_END_TRY();
+	UnregisterSnapshot(snap);
+	index_close(irel, AccessShareLock);
+	table_close(rel, NoLock);
+
+	args[0] = Int32GetDatum(ledger_id);
+	args[1] = CStringGetTextDatum(column);
+	if (SPI_execute_with_args("UPDATE hcledger.ledger_columns SET sources = array_replace(sources, $2, NULL)"
+							  " WHERE ledger_id = $1 AND $2 = ANY (sources)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "hcledger: could not update the column sets of ledger %d", ledger_id);
+}
+
+/* Archive the column's values in the rows of each set that hashes it. */
+static void
+hcl_archive_sets(HclLedger *ledger, int32 ledger_id, const char *column, Relation rel,
+				 Relation irel, Snapshot snap)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	StringInfoData buf;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hcledger archiving",
+												 ALLOCSET_DEFAULT_SIZES);
+	int			s,
+				i;
+
+	initStringInfo(&buf);
 	for (s = 0; s < ledger->nsets; s++)
 	{
 		HclColumnSet *set = &ledger->sets[s];
@@ -378,16 +441,6 @@ hcl_archive_column(Oid relid, int32 ledger_id, const char *column)
 	}
 	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
-	index_close(irel, AccessShareLock);
-	table_close(rel, NoLock);
-
-	args[0] = Int32GetDatum(ledger_id);
-	args[1] = CStringGetTextDatum(column);
-	if (SPI_execute_with_args("UPDATE hcledger.ledger_columns SET sources = array_replace(sources, $2, NULL)"
-							  " WHERE ledger_id = $1 AND $2 = ANY (sources)",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "hcledger: could not update the column sets of ledger %d", ledger_id);
 }
 
 /* Before a column is renamed, the column sets hashing it follow the new name. */

@@ -18,6 +18,9 @@
  */
 extern bytea *hcl_archived_value(HclLedger *ledger, const char *name, int64 row, bool *found);
 
+/* The first row of the ledger's current column set (0: none recorded). */
+extern int64 hcl_column_set_from(Oid relid);
+
 /* An ALTER TABLE (or RENAME COLUMN) about to run (ddl_command_start). */
 extern void hcl_columns_ddl_start(Node *parsetree);
 

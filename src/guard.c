@@ -125,6 +125,8 @@ typedef struct HclLedgerSeq
 {
 	Oid			relid;			/* hash key */
 	Oid			seqid;
+	bool		set_known;
+	int64		set_from;		/* where the ledger's current column set starts */
 } HclLedgerSeq;
 
 static HTAB *hcl_ledger_seqs = NULL;
@@ -169,8 +171,34 @@ hcl_ledger_seq(Oid relid)
 
 		e = hash_search(hcl_ledger_seqs, &relid, HASH_ENTER, &found);
 		e->seqid = seqid;
+		e->set_known = false;
 	}
 	return e->seqid;
+}
+
+/*
+ * The first row of the ledger's current column set, cached until the
+ * table's definition changes (a change of its columns makes a new set).
+ */
+static int64
+hcl_ledger_set_from(Oid relid)
+{
+	HclLedgerSeq *e;
+	int64		from;
+
+	(void) hcl_ledger_seq(relid);
+	e = hash_search(hcl_ledger_seqs, &relid, HASH_FIND, NULL);
+	if (e != NULL && e->set_known)
+		return e->set_from;
+	from = hcl_column_set_from(relid);
+	/* looked up again: reading the catalog may have processed invalidations */
+	e = hash_search(hcl_ledger_seqs, &relid, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		e->set_from = from;
+		e->set_known = true;
+	}
+	return from;
 }
 
 void
@@ -252,6 +280,14 @@ hcl_row_drawn(PG_FUNCTION_ARGS)
 	seqid = hcl_ledger_seq(relid);
 	if (!OidIsValid(seqid))
 		elog(ERROR, "hcledger: table %u has no identity column hcl_row", relid);
+	if (row < hcl_ledger_set_from(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("row number %lld of ledger \"%s\" comes before its current column set, which starts at row %lld",
+						(long long) row, get_rel_name(relid), (long long) hcl_ledger_set_from(relid)),
+				 errdetail("The ledger's row-number sequence was set back; a row numbered there would be hashed with columns the table no longer has."),
+				 errhint("Set the sequence forward: SELECT setval(pg_get_serial_sequence('%s', 'hcl_row'), %lld).",
+						 get_rel_name(relid), (long long) hcl_ledger_set_from(relid) - 1)));
 	if (hcl_row_fresh(seqid, row))
 		PG_RETURN_BOOL(true);
 	ereport(ERROR,

@@ -17,6 +17,9 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* Read by SQL (hcledger.peer_max_age()), through current_setting. */
+static int	hcl_peer_max_age = 300;
+
 void
 _PG_init(void)
 {
@@ -34,6 +37,13 @@ _PG_init(void)
 							   "*",
 							   PGC_SIGHUP, GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("hcledger.peer_max_age",
+							"The largest age a consortium member's state may have here before verdicts on its codes say it is stale.",
+							"The age runs from the member's last accepted checkpoint or the last message of its subscription, whichever is later. 0: no limit.",
+							&hcl_peer_max_age,
+							300, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	hcl_define_signing_settings();
 	hcl_define_signed_settings();
 	hcl_define_authority_settings();

@@ -75,6 +75,8 @@ typedef struct HclVerifier
 	bool		upper_reported[HCL_MAX_LEVELS];
 	MemoryContext cxt;			/* for problems and suspects */
 	int64		last_issued;	/* the row-number sequence's last value */
+	StringInfoData entries;		/* the log entries since the last checkpoint
+								 * reached, as checkpoints.leaves lists them */
 } HclVerifier;
 
 static void
@@ -463,6 +465,44 @@ hcl_row_next(HclVerifier *v, HclRowCursor *c)
 		c->row = DatumGetInt64(slot_getattr(c->slot, v->ledger->row_attnum, &isnull));
 }
 
+/*
+ * At a checkpoint's size: its published log entries (checkpoints.leaves)
+ * must be exactly those it added, the row number and stored leaf hash of
+ * each log position since the checkpoint before it.
+ */
+static void
+hcl_check_entries(HclVerifier *v, HclCheckpoint *cp)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(v->ledger->ledger_id), Int64GetDatum(cp->size)};
+	int64		n = v->entries.len / HCL_LOG_ENTRY_LEN;
+
+	if (SPI_execute_plan(hcl_kept_plan(&plan, "SELECT leaves FROM hcledger.checkpoints"
+									   " WHERE ledger_id = $1 AND tree_size = $2",
+									   2, argtypes),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read checkpoints");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+
+		if (b == NULL)
+			hcl_problem(v, "altered_entries", cp->size, cp->last_row,
+						"checkpoint at tree size %lld publishes no log entries (checkpoints.leaves), where it added %lld",
+						(long long) cp->size, (long long) n);
+		else if (VARSIZE_ANY_EXHDR(b) != (Size) v->entries.len ||
+				 memcmp(VARDATA_ANY(b), v->entries.data, v->entries.len) != 0)
+			hcl_problem(v, "altered_entries", cp->size, cp->last_row,
+						"checkpoint at tree size %lld: its published log entries (checkpoints.leaves) are not the %lld it added to the log",
+						(long long) cp->size, (long long) n);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	resetStringInfo(&v->entries);
+}
+
 /* One log position against the rows. */
 static void
 hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
@@ -524,11 +564,20 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 		!hcl_acc_push(&v->rows, leaf))
 		hcl_crypto_failed("SHA-256");
 	hcl_check_upper(v, p, completed, ncompleted);
+	{
+		uint64		be = pg_hton64((uint64) r);
+
+		appendBinaryStringInfo(&v->entries, (const char *) &be, 8);
+		appendBinaryStringInfo(&v->entries, (const char *) stored, HCL_HASH_LEN);
+	}
 	/* sizes are increasing unless tampered with: pass over any left behind */
 	while (v->next_cp < v->ncps && v->cps[v->next_cp].size <= p + 1)
 	{
 		if (v->cps[v->next_cp].size == p + 1)
+		{
 			hcl_check_checkpoint(v, &v->cps[v->next_cp]);
+			hcl_check_entries(v, &v->cps[v->next_cp]);
+		}
 		v->next_cp++;
 	}
 }
@@ -557,13 +606,19 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 	{
 		uint64		t;
 
+		SPITupleTable *tiles;
+		uint64		ntiles;
+
 		SPI_cursor_fetch(portal, true, 64);
-		if (SPI_processed == 0)
+		/* kept: checking a checkpoint's entries runs a query of its own */
+		tiles = SPI_tuptable;
+		ntiles = SPI_processed;
+		if (ntiles == 0)
 			break;
-		for (t = 0; t < SPI_processed; t++)
+		for (t = 0; t < ntiles; t++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[t];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple	tup = tiles->vals[t];
+			TupleDesc	desc = tiles->tupdesc;
 			bool		isnull,
 						rnull;
 			int64		tile = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -610,7 +665,7 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(tiles);
 		MemoryContextReset(tilecxt);
 	}
 done:
@@ -745,6 +800,7 @@ hcl_verify_ledger(PG_FUNCTION_ARGS)
 	memset(&v, 0, sizeof(v));
 	SPI_connect();
 	v.cxt = CurrentMemoryContext;
+	initStringInfo(&v.entries);
 	v.ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
 	v.ledger->archive_lenient = true;	/* a lost archived value is a problem to report */
 	rel = table_open(relid, AccessShareLock);

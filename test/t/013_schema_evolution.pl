@@ -144,7 +144,7 @@ sql(q{CREATE TYPE mood AS ENUM ('calm', 'tense');
     BEGIN; SELECT hcledger.unlock_ddl('visits', 'moods'); ALTER TABLE visits ADD COLUMN mood mood; COMMIT;
     INSERT INTO visits (id, site, mood) VALUES (16, 'gate 16', 'calm')});
 ($rc, $out, $err) = $node->psql('postgres', q{BEGIN; SELECT hcledger.unlock_ddl('visits', 'no moods'); DROP TYPE mood CASCADE; COMMIT});
-like($err, qr/its hashed column mood of type public\.mood would be lost/, 'DROP TYPE ... CASCADE of a hashed column is refused');
+like($err, qr/its hashed columns mood of type public\.mood would be lost/, 'DROP TYPE ... CASCADE of a hashed column is refused');
 ($rc, $out, $err) = $node->psql('postgres', q{BEGIN; SELECT hcledger.unlock_ddl('visits', 'where'); ALTER TABLE visits ADD COLUMN spot point; COMMIT});
 like($err, qr/column "spot" of type point cannot be part of a ledger/, 'a column of an unsupported type is refused');
 sql(q{CREATE TABLE single (x int); SELECT hcledger.create_ledger('single')});
@@ -154,6 +154,50 @@ like($err, qr/it would have no column left to hash/, 'a ledger left with no colu
 like($err, qr/the health-code ledger hcledger\.codes is defined by the extension/, 'the codes ledger\'s columns cannot be unlocked');
 is(sealed_all(), 'true', 'the refusals left the ledger sealing');
 is(problems(), 'clean', 'and verifying');
+
+# The sequence: where the next set starts, and never set back below it.
+sql(q{CREATE TABLE seqs (id int, a text); SELECT hcledger.create_ledger('seqs');
+      INSERT INTO seqs (id, a) SELECT g, 'v' || g FROM generate_series(1, 5) g; SELECT hcledger.seal('seqs');
+      SELECT setval(pg_get_serial_sequence('seqs', 'hcl_row'), 6, false);
+      BEGIN; SELECT hcledger.unlock_ddl('seqs', 'e-mail'); ALTER TABLE seqs ADD COLUMN email text; COMMIT;
+      INSERT INTO seqs (id, a, email) VALUES (6, 'v6', 'six')});
+is(sql(q{SELECT string_agg(v.from_row::text, ' ' ORDER BY v.from_row) FROM hcledger.ledger_columns v
+         JOIN hcledger.ledgers l USING (ledger_id) WHERE l.relid = 'seqs'::regclass}),
+	'1 6', 'a sequence whose next value is not yet called: the new set starts at that value');
+sql(q{SELECT hcledger.seal('seqs')});
+is(sql(q{SELECT count(*) FROM hcledger.verify_ledger('seqs')}), '0', 'and the ledger verifies');
+($rc, $out, $err) = $node->psql('postgres', q{ALTER TABLE seqs ALTER COLUMN hcl_row RESTART WITH 3});
+like($err, qr/its row-number sequence would give row 3 next, not after row 6/, 'the sequence cannot be restarted below the rows sealed');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT setval(pg_get_serial_sequence('seqs', 'hcl_row'), 4); INSERT INTO seqs (id, a, email) VALUES (5, 'back', 'x')});
+like($err, qr/row number 5 of ledger "seqs" comes before its current column set, which starts at row 6/,
+	'a row numbered before the current column set (the sequence set back) is refused');
+sql(q{SELECT setval(pg_get_serial_sequence('seqs', 'hcl_row'), 6)});
+
+# Archived values do not depend on the session's client encoding.
+sql(q{CREATE TABLE enc (id int, tags text[], doc jsonb); SELECT hcledger.create_ledger('enc');
+      INSERT INTO enc VALUES (1, ARRAY['Müller', 'café'], '{"n": "Zoë"}'); SELECT hcledger.seal('enc')});
+$node->safe_psql('postgres', q{SET client_encoding = 'LATIN1';
+	BEGIN; SELECT hcledger.unlock_ddl('enc', 'no tags'); ALTER TABLE enc DROP COLUMN tags, DROP COLUMN doc; COMMIT});
+is(sql(q{SELECT count(*) FROM hcledger.verify_ledger('enc')}), '0', 'columns dropped in a LATIN1 session are archived as the leaf encodes them');
+
+# A typed table's columns change with its type, out of the guards' sight.
+sql(q{CREATE TABLE typed (x int); SELECT hcledger.create_ledger('typed'); CREATE TYPE typed_t AS (x int, hcl_row bigint)});
+($rc, $out, $err) = $node->psql('postgres', q{ALTER TABLE typed OF typed_t});
+like($err, qr/it would be a typed table/, 'a ledger cannot become a typed table');
+
+# A sealer in a REPEATABLE READ transaction begun before a change fails on it, never sealing with old column sets.
+my ($rin, $rout, $rerr) = ('', '', '');
+my $rr = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-c',
+	  q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM hcledger.ledger_columns; SELECT pg_sleep(2); SELECT hcledger.seal('enc'); COMMIT;} ],
+	'<', \$rin, '>', \$rout, '2>', \$rerr);
+sleep 1;
+sql(q{INSERT INTO enc (id) VALUES (2);
+      BEGIN; SELECT hcledger.unlock_ddl('enc', 'id as bigint'); ALTER TABLE enc ALTER COLUMN id TYPE bigint; COMMIT});
+$rr->finish;
+like($rerr, qr/could not serialize access due to concurrent update/, 'a REPEATABLE READ sealer from before the change fails on it');
+sql(q{SELECT hcledger.seal('enc')});
+is(sql(q{SELECT count(*) FROM hcledger.verify_ledger('enc')}), '0', 'sealed afresh, the ledger verifies');
 
 # Tampering on both sides of every change.
 my @tamper = (
