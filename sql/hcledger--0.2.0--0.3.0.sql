@@ -64,6 +64,22 @@ BEGIN
 END
 $$;
 
+-- A column of a type a ledger cannot hash is an error (0A000).
+CREATE OR REPLACE FUNCTION refuse_unsupported_columns(tbl regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE bad record;
+BEGIN
+	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
+	FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
+	ORDER BY a.attnum LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
+			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
+	END IF;
+END
+$$;
+
 -- The number the ledger's row-number sequence gives next (NULL if it has none).
 CREATE OR REPLACE FUNCTION next_row_number(tbl regclass) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -100,7 +116,6 @@ DECLARE
 	now_set record;
 	latest record;
 	next_row bigint;
-	bad record;
 BEGIN
 	SELECT * INTO now_set FROM hcledger.table_columns(tbl);
 	SELECT * INTO latest FROM hcledger.ledger_columns v WHERE v.ledger_id = id ORDER BY v.from_row DESC LIMIT 1;
@@ -112,14 +127,7 @@ BEGIN
 		RAISE EXCEPTION 'cannot alter ledger table %: it would have no column left to hash', tbl
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
-	FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
-	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
-	ORDER BY a.attnum LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
-			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
-	END IF;
+	PERFORM hcledger.refuse_unsupported_columns(tbl);
 	-- after every row there is (the sequence may have been set back: the guard refuses that)
 	EXECUTE format('SELECT greatest(hcledger.next_row_number(%L), max(hcl_row) + 1) FROM %s', tbl, tbl) INTO next_row;
 	IF latest.from_row >= next_row THEN
@@ -187,7 +195,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	rel record;
-	bad record;
 	cols text[];
 	order_by text;
 	n bigint;
@@ -223,14 +230,7 @@ BEGIN
 		RAISE EXCEPTION 'table "%" already has a column named hcl_row', q USING ERRCODE = 'duplicate_column',
 			HINT = 'hcledger adds that column itself; rename yours first.';
 	END IF;
-	SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ, hcledger.ledger_type_problem(a.atttypid) AS why INTO bad
-	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped
-	  AND hcledger.ledger_type_problem(a.atttypid) IS NOT NULL
-	ORDER BY a.attnum LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'column "%" of type % cannot be part of a ledger', bad.attname, bad.typ
-			USING ERRCODE = 'feature_not_supported', DETAIL = 'For a ledger, ' || bad.why || '.';
-	END IF;
+	PERFORM hcledger.refuse_unsupported_columns(ledger);
 	SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C") INTO cols
 	FROM pg_attribute a WHERE a.attrelid = ledger AND a.attnum > 0 AND NOT a.attisdropped;
 	IF cols IS NULL THEN

@@ -38,24 +38,18 @@
 #include "hash256.h"
 #include "ledger.h"
 
-/* The text elements of a text[] datum, palloc'd. */
+static char **hcl_text_array_nulls(Datum d, int *n);
+
+/* The text elements of a text[] datum, palloc'd; none may be NULL. */
 static char **
 hcl_text_array(Datum d, int *n)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **out;
+	char	  **out = hcl_text_array_nulls(d, n);
 	int			i;
 
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-					  TYPALIGN_INT, &elems, &nulls, n);
-	out = palloc(sizeof(char *) * Max(*n, 1));
 	for (i = 0; i < *n; i++)
-	{
-		if (nulls[i])
+		if (out[i] == NULL)
 			elog(ERROR, "hcledger: NULL in a ledger's column list");
-		out[i] = TextDatumGetCString(elems[i]);
-	}
 	return out;
 }
 
