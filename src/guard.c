@@ -186,7 +186,7 @@ hcl_ledger_set_from(Oid relid)
 	HclLedgerSeq *e;
 	int64		from;
 
-	(void) hcl_ledger_seq(relid);
+	/* (row_drawn looked the entry up just before: this finds it at once) */
 	e = hash_search(hcl_ledger_seqs, &relid, HASH_FIND, NULL);
 	if (e != NULL && e->set_known)
 		return e->set_from;
