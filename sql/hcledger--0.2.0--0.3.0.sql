@@ -1530,18 +1530,15 @@ ALTER TABLE member_events DROP CONSTRAINT member_events_event_check,
 -- the last checkpoint of its accepted here, and the last message its
 -- subscription's apply worker received from the member's server (a
 -- streaming link is polled at least every wal_receiver_timeout / 2, and
--- what the member committed before that message has been applied).  A
--- subscription that has failed to apply what it received (apply errors
--- not yet reset by an operator) may be stuck before a revocation: its
--- messages do not count.
+-- what the member committed before that message has been applied, unless
+-- the worker fails to apply it: docs/consortium.md, "Limits").
 CREATE OR REPLACE FUNCTION member_heard_at(authority text) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT greatest(m.accepted_at,
 	                (SELECT st.last_msg_receipt_time
 	                   FROM pg_catalog.pg_subscription s
 	                   JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL AND st.pid IS NOT NULL
-	                   LEFT JOIN pg_catalog.pg_stat_subscription_stats ss ON ss.subid = s.oid
-	                  WHERE s.subname = m.subscription AND s.subenabled AND coalesce(ss.apply_error_count, 0) = 0
+	                  WHERE s.subname = m.subscription AND s.subenabled
 	                    AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())))
 	  FROM hcledger.members m WHERE m.authority = member_heard_at.authority
 $$;
