@@ -1164,14 +1164,85 @@ CREATE FUNCTION ledger_unsealed_rows(ledger regclass) RETURNS bigint
 COMMENT ON FUNCTION ledger_unsealed_rows(regclass) IS 'committed rows not yet sealed, as the caller''s snapshot sees them (NULL without SELECT on the table, or while another session holds it locked); runs no user code';
 
 -- Each ledger's counts and last checkpoint.
+-- What holds a ledger's sealing back, and who: the open transaction that
+-- inserted the next row (blocked_by); at a gap, the oldest transaction
+-- still running that could fill it (its XID precedes the gap's horizon, in
+-- any database, prepared ones included); or a session holding the table
+-- or its row-number index locked against the sealer.  Read as the
+-- extension's owner (other sessions' transactions are hidden from most
+-- roles): the session's pid, role and database, since when, and what to
+-- do, for readers of the status view who are superusers, hold
+-- pg_read_all_stats or hcledger_admin or hcledger_auditor; others see why
+-- but not who.
+CREATE FUNCTION ledger_holder(ledger regclass, blocked_by bigint, gap_row bigint, gap_horizon bigint,
+	OUT pid integer, OUT role name, OUT database name, OUT since timestamptz, OUT because text, OUT what_to_do text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record;
+	got boolean;
+	may_see boolean := pg_has_role(session_user, 'pg_read_all_stats', 'USAGE')
+	                   OR pg_has_role(session_user, 'hcledger_admin', 'USAGE')
+	                   OR pg_has_role(session_user, 'hcledger_auditor', 'USAGE');
+BEGIN
+	IF blocked_by IS NOT NULL THEN
+		SELECT s.pid, s.usename, s.datname, s.xact_start INTO a
+		  FROM pg_stat_activity s WHERE s.backend_xid = blocked_by::text::xid;
+		got := FOUND;
+		IF NOT got THEN
+			SELECT NULL::integer AS pid, p.owner AS usename, p.database AS datname, p.prepared AS xact_start INTO a
+			  FROM pg_prepared_xacts p WHERE p.transaction = blocked_by::text::xid;
+			got := FOUND;
+		END IF;
+		because := format('transaction %s inserted the next row (after row sealed last) and has not ended', blocked_by);
+		what_to_do := 'Have that session commit or roll back (SELECT pg_terminate_backend(pid) ends it; a prepared transaction: COMMIT PREPARED or ROLLBACK PREPARED).';
+	ELSIF gap_row IS NOT NULL THEN
+		-- the oldest running transaction whose XID precedes the horizon
+		SELECT x.pid, x.usename, x.datname, x.xact_start INTO a
+		  FROM (SELECT s.pid, s.usename, s.datname, s.xact_start, s.backend_xid AS xid FROM pg_stat_activity s
+		         WHERE s.backend_xid IS NOT NULL AND s.pid <> pg_backend_pid()
+		        UNION ALL
+		        SELECT NULL, p.owner, p.database, p.prepared, p.transaction FROM pg_prepared_xacts p) x
+		 WHERE age(x.xid) > age(gap_horizon::text::xid)
+		 ORDER BY age(x.xid) DESC LIMIT 1;
+		got := FOUND;
+		because := format('row number %s is a gap (no row yet): sealing waits until no transaction that began before it is running', gap_row);
+		what_to_do := 'End that transaction (it may be in another database, or prepared); the gap is passed over once it has ended.';
+	ELSE
+		SELECT s.pid, s.usename, s.datname, s.xact_start, k.mode INTO a
+		  FROM pg_locks k JOIN pg_stat_activity s ON s.pid = k.pid
+		 WHERE k.locktype = 'relation' AND k.granted AND k.pid <> pg_backend_pid()
+		   AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+		   AND k.mode = 'AccessExclusiveLock'
+		   AND (k.relation = ledger OR k.relation IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = ledger))
+		 ORDER BY s.xact_start LIMIT 1;
+		got := FOUND;
+		IF NOT got THEN
+			RETURN;
+		END IF;
+		because := format('a session holds the table or its row-number index locked (%s): the sealer skips the ledger each round', a.mode);
+		what_to_do := 'End that session''s transaction (an ALTER TABLE, VACUUM FULL, CLUSTER or REINDEX left open); SELECT pg_terminate_backend(pid) ends it.';
+	END IF;
+	IF got AND may_see THEN
+		pid := a.pid;
+		role := a.usename;
+		database := a.datname;
+		since := a.xact_start;
+	END IF;
+END
+$$;
+
 CREATE FUNCTION ledger_status()
 RETURNS TABLE (ledger regclass, committed_rows bigint, sealed_rows bigint, pending_rows bigint,
                last_checkpoint_size bigint, last_checkpoint_root hash256, last_checkpoint_at timestamptz,
-               blocked_by xid, waiting_on_row bigint)
+               blocked_by xid, waiting_on_row bigint,
+               held_by_pid integer, held_by_role name, held_by_database name, held_since timestamptz,
+               held_because text, what_to_do text, lag_seconds double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE l record;
+DECLARE
+	l record;
+	h record;
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL ORDER BY ledger_id LOOP
 		-- counted without running anyone's code, for those who may read the table
@@ -1183,13 +1254,24 @@ BEGIN
 		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
 		blocked_by := l.blocked_by::text::xid;
 		waiting_on_row := l.gap_row;
+		h := hcledger.ledger_holder(l.relid, l.blocked_by, l.gap_row, l.gap_horizon);
+		held_by_pid := h.pid;
+		held_by_role := h.role;
+		held_by_database := h.database;
+		held_since := h.since;
+		held_because := h.because;
+		what_to_do := h.what_to_do;
+		-- while rows are pending: since the sealer last made progress on the
+		-- ledger or first found it held (it writes the catalog row only then)
+		lag_seconds := CASE WHEN pending_rows = 0 THEN 0
+		                    ELSE extract(epoch FROM clock_timestamp() - coalesce(l.last_sealed_at, l.created_at)) END;
 		RETURN NEXT;
 	END LOOP;
 END
 $$;
 CREATE VIEW status AS SELECT * FROM ledger_status();
 GRANT SELECT ON status TO PUBLIC;
-COMMENT ON VIEW status IS 'per ledger: committed, sealed and pending rows, the last checkpoint, and what holds the sealer up';
+COMMENT ON VIEW status IS 'per ledger: committed, sealed and pending rows, the last checkpoint, what holds the sealer up and who (pid, role, database, since when, what to do), and how long rows have waited';
 
 --
 -- Health codes (docs/health-codes.md): one ledger, hcledger.codes, of
