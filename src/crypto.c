@@ -79,6 +79,50 @@ hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN])
 	return hcl_sha256_parts(data, len, NULL, 0, NULL, 0, out);
 }
 
+/* The one message hashed piece by piece at a time (a leaf of any size). */
+static EVP_MD_CTX *hcl_stream_ctx = NULL;
+
+bool
+hcl_sha256_stream_begin(uint8_t prefix)
+{
+	if (!hcl_sha256_ready())
+		goto fail;
+	if (hcl_stream_ctx == NULL && (hcl_stream_ctx = EVP_MD_CTX_new()) == NULL)
+		goto fail;
+	if (EVP_DigestInit_ex2(hcl_stream_ctx, hcl_sha256_md, NULL) != 1 ||
+		EVP_DigestUpdate(hcl_stream_ctx, &prefix, 1) != 1)
+		goto fail;
+	return true;
+
+fail:
+	ERR_clear_error();
+	return false;
+}
+
+bool
+hcl_sha256_stream_update(const void *data, size_t len)
+{
+	if (len > 0 && EVP_DigestUpdate(hcl_stream_ctx, data, len) != 1)
+	{
+		ERR_clear_error();
+		return false;
+	}
+	return true;
+}
+
+bool
+hcl_sha256_stream_end(uint8_t out[HCL_HASH_LEN])
+{
+	unsigned int outlen = 0;
+
+	if (EVP_DigestFinal_ex(hcl_stream_ctx, out, &outlen) != 1 || outlen != HCL_HASH_LEN)
+	{
+		ERR_clear_error();
+		return false;
+	}
+	return true;
+}
+
 /* Is this buffer PEM text (it starts with the PEM boundary)? */
 static bool
 hcl_is_pem(const uint8_t *key, size_t keylen)

@@ -37,6 +37,15 @@ typedef enum hcl_sig_format
 /* SHA-256 of one buffer.  Returns false only if OpenSSL fails. */
 extern bool hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN]);
 
+/*
+ * SHA-256 of a one-byte prefix and pieces given one after another: begin,
+ * update as often as needed, end.  One such message at a time.  Each
+ * returns false only if OpenSSL fails.
+ */
+extern bool hcl_sha256_stream_begin(uint8_t prefix);
+extern bool hcl_sha256_stream_update(const void *data, size_t len);
+extern bool hcl_sha256_stream_end(uint8_t out[HCL_HASH_LEN]);
+
 /* SHA-256 of a one-byte prefix followed by up to two buffers. */
 extern bool hcl_sha256_prefixed(uint8_t prefix,
 								const void *a, size_t alen,

@@ -30,11 +30,13 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "columns.h"
+#include "crypto.h"
 #include "hash256.h"
 #include "ledger.h"
 
@@ -547,6 +549,7 @@ hcl_canonical_float_array(Datum d)
 											  elem, len, byval, align));
 }
 
+static void hcl_stream_flush(HclLedger *ledger, StringInfo out);
 static void hcl_encode_columns(HclLedger *ledger, HclColumnSet *set, int64 row_number,
 							   Datum *values, bool *nulls, StringInfo out);
 
@@ -555,9 +558,9 @@ static void hcl_encode_columns(HclLedger *ledger, HclColumnSet *set, int64 row_n
  * client encoding, so for the length of the encoding the client encoding is
  * set to the database's: the bytes must not depend on the session.
  */
-void
-hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
-			   bool *nulls, StringInfo out)
+static void
+hcl_encode_row_to(HclLedger *ledger, int64 row_number, Datum *values,
+				  bool *nulls, StringInfo out)
 {
 	uint64		rn = pg_hton64((uint64) row_number);
 	int			client = pg_get_client_encoding();
@@ -584,6 +587,41 @@ hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
 	}
 }
 
+void
+hcl_encode_row(HclLedger *ledger, int64 row_number, Datum *values,
+			   bool *nulls, StringInfo out)
+{
+	ledger->streaming = false;
+	hcl_encode_row_to(ledger, row_number, values, nulls, out);
+}
+
+/* Feed what the scratch buffer holds into the leaf's hash, and empty it. */
+static void
+hcl_stream_flush(HclLedger *ledger, StringInfo out)
+{
+	if (!hcl_sha256_stream_update(out->data, out->len))
+		hcl_crypto_failed("SHA-256");
+	ledger->streamed += out->len;
+	resetStringInfo(out);
+}
+
+int64
+hcl_row_leaf_hash(HclLedger *ledger, int64 row_number, Datum *values, bool *nulls,
+				  StringInfo scratch, hcl_hash leaf_hash)
+{
+	resetStringInfo(scratch);
+	if (!hcl_sha256_stream_begin(0x00))
+		hcl_crypto_failed("SHA-256");
+	ledger->streaming = true;
+	ledger->streamed = 0;
+	hcl_encode_row_to(ledger, row_number, values, nulls, scratch);
+	hcl_stream_flush(ledger, scratch);
+	ledger->streaming = false;
+	if (!hcl_sha256_stream_end(leaf_hash))
+		hcl_crypto_failed("SHA-256");
+	return ledger->streamed;
+}
+
 /* Append one value: its length, then its send form. */
 static inline void
 hcl_put_value(StringInfo out, const void *data, uint32 len)
@@ -593,6 +631,30 @@ hcl_put_value(StringInfo out, const void *data, uint32 len)
 	appendStringInfoChar(out, 0x01);
 	appendBinaryStringInfo(out, (const char *) &be, 4);
 	appendBinaryStringInfo(out, data, len);
+}
+
+/*
+ * A value that may be large (a varlena's): while a leaf is streamed into
+ * its hash, one of HCL_STREAM_CHUNK bytes or more goes there directly,
+ * never copied into the buffer (a row's leaf may exceed 1 GB).
+ */
+static void
+hcl_put_large(HclLedger *ledger, StringInfo out, const void *data, uint32 len)
+{
+	uint32		be;
+
+	if (!ledger->streaming || len < HCL_STREAM_CHUNK)
+	{
+		hcl_put_value(out, data, len);
+		return;
+	}
+	be = pg_hton32(len);
+	appendStringInfoChar(out, 0x01);
+	appendBinaryStringInfo(out, (const char *) &be, 4);
+	hcl_stream_flush(ledger, out);
+	if (!hcl_sha256_stream_update(data, len))
+		hcl_crypto_failed("SHA-256");
+	ledger->streamed += len;
 }
 
 /*
@@ -618,7 +680,7 @@ hcl_put_archived(HclLedger *ledger, HclColumn *col, int64 row_number, StringInfo
 	else if (v == NULL)
 		appendStringInfoChar(out, 0x00);
 	else
-		hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+		hcl_put_large(ledger, out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
 }
 
 static void
@@ -636,6 +698,8 @@ hcl_encode_columns(HclLedger *ledger, HclColumnSet *set, int64 row_number,
 			hcl_put_archived(ledger, col, row_number, out);
 		else
 			hcl_encode_value(ledger, col, values[col->attnum - 1], nulls[col->attnum - 1], out);
+		if (ledger->streaming && out->len >= HCL_STREAM_CHUNK)
+			hcl_stream_flush(ledger, out);
 	}
 }
 
@@ -708,7 +772,9 @@ hcl_encode_value(HclLedger *ledger, HclColumn *col, Datum d, bool isnull, String
 			{
 				struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 
-				hcl_put_value(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				hcl_put_large(ledger, out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				if ((Pointer) v != DatumGetPointer(d))
+					pfree(v);	/* a row may hold several of up to 1 GB */
 				break;
 			}
 		case HCL_SEND_FLOAT_ARRAY:
@@ -719,7 +785,7 @@ hcl_encode_value(HclLedger *ledger, HclColumn *col, Datum d, bool isnull, String
 			{
 				bytea	   *v = SendFunctionCall(&col->send, d);
 
-				hcl_put_value(out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+				hcl_put_large(ledger, out, VARDATA(v), VARSIZE(v) - VARHDRSZ);
 				pfree(v);
 				break;
 			}
@@ -898,7 +964,22 @@ hcl_row_leaf_of(HclLedger *ledger, int64 row_number, StringInfo leaf)
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
 	{
+		StringInfoData scratch;
+		hcl_hash	h;
+		int64		len;
+
 		slot_getallattrs(slot);
+		/* a leaf is sized before it is built: one too large to hold is a clear error */
+		initStringInfo(&scratch);
+		len = hcl_row_leaf_hash(ledger, row_number, slot->tts_values, slot->tts_isnull, &scratch, h);
+		pfree(scratch.data);
+		if (len + leaf->len >= (int64) MaxAllocSize - VARHDRSZ)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the leaf of row %lld of ledger \"%s\" is %lld bytes, more than a value can hold (1 GB)",
+							(long long) row_number, ledger->relname, (long long) len),
+					 errdetail("The row is sealed and verified like any other; only its leaf bytes cannot be returned, nor a receipt carry them."),
+					 errhint("Its inclusion proof (hcledger.ledger_inclusion_proof) proves its leaf hash.")));
 		hcl_encode_row(ledger, row_number, slot->tts_values, slot->tts_isnull, leaf);
 	}
 	ExecDropSingleTupleTableSlot(slot);

@@ -25,6 +25,8 @@
 #define HCL_ROW_MAGIC		"hcledger-row-v1\n"
 /* A published log entry (checkpoints.leaves): 8-byte row number, leaf hash. */
 #define HCL_LOG_ENTRY_LEN	(8 + HCL_HASH_LEN)
+/* A value this long or longer goes straight into a streamed leaf's hash. */
+#define HCL_STREAM_CHUNK	(64 * 1024)
 /* The canonical quiet NaNs a float column's NaN is encoded as (docs/format.md). */
 #define HCL_NAN4			UINT32_C(0x7fc00000)
 #define HCL_NAN8			UINT64_C(0x7ff8000000000000)
@@ -102,6 +104,8 @@ typedef struct HclLedger
 	bool		archive_lenient;	/* a missing archived value makes a leaf
 									 * that matches nothing (the verifier),
 									 * rather than an error */
+	bool		streaming;		/* the leaf being encoded goes into its hash */
+	int64		streamed;		/* how many of its bytes so far */
 } HclLedger;
 
 /* How hcl_ledger_load reads the catalog row. */
@@ -147,6 +151,14 @@ extern HclColumnSet *hcl_column_set(HclLedger *ledger, int64 row_number);
  */
 extern void hcl_encode_value(HclLedger *ledger, HclColumn *col, Datum d, bool isnull,
 							 StringInfo out);
+
+/*
+ * The leaf hash of one row, SHA-256(0x00 || leaf), the leaf streamed into
+ * the hash through scratch (emptied), never held whole: a row's leaf may
+ * exceed the 1 GB a buffer can hold.  Returns the leaf's length.
+ */
+extern int64 hcl_row_leaf_hash(HclLedger *ledger, int64 row_number, Datum *values,
+							   bool *nulls, StringInfo scratch, hcl_hash leaf_hash);
 
 /* Append the canonical leaf bytes of one row (docs/format.md) to out. */
 extern void hcl_encode_row(HclLedger *ledger, int64 row_number,

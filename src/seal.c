@@ -361,10 +361,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 
 		old = MemoryContextSwitchTo(rowcxt);
 		slot_getallattrs(slot);
-		resetStringInfo(&buf);
-		hcl_encode_row(l, row, slot->tts_values, slot->tts_isnull, &buf);
-		if (!hcl_leaf_hash(buf.data, buf.len, leaf))
-			hcl_crypto_failed("SHA-256");
+		(void) hcl_row_leaf_hash(l, row, slot->tts_values, slot->tts_isnull, &buf, leaf);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
 

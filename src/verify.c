@@ -32,6 +32,9 @@
 #include "ledger.h"
 #include "signing.h"
 
+/* The largest leaf a suspect row keeps, to look for a swapped pair. */
+#define HCL_SUSPECT_MAX_LEAF	(16 * 1024 * 1024)
+
 #define HCL_PROGRESS_EVERY 1000000
 #define HCL_MAX_PAIR_CHECK 256
 
@@ -323,7 +326,7 @@ hcl_find_swaps(HclVerifier *v, List *suspects, bool *swapped)
 	{
 		HclSuspect *a = list_nth(suspects, i);
 
-		if (a->missing || swapped[i])
+		if (a->missing || a->leaf == NULL || swapped[i])
 			continue;
 		for (j = i + 1; j < n; j++)
 		{
@@ -332,7 +335,7 @@ hcl_find_swaps(HclVerifier *v, List *suspects, bool *swapped)
 						hb;
 			uint64		be;
 
-			if (b->missing || swapped[j])
+			if (b->missing || b->leaf == NULL || swapped[j])
 				continue;
 			/* a's content under b's row number, and the other way round */
 			be = pg_hton64((uint64) b->row);
@@ -521,19 +524,22 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 	if (c->valid && c->row == r)
 	{
 		StringInfoData buf;
+		int64		len;
 
 		initStringInfo(&buf);
 		slot_getallattrs(c->slot);
-		hcl_encode_row(v->ledger, r, c->slot->tts_values, c->slot->tts_isnull, &buf);
-		if (!hcl_leaf_hash(buf.data, buf.len, leaf))
-			hcl_crypto_failed("SHA-256");
+		len = hcl_row_leaf_hash(v->ledger, r, c->slot->tts_values, c->slot->tts_isnull, &buf, leaf);
 		if (memcmp(leaf, stored, HCL_HASH_LEN) != 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(v->cxt);
 
 			s = palloc0(sizeof(HclSuspect));
-			s->leaf = makeStringInfo();
-			appendBinaryStringInfo(s->leaf, buf.data, buf.len);
+			/* its bytes, to look for a swapped pair: not for a leaf too large to hold */
+			if (len <= HCL_SUSPECT_MAX_LEAF)
+			{
+				s->leaf = makeStringInfo();
+				hcl_encode_row(v->ledger, r, c->slot->tts_values, c->slot->tts_isnull, s->leaf);
+			}
 			MemoryContextSwitchTo(old);
 		}
 		pfree(buf.data);
