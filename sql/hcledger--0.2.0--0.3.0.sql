@@ -481,14 +481,34 @@ DECLARE
 	                   OR pg_has_role(session_user, 'hcledger_admin', 'USAGE')
 	                   OR pg_has_role(session_user, 'hcledger_auditor', 'USAGE');
 BEGIN
-	IF blocked_by IS NOT NULL THEN
+	-- a lock the sealer's round would skip the ledger for: the table's, or its row-number index's
+	SELECT s.pid, s.usename, s.datname, s.xact_start, k.mode INTO a
+	  FROM pg_locks k JOIN pg_stat_activity s ON s.pid = k.pid
+	 WHERE k.locktype = 'relation' AND k.granted AND k.pid <> pg_backend_pid()
+	   AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+	   AND k.mode = 'AccessExclusiveLock'
+	   AND (k.relation = ledger
+	        OR k.relation IN (SELECT i.indexrelid FROM pg_index i JOIN pg_attribute t ON t.attrelid = i.indrelid
+	                           WHERE i.indrelid = ledger AND t.attname = 'hcl_row' AND i.indisunique
+	                             AND i.indnatts = 1 AND i.indkey[0] = t.attnum))
+	 ORDER BY s.xact_start LIMIT 1;
+	got := FOUND;
+	IF got THEN
+		because := format('a session holds the table or its row-number index locked (%s): the sealer skips the ledger each round', a.mode);
+		what_to_do := 'End that session''s transaction (an ALTER TABLE, VACUUM FULL, CLUSTER or REINDEX left open); SELECT pg_terminate_backend(pid) ends it.';
+	ELSIF blocked_by IS NOT NULL THEN
+		-- the transaction (or subtransaction: a savepoint's XID is its own) holds a lock on its XID while it runs
 		SELECT s.pid, s.usename, s.datname, s.xact_start INTO a
-		  FROM pg_stat_activity s WHERE s.backend_xid = blocked_by::text::xid;
+		  FROM pg_locks k JOIN pg_stat_activity s ON s.pid = k.pid
+		 WHERE k.locktype = 'transactionid' AND k.transactionid = blocked_by::text::xid AND k.granted;
 		got := FOUND;
 		IF NOT got THEN
 			SELECT NULL::integer AS pid, p.owner AS usename, p.database AS datname, p.prepared AS xact_start INTO a
 			  FROM pg_prepared_xacts p WHERE p.transaction = blocked_by::text::xid;
 			got := FOUND;
+		END IF;
+		IF NOT got THEN
+			RETURN;		-- it has ended: the next round goes on
 		END IF;
 		because := format('transaction %s inserted the next row (after row sealed last) and has not ended', blocked_by);
 		what_to_do := 'Have that session commit or roll back (SELECT pg_terminate_backend(pid) ends it; a prepared transaction: COMMIT PREPARED or ROLLBACK PREPARED).';
@@ -505,19 +525,7 @@ BEGIN
 		because := format('row number %s is a gap (no row yet): sealing waits until no transaction that began before it is running', gap_row);
 		what_to_do := 'End that transaction (it may be in another database, or prepared); the gap is passed over once it has ended.';
 	ELSE
-		SELECT s.pid, s.usename, s.datname, s.xact_start, k.mode INTO a
-		  FROM pg_locks k JOIN pg_stat_activity s ON s.pid = k.pid
-		 WHERE k.locktype = 'relation' AND k.granted AND k.pid <> pg_backend_pid()
-		   AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-		   AND k.mode = 'AccessExclusiveLock'
-		   AND (k.relation = ledger OR k.relation IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = ledger))
-		 ORDER BY s.xact_start LIMIT 1;
-		got := FOUND;
-		IF NOT got THEN
-			RETURN;
-		END IF;
-		because := format('a session holds the table or its row-number index locked (%s): the sealer skips the ledger each round', a.mode);
-		what_to_do := 'End that session''s transaction (an ALTER TABLE, VACUUM FULL, CLUSTER or REINDEX left open); SELECT pg_terminate_backend(pid) ends it.';
+		RETURN;
 	END IF;
 	IF got AND may_see THEN
 		pid := a.pid;
@@ -558,9 +566,10 @@ BEGIN
 		held_since := h.since;
 		held_because := h.because;
 		what_to_do := h.what_to_do;
-		-- while rows are pending: since the sealer last made progress on the
-		-- ledger or first found it held (it writes the catalog row only then)
-		lag_seconds := CASE WHEN pending_rows = 0 THEN 0
+		-- while something holds pending rows back: since the sealer last made
+		-- progress on the ledger or first found it held (it writes the catalog
+		-- row only then); otherwise the next round seals them
+		lag_seconds := CASE WHEN pending_rows = 0 OR h.because IS NULL THEN 0
 		                    ELSE extract(epoch FROM clock_timestamp() - coalesce(l.last_sealed_at, l.created_at)) END;
 		RETURN NEXT;
 	END LOOP;
@@ -1263,8 +1272,8 @@ BEGIN
 		WHEN length(NEW.leaves) > 65536 * 40 THEN
 			format('its published log entries are %s bytes, more than the 65,536 entries (2,621,440 bytes) a checkpoint may add',
 			       length(NEW.leaves))
-		WHEN length(NEW.note) > 65536 THEN
-			format('its signed note is %s bytes, more than the 65,536 a checkpoint note may have', length(NEW.note))
+		WHEN octet_length(NEW.note) > 65536 THEN
+			format('its signed note is %s bytes, more than the 65,536 a checkpoint note may have', octet_length(NEW.note))
 		END;
 	IF too_big IS NOT NULL THEN
 		-- kept without the oversized parts, as refused
@@ -1614,23 +1623,37 @@ SELECT coalesce(m.authority, (SELECT a.authority FROM hcledger.authorities a WHE
 ALTER TABLE member_events DROP CONSTRAINT member_events_event_check,
 	ADD CONSTRAINT member_events_event_check
 	CHECK (event IN ('published', 'admitted', 'dismissed', 'joined', 'left', 'key added', 'key changed', 'decided again'));
--- When this node last knew a member's state to be current: the later of
--- the last checkpoint of its accepted here, and the last message its
--- subscription's apply worker received from the member's server (a
--- streaming link is polled at least every wal_receiver_timeout / 2, and
--- what the member committed before that message has been applied, unless
--- the worker fails to apply it: docs/consortium.md, "Limits").
+-- When this node last knew a member's state to be current.  The member's
+-- own word first: the time its last checkpoint accepted here was signed
+-- (its hcledger-time line; never when it was accepted here, which a
+-- decision taken later, decide_again, would make recent).  Then the link:
+-- the last message its subscription's apply worker received (a streaming
+-- link is polled at least every wal_receiver_timeout / 2, and what the
+-- member committed before it has been applied), but only while the
+-- newest checkpoint received from the member was signed less than
+-- peer_max_age before it arrived: one that arrives late is a backlog
+-- being applied (after an outage), when a live link says nothing of how
+-- far it has come.  Clocks are assumed to agree within that.
 CREATE OR REPLACE FUNCTION member_heard_at(authority text) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT greatest(m.accepted_at,
-	                (SELECT st.last_msg_receipt_time
-	                   FROM pg_catalog.pg_subscription s
-	                   JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL AND st.pid IS NOT NULL
-	                  WHERE s.subname = m.subscription AND s.subenabled
-	                    AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())))
-	  FROM hcledger.members m WHERE m.authority = member_heard_at.authority
+	SELECT greatest(
+	         to_timestamp(substring(m.checkpoint FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint),
+	         CASE WHEN n.received_at IS NULL OR n.received_at - n.signed_at <= hcledger.peer_max_age()
+	                   OR hcledger.peer_max_age() = interval '0'
+	              THEN (SELECT st.last_msg_receipt_time
+	                      FROM pg_catalog.pg_subscription s
+	                      JOIN pg_catalog.pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL AND st.pid IS NOT NULL
+	                     WHERE s.subname = m.subscription AND s.subenabled
+	                       AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())) END)
+	  FROM hcledger.members m
+	  LEFT JOIN LATERAL (SELECT c.received_at,
+	                            to_timestamp(substring(c.note FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint) AS signed_at
+	                       FROM hcledger.peer_checkpoints c
+	                      WHERE c.authority = m.authority AND c.note ~ E'\nhcledger-time [0-9]{1,12}\n'
+	                      ORDER BY c.id DESC LIMIT 1) n ON true
+	 WHERE m.authority = member_heard_at.authority
 $$;
-COMMENT ON FUNCTION member_heard_at(text) IS 'when this node last knew the member''s state to be current: its last accepted checkpoint or its link''s last message';
+COMMENT ON FUNCTION member_heard_at(text) IS 'when this node last knew the member''s state to be current: when its last accepted checkpoint was signed, or its link''s last message while it is not applying a backlog';
 
 -- The largest age a member's state may have here (hcledger.peer_max_age;
 -- 0: no limit).
@@ -1680,13 +1703,18 @@ BEGIN
 		RAISE EXCEPTION '"%" is not a member any more', c.authority USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
 	-- it, and the later ones (decided while it stood refused), except those refused unread for their size
+	-- (each with the refusal it had: those, and only those, are settled below)
 	WITH again AS (
-		UPDATE hcledger.peer_checkpoints p SET state = 'waiting', reason = NULL, decided_at = NULL
+		SELECT p.id, format('checkpoint of size %s', p.tree_size) || E'\n' || p.reason AS said
+		  FROM hcledger.peer_checkpoints p
 		 WHERE p.id = c.id
 		    OR (p.authority = c.authority AND p.state = 'refused' AND p.tree_size > c.tree_size
 		        AND (p.note IS NOT NULL OR p.leaves IS NOT NULL))
-		RETURNING p.tree_size)
-	SELECT array_agg(format('checkpoint of size %s', a.tree_size)) INTO subjects FROM again a;
+		   FOR UPDATE),
+	requeued AS (
+		UPDATE hcledger.peer_checkpoints p SET state = 'waiting', reason = NULL, decided_at = NULL
+		  FROM again a WHERE p.id = a.id)
+	SELECT array_agg(a.said) INTO subjects FROM again a;
 	PERFORM hcledger.member_advance(c.authority);
 	SELECT p.state INTO state FROM hcledger.peer_checkpoints p WHERE p.id = c.id;
 	INSERT INTO hcledger.member_events (authority, event, detail)
@@ -1698,7 +1726,7 @@ BEGIN
 	                                  WHERE p.authority = c.authority AND format('checkpoint of size %s', p.tree_size) = r.subject
 	                                  ORDER BY p.id DESC LIMIT 1))
 	 WHERE r.authority = c.authority AND r.kind = 'checkpoint' AND r.acknowledged_at IS NULL
-	   AND r.subject = ANY (subjects)
+	   AND r.subject || E'\n' || r.reason = ANY (subjects)
 	   AND r.at < now();	-- (a refusal made again just now stays to be seen)
 	RETURN state;
 END $$;

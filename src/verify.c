@@ -480,17 +480,19 @@ hcl_check_entries(HclVerifier *v, HclCheckpoint *cp)
 	Oid			argtypes[2] = {INT4OID, INT8OID};
 	Datum		args[2] = {Int32GetDatum(v->ledger->ledger_id), Int64GetDatum(cp->size)};
 	int64		n = v->entries.len / HCL_LOG_ENTRY_LEN;
+	MemoryContext caller = CurrentMemoryContext;	/* SPI leaves its own current */
 
 	if (SPI_execute_plan(hcl_kept_plan(&plan, "SELECT leaves FROM hcledger.checkpoints"
 									   " WHERE ledger_id = $1 AND tree_size = $2",
 									   2, argtypes),
 						 args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read checkpoints");
+	MemoryContextSwitchTo(caller);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);	/* de-TOASTed in the row's context */
 
 		if (b == NULL)
 			hcl_problem(v, "altered_entries", cp->size, cp->last_row,
@@ -570,6 +572,7 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 		!hcl_acc_push(&v->rows, leaf))
 		hcl_crypto_failed("SHA-256");
 	hcl_check_upper(v, p, completed, ncompleted);
+	if (v->next_cp < v->ncps)	/* a checkpoint is yet to come */
 	{
 		uint64		be = pg_hton64((uint64) r);
 

@@ -112,8 +112,13 @@ ok($mo->poll_query_until('postgres', "SELECT count(*) = 1 FROM hcledger.keys WHE
 my $after_fix = issue($gd, 'GD-FIXED');
 ok($mo->poll_query_until('postgres', "SELECT count(*) > 0 FROM hcledger.refused WHERE authority = 'guangdong' AND reason LIKE 'it extends the refused checkpoint%'"),
 	'a checkpoint signed after the fix is quarantined behind the refused ones');
+# with nothing heard from Guangdong for longer than the limit, a decision taken now does not make its word fresh
+value($mo, "SELECT format('ALTER SUBSCRIPTION %I DISABLE', subscription) FROM hcledger.members WHERE authority = 'guangdong' \\gexec");
+sleep 4;
 is(value($mo, "SELECT hcledger.decide_again($first, 'node-2 registered late, fixed by Guangdong')"), 'accepted',
 	'decided again after the fix: accepted');
+like(verdict($mo, $after_fix), qr/^stale: /, 'accepting old checkpoints now does not make the member\'s word fresh');
+value($mo, "SELECT format('ALTER SUBSCRIPTION %I ENABLE', subscription) FROM hcledger.members WHERE authority = 'guangdong' \\gexec");
 is(value($mo, "SELECT count(*) FROM hcledger.peer_checkpoints WHERE authority = 'guangdong' AND state = 'refused'"),
 	'0', 'the later checkpoints, refused for the same cause or quarantined, are decided again too');
 is(value($mo, "SELECT count(*) FROM hcledger.refused WHERE authority = 'guangdong'"), '0', 'nothing is left refused');

@@ -71,6 +71,18 @@ $idle->finish;
 ok($node->poll_query_until('postgres', "SELECT pending_rows = 0 AND held_because IS NULL FROM hcledger.status WHERE ledger = 'visits'::regclass"),
 	'once it commits, everything is sealed and nothing is held');
 
+# 1b. The same from inside a savepoint (the row carries the subtransaction's XID).
+my $sub = background('postgres', 'writer', q{BEGIN; SAVEPOINT s; INSERT INTO visits VALUES (10); SELECT 'in-a-savepoint', pg_sleep(4); COMMIT;});
+$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE '%in-a-savepoint%' AND pid <> pg_backend_pid()");
+sql('INSERT INTO visits VALUES (11)');
+ok($node->poll_query_until('postgres', "SELECT blocked_by IS NOT NULL FROM hcledger.status WHERE ledger = 'visits'::regclass"),
+	'a row inserted in a savepoint holds the sealer up too');
+$pid = pid_of('in-a-savepoint');
+like(status_of(), qr/^1\|$pid\|writer\|postgres\|true\|transaction \d+ inserted the next row/, 'and status names its session');
+$sub->finish;
+ok($node->poll_query_until('postgres', "SELECT pending_rows = 0 AND held_because IS NULL FROM hcledger.status WHERE ledger = 'visits'::regclass"),
+	'once it commits, nothing is held');
+
 # 2. A gap, held open by a transaction in another database.
 my $other = background('elsewhere', 'postgres', q{BEGIN; SELECT pg_current_xact_id(); SELECT 'far-away', pg_sleep(4); COMMIT;});
 $node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE '%far-away%' AND backend_xid IS NOT NULL");
