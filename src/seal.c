@@ -72,6 +72,11 @@ typedef struct HclSealer
 								 * last checkpoint (docs/format.md) */
 	int64		signed_size;	/* the last signed checkpoint's size (signed.c) */
 	bool		continues;		/* the log being extended is the one signed last */
+	List	   *unsigned_sizes;	/* checkpoints of this round stored below
+								 * signed_size, to sign once the log is shown
+								 * to extend what was signed (their bodies in
+								 * unsigned_bodies) */
+	List	   *unsigned_bodies;
 } HclSealer;
 
 /* A checkpoint is stored at least every this many leaves. */
@@ -367,12 +372,11 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 
 		hcl_append_leaf(s, leaf, row);
 		/*
-		 * A checkpoint at most every 65,536 leaves; but none below the last
-		 * one signed (a round that signed several and then aborted after a
-		 * crash at commit): the log must first reach it again.
+		 * A checkpoint at most every 65,536 leaves (one below the last size
+		 * signed, after a restore or a crash at commit, is signed only once
+		 * the log reaches that size and is shown to extend it).
 		 */
-		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN &&
-			l->tree_size >= s->signed_size)
+		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
 			hcl_store_checkpoint(s);
 		resolved = row;
 		aborted_row = -1;
@@ -408,6 +412,8 @@ hcl_checkpoint_body(const char *origin, int64 tree_size, const hcl_hash root,
 					(long long) unix_time, (long long) last_row);
 }
 
+static void hcl_sign_deferred(HclSealer *s);
+
 static void
 hcl_store_checkpoint(HclSealer *s)
 {
@@ -432,15 +438,38 @@ hcl_store_checkpoint(HclSealer *s)
 	 * Never two histories: the new tree must extend what this node signed
 	 * before.  Once the log this round extends is known to be the one
 	 * signed last, each checkpoint of the round extends it by construction.
+	 * Below the size signed last nothing can be shown yet: the checkpoint
+	 * is stored unsigned, and signed once a later one of the round is
+	 * shown to extend the signed log (it is a prefix of that log then); a
+	 * round that never gets there aborts, taking it with it.
 	 */
-	if (!s->continues)
+	if (!s->continues && l->tree_size < s->signed_size)
 	{
-		hcl_signed_guard(l, root, &s->entries);
-		s->continues = true;
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		int64	   *size = palloc(sizeof(int64));
+
+		*size = l->tree_size;
+		s->unsigned_sizes = lappend(s->unsigned_sizes, size);
+		s->unsigned_bodies = lappend(s->unsigned_bodies, pstrdup(body));
+		MemoryContextSwitchTo(old);
+		note = NULL;
 	}
-	note = hcl_sign_checkpoint(l->origin, body);
-	if (note != NULL)
-		hcl_signed_note(l, root);
+	else
+	{
+		if (!s->continues)
+		{
+			/* the guard reads from the tiles what the entries no longer hold */
+			for (int level = 0; level < HCL_MAX_LEVELS; level++)
+				hcl_flush_tile(s, level);
+			hcl_signed_guard(l, root, &s->entries);
+			s->continues = true;
+			hcl_sign_deferred(s);
+		}
+		note = hcl_sign_checkpoint(l->origin, body);
+		if (note != NULL)
+			hcl_signed_note(l, root);
+	}
 	args[0] = Int32GetDatum(l->ledger_id);
 	args[1] = Int64GetDatum(l->tree_size);
 	args[2] = PointerGetDatum(hcl_bytea_of(root, HCL_HASH_LEN));
@@ -460,6 +489,31 @@ hcl_store_checkpoint(HclSealer *s)
 		elog(ERROR, "hcledger: could not store a checkpoint");
 	memcpy(l->last_checkpoint, cp_hash, HCL_HASH_LEN);
 	resetStringInfo(&s->entries);
+}
+
+/* Sign the checkpoints of this round stored below the size signed last. */
+static void
+hcl_sign_deferred(HclSealer *s)
+{
+	ListCell   *ls,
+			   *lb;
+	Oid			argtypes[3] = {INT4OID, INT8OID, TEXTOID};
+
+	forboth(ls, s->unsigned_sizes, lb, s->unsigned_bodies)
+	{
+		char	   *note = hcl_sign_checkpoint(s->ledger->origin, lfirst(lb));
+		Datum		args[3];
+
+		if (note == NULL)
+			continue;
+		args[0] = Int32GetDatum(s->ledger->ledger_id);
+		args[1] = Int64GetDatum(*(int64 *) lfirst(ls));
+		args[2] = CStringGetTextDatum(note);
+		if (SPI_execute_with_args("UPDATE hcledger.checkpoints SET note = $3 WHERE ledger_id = $1 AND tree_size = $2",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "hcledger: could not sign a checkpoint");
+	}
+	s->unsigned_sizes = s->unsigned_bodies = NIL;
 }
 
 static void
@@ -564,6 +618,16 @@ hcl_seal_ledger(Oid relid, bool wait)
 
 	for (level = 0; level < HCL_MAX_LEVELS; level++)
 		hcl_flush_tile(&s, level);
+	/* a round that ends below the size signed last signs nothing (the guard says why) */
+	if (!s.continues && s.ledger->tree_size < s.signed_size &&
+		(s.entries.len > 0 || s.unsigned_sizes != NIL))
+	{
+		hcl_hash	root;
+
+		if (!hcl_acc_root(&s.ledger->frontier, root))
+			hcl_crypto_failed("SHA-256");
+		hcl_signed_guard(s.ledger, root, &s.entries);
+	}
 	if (s.entries.len > 0)
 		hcl_store_checkpoint(&s);
 	/* write the catalog row only when something changed */
