@@ -1353,9 +1353,9 @@ END $$;
 CREATE OR REPLACE FUNCTION receive_cosignature() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	subject text := format('cosignature of %s at size %s', NEW.origin, NEW.tree_size);
+	subject text := format('cosignature of %s at size %s', left(NEW.origin, 200), NEW.tree_size);
 	m hcledger.members;
-	lines text[] := string_to_array(NEW.body, E'\n');
+	lines text[];
 	had hcledger.cosignatures;
 	why text;
 BEGIN
@@ -1371,6 +1371,14 @@ BEGIN
 	IF m.authority IS NULL THEN
 		RETURN NULL;
 	END IF;
+	-- a checkpoint body is a few lines: refused before any work in proportion to its size
+	IF octet_length(NEW.body) > 65536 THEN
+		PERFORM hcledger.refuse(m.authority, 'cosignature', subject,
+		                        format('the checkpoint body it signs is %s bytes, more than the 65,536 a checkpoint may have',
+		                               octet_length(NEW.body)));
+		RETURN NULL;
+	END IF;
+	lines := string_to_array(NEW.body, E'\n');
 	IF lines[1] IS DISTINCT FROM NEW.origin OR lines[2] IS DISTINCT FROM NEW.tree_size::text
 	   OR lines[3] IS DISTINCT FROM encode(NEW.root::bytea, 'base64') THEN
 		why := 'its origin, size or root are not those of the checkpoint body it signs';

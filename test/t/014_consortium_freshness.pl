@@ -7,7 +7,8 @@
 #    is running again; an idle but running member stays fresh;
 #  - bounded checkpoints: published entries over 65,536, or a note over
 #    64 KiB, are refused with that reason as they arrive, and not kept; a
-#    checkpoint of exactly 65,536 entries is not refused for its size;
+#    checkpoint of exactly 65,536 entries is not refused for its size; nor
+#    is a cosignature of a body over 64 KiB read;
 #  - deciding again: a checkpoint signed with a key not yet valid in the
 #    registry is refused (and the next, for the same cause); decided again
 #    while the cause remains, they are refused again (new refusals); once
@@ -156,6 +157,11 @@ insert_checkpoint(1000003, q{'x'}, q{decode(repeat('00', 40 * 65536), 'hex')});
 wait_refused('checkpoint of size 1000003', '%', 'a checkpoint of exactly 65,536 entries is decided');
 unlike(value($mo, "SELECT reason FROM hcledger.refused WHERE subject = 'checkpoint of size 1000003'"), qr/65,536/,
 	'not refused for its size');
+value($gd, q{INSERT INTO hcledger.cosignatures (witness, origin, tree_size, root, cosigned_at, body, signature)
+	VALUES ('guangdong', 'big', 1, repeat('00', 32)::hcledger.hash256, date_trunc('second', now()), repeat('b', 70000), decode(repeat('00', 64), 'hex'))});
+ok($mo->poll_query_until('postgres', "SELECT count(*) > 0 FROM hcledger.refused WHERE kind = 'cosignature' AND reason LIKE 'the checkpoint body it signs is 70000 bytes, more than the 65,536%'"),
+	'a cosignature of a body over 64 KiB is refused for its size') or diag(value($mo, 'SELECT * FROM hcledger.refused'));
+value($gd, "DELETE FROM hcledger.cosignatures WHERE origin = 'big'");
 value($gd, 'DELETE FROM hcledger.checkpoints WHERE tree_size > 1000000');
 value($mo, "SELECT hcledger.acknowledge_refusal(refusal_id, 'test checkpoints') FROM hcledger.refused");
 
