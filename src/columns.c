@@ -22,7 +22,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -33,7 +32,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -185,40 +183,6 @@ hcl_archived_value(HclLedger *ledger, const char *name, int64 row, bool *found)
 	}
 	*found = false;
 	return NULL;
-}
-
-/*
- * Run SQL as the bootstrap superuser, in a security-restricted operation
- * with search_path pinned: the DDL's author may have no right to write
- * hcledger's catalog, and no operator or function of the author's path
- * may stand in for the catalog's.  (Between begin and end, SPI connected.)
- */
-typedef struct HclAsCatalog
-{
-	Oid			userid;
-	int			sec_context;
-	int			nestlevel;
-} HclAsCatalog;
-
-static void
-hcl_as_catalog_begin(HclAsCatalog *save)
-{
-	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	save->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "hcledger: SPI_connect failed");
-}
-
-static void
-hcl_as_catalog_end(HclAsCatalog *save)
-{
-	SPI_finish();
-	AtEOXact_GUC(false, save->nestlevel);
-	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
 int64

@@ -29,7 +29,6 @@
 #include "columns.h"
 #include "ledger.h"
 #include "utils/lsyscache.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
 
 /*
@@ -321,32 +320,16 @@ hcl_ledger_of_row_index(Oid indexid)
 	Datum		args[1] = {ObjectIdGetDatum(indexid)};
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *ledger = NULL;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	HclAsCatalog save;
 
-	/*
-	 * The DDL's author may have no right to read hcledger's catalog: it is
-	 * read as the bootstrap superuser, in a security-restricted operation
-	 * with search_path pinned, so no operator or function of the author's
-	 * path can stand in for the catalog's.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "hcledger: SPI_connect failed");
+	/* the DDL's author may have no right to read hcledger's catalog */
+	hcl_as_catalog_begin(&save);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "hcledger: could not read the ledger catalog");
 	if (SPI_processed > 0)
 		ledger = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	hcl_as_catalog_end(&save);
 	return ledger;
 }
 

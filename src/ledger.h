@@ -179,6 +179,23 @@ extern bool hcl_row_leaf_of(HclLedger *ledger, int64 row_number, StringInfo leaf
 extern bool hcl_read_tile(HclLedger *ledger, int level, int64 tile, bool fresh,
 						  bytea **hashes, bytea **rows);
 
+/*
+ * Run SQL as the bootstrap superuser, in a security-restricted operation
+ * with search_path pinned (owner.c): a command's author may have no right
+ * to read or write hcledger's catalog, and no operator or function of the
+ * author's path may stand in for the catalog's.  Between begin and end,
+ * SPI is connected.
+ */
+typedef struct HclAsCatalog
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;
+} HclAsCatalog;
+
+extern void hcl_as_catalog_begin(HclAsCatalog *save);
+extern void hcl_as_catalog_end(HclAsCatalog *save);
+
 /* Relation OIDs of all active ledgers (SPI connected). */
 extern List *hcl_active_ledgers(void);
 

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -26,6 +27,8 @@
 
 #include "catalog/pg_class.h"
 #include "access/htup_details.h"
+
+#include "ledger.h"
 
 /* The owner of a relation; an error if there is none. */
 static Oid
@@ -88,4 +91,26 @@ hcl_run_as_owner(PG_FUNCTION_ARGS)
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PG_RETURN_INT64(processed);
+}
+
+/* The catalog's owner's rights: see ledger.h. */
+void
+hcl_as_catalog_begin(HclAsCatalog *save)
+{
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	save->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "hcledger: SPI_connect failed");
+}
+
+void
+hcl_as_catalog_end(HclAsCatalog *save)
+{
+	SPI_finish();
+	AtEOXact_GUC(false, save->nestlevel);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
 }

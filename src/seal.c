@@ -185,6 +185,14 @@ hcl_flush_tile(HclSealer *s, int level)
 	t->dirty = false;
 }
 
+/* Write every level's tile that changed. */
+static void
+hcl_flush_tiles(HclSealer *s)
+{
+	for (int level = 0; level < HCL_MAX_LEVELS; level++)
+		hcl_flush_tile(s, level);
+}
+
 /* Add one hash to a level's tile, flushing the tile when it is full. */
 static void
 hcl_tile_append(HclSealer *s, int level, const hcl_hash h, int64 row)
@@ -460,8 +468,7 @@ hcl_store_checkpoint(HclSealer *s)
 		if (!s->continues)
 		{
 			/* the guard reads from the tiles what the entries no longer hold */
-			for (int level = 0; level < HCL_MAX_LEVELS; level++)
-				hcl_flush_tile(s, level);
+			hcl_flush_tiles(s);
 			hcl_signed_guard(l, root, &s->entries);
 			s->continues = true;
 			hcl_sign_deferred(s);
@@ -553,7 +560,6 @@ hcl_seal_ledger(Oid relid, bool wait)
 	HclLedger	was;
 	Relation	rel;
 	int64		last_issued;
-	int			level;
 	Oid			upsert_types[5] = {INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID};
 
 	memset(&s, 0, sizeof(s));
@@ -616,8 +622,7 @@ hcl_seal_ledger(Oid relid, bool wait)
 	hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
 
-	for (level = 0; level < HCL_MAX_LEVELS; level++)
-		hcl_flush_tile(&s, level);
+	hcl_flush_tiles(&s);
 	/* a round that ends below the size signed last signs nothing (the guard says why) */
 	if (!s.continues && s.ledger->tree_size < s.signed_size &&
 		(s.entries.len > 0 || s.unsigned_sizes != NIL))
