@@ -454,24 +454,18 @@ CREATE EVENT TRIGGER hcledger_ddl_start_guard ON ddl_command_start WHEN TAG IN (
 	EXECUTE FUNCTION ddl_start_guard();
 ALTER EVENT TRIGGER hcledger_ddl_start_guard ENABLE ALWAYS;
 
--- The status view.
-CREATE OR REPLACE FUNCTION ledger_unsealed_rows(ledger regclass) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'hcl_ledger_unsealed_rows' LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION ledger_unsealed_rows(regclass) IS 'committed rows not yet sealed, as the caller''s snapshot sees them (NULL without SELECT on the table, or while another session holds it locked); runs no user code';
--- its columns change (what holds a ledger back): the view and function are made again
-DROP VIEW status;
-DROP FUNCTION ledger_status();
--- What holds a ledger's sealing back, and who: the open transaction that
--- inserted the next row (blocked_by); at a gap, the oldest transaction
--- still running that could fill it (its XID precedes the gap's horizon, in
--- any database, prepared ones included); or a session holding the table
--- or its row-number index locked against the sealer.  Read as the
--- extension's owner (other sessions' transactions are hidden from most
--- roles): the session's pid, role and database, since when, and what to
--- do, for readers of the status view who are superusers, hold
--- pg_read_all_stats or hcledger_admin or hcledger_auditor; others see why
--- but not who.
-CREATE OR REPLACE FUNCTION ledger_holder(ledger regclass, blocked_by bigint, gap_row bigint, gap_horizon bigint,
+-- Each ledger's counts and last checkpoint.
+-- What holds a ledger's sealing back, and who: a session holding the table
+-- or its row-number index locked against the sealer; or the open
+-- transaction that inserted the oldest rows still pending (blocked_by):
+-- they wait for it alone, unless HCL_MAX_PENDING (1024) runs are pending,
+-- when the sealer goes no further until it ends.  (A gap holds nothing
+-- back.)  Read as the extension's owner (other sessions' transactions are
+-- hidden from most roles): the session's pid, role and database, since
+-- when, and what to do, for readers of the status view who are
+-- superusers, hold pg_read_all_stats or hcledger_admin or
+-- hcledger_auditor; others see why but not who.
+CREATE FUNCTION ledger_holder(ledger regclass, blocked_by bigint, pending_runs integer,
 	OUT pid integer, OUT role name, OUT database name, OUT since timestamptz, OUT because text, OUT what_to_do text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -497,7 +491,7 @@ BEGIN
 		because := format('a session holds the table or its row-number index locked (%s): the sealer skips the ledger each round', a.mode);
 		what_to_do := 'End that session''s transaction (an ALTER TABLE, VACUUM FULL, CLUSTER or REINDEX left open); SELECT pg_terminate_backend(pid) ends it.';
 	ELSIF blocked_by IS NOT NULL THEN
-		-- the transaction (or subtransaction: a savepoint's XID is its own) holds a lock on its XID while it runs
+		-- the transaction holds a lock on its XID while it runs
 		SELECT s.pid, s.usename, s.datname, s.xact_start INTO a
 		  FROM pg_locks k JOIN pg_stat_activity s ON s.pid = k.pid
 		 WHERE k.locktype = 'transactionid' AND k.transactionid = blocked_by::text::xid AND k.granted;
@@ -508,22 +502,15 @@ BEGIN
 			got := FOUND;
 		END IF;
 		IF NOT got THEN
-			RETURN;		-- it has ended: the next round goes on
+			RETURN;		-- it has ended: the next round seals its rows
 		END IF;
-		because := format('transaction %s inserted the next row (after row sealed last) and has not ended', blocked_by);
+		IF pending_runs >= 1024 THEN
+			because := format('%s runs of rows are pending, the oldest inserted by transaction %s, which has not ended: no later row is sealed until runs are settled',
+			                  pending_runs, blocked_by);
+		ELSE
+			because := format('transaction %s inserted rows and has not ended: they are sealed once it commits (later rows are sealed meanwhile)', blocked_by);
+		END IF;
 		what_to_do := 'Have that session commit or roll back (SELECT pg_terminate_backend(pid) ends it; a prepared transaction: COMMIT PREPARED or ROLLBACK PREPARED).';
-	ELSIF gap_row IS NOT NULL THEN
-		-- the oldest running transaction whose XID precedes the horizon
-		SELECT x.pid, x.usename, x.datname, x.xact_start INTO a
-		  FROM (SELECT s.pid, s.usename, s.datname, s.xact_start, s.backend_xid AS xid FROM pg_stat_activity s
-		         WHERE s.backend_xid IS NOT NULL AND s.pid <> pg_backend_pid()
-		        UNION ALL
-		        SELECT NULL, p.owner, p.database, p.prepared, p.transaction FROM pg_prepared_xacts p) x
-		 WHERE age(x.xid) > age(gap_horizon::text::xid)
-		 ORDER BY age(x.xid) DESC LIMIT 1;
-		got := FOUND;
-		because := format('row number %s is a gap (no row yet): sealing waits until no transaction that began before it is running', gap_row);
-		what_to_do := 'End that transaction (it may be in another database, or prepared); the gap is passed over once it has ended.';
 	ELSE
 		RETURN;
 	END IF;
@@ -558,8 +545,8 @@ BEGIN
 		SELECT c.tree_size, c.root, c.sealed_at INTO last_checkpoint_size, last_checkpoint_root, last_checkpoint_at
 		FROM hcledger.checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.tree_size DESC LIMIT 1;
 		blocked_by := l.blocked_by::text::xid;
-		waiting_on_row := l.gap_row;
-		h := hcledger.ledger_holder(l.relid, l.blocked_by, l.gap_row, l.gap_horizon);
+		waiting_on_row := l.pending[2];		-- the first pending run's first row
+		h := hcledger.ledger_holder(l.relid, l.blocked_by, coalesce(cardinality(l.pending), 0) / 4);
 		held_by_pid := h.pid;
 		held_by_role := h.role;
 		held_by_database := h.database;
@@ -591,6 +578,25 @@ ALTER TABLE members DROP CONSTRAINT members_authority_fkey;
 ALTER TABLE ledgers ADD COLUMN nan_canonical boolean NOT NULL DEFAULT false;
 ALTER TABLE ledgers ALTER COLUMN nan_canonical SET DEFAULT true;
 COMMENT ON COLUMN ledgers.nan_canonical IS 'float NaNs are encoded as the canonical NaN (docs/format.md): ledgers made from 0.3.0 on';
+-- sealing out of row-number order (docs/format.md, "Sealing order"): a log
+-- sealed so far is one run, every row up to its last passed
+ALTER TABLE ledgers ADD COLUMN passed_row bigint NOT NULL DEFAULT 0,
+	ADD COLUMN pending bigint[] NOT NULL DEFAULT '{}';
+UPDATE ledgers SET passed_row = last_row;
+COMMENT ON COLUMN ledgers.passed_row IS 'the sealer has passed every row number up to this one: each is in the log, settled, or pending';
+COMMENT ON COLUMN ledgers.pending IS 'row numbers passed but not settled (docs/format.md, "Sealing order"): (kind, first, last, XID) per run; kind 0 rows of an open transaction (its XID), 1 a gap (the XID horizon when seen)';
+CREATE TABLE log_runs (
+	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
+	start_position	bigint NOT NULL CHECK (start_position >= 0),
+	first_row		bigint NOT NULL,
+	last_row		bigint,
+	PRIMARY KEY (ledger_id, start_position)
+);
+COMMENT ON TABLE log_runs IS 'the stretches of each ledger''s log whose row numbers increase, once a late row broke the order (docs/format.md, "Sealing order"); none for a log in row-number order';
+COMMENT ON COLUMN log_runs.last_row IS 'the run''s last row number; NULL for the log''s last run, still growing';
+SELECT pg_catalog.pg_extension_config_dump('log_runs', '');
+REVOKE ALL ON log_runs FROM PUBLIC;
+GRANT SELECT ON log_runs TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.codes', 'hcl_row')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledgers', 'ledger_id')::regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledger_events', 'event_id')::regclass, '');
@@ -1151,11 +1157,18 @@ BEGIN
 		IF x.root OPERATOR(hcledger.<>) v.root THEN
 			why := format('not consistent with the accepted checkpoint of size %s: its log entries do not extend that log to its signed root',
 			              m.tree_size);
-		ELSIF EXISTS (SELECT FROM (SELECT e.row_number, lag(e.row_number, 1, m.last_row) OVER (ORDER BY e.entry) AS prev,
-		                                  e.entry = n - 1 AS is_last
-		                             FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size) o
-		               WHERE o.row_number <= o.prev OR (o.is_last AND o.row_number <> cp_last_row)) THEN
-			why := 'its log entries are not in increasing row order ending at its hcledger-row line';
+		ELSIF EXISTS (SELECT FROM hcledger.log_entries(c.leaves) e
+		               WHERE start + e.entry >= m.tree_size
+		                 AND (e.row_number < 1
+		                      OR EXISTS (SELECT FROM hcledger.peer_leaves l
+		                                  WHERE l.authority = m.authority AND l.row_number = e.row_number)))
+		   OR (SELECT count(*) <> count(DISTINCT e.row_number) FROM hcledger.log_entries(c.leaves) e
+		        WHERE start + e.entry >= m.tree_size) THEN
+			-- rows may be sealed out of row-number order (docs/format.md, "Sealing order"), but each once
+			why := 'its log entries list a row number twice (or one below 1)';
+		ELSIF cp_last_row <> (SELECT greatest(m.last_row, max(e.row_number)) FROM hcledger.log_entries(c.leaves) e
+		                      WHERE start + e.entry >= m.tree_size) THEN
+			why := 'its hcledger-row line is not the highest row number of its log';
 		END IF;
 	END IF;
 	IF why IS NOT NULL THEN
@@ -1438,7 +1451,7 @@ DO $$
 DECLARE t text;
 BEGIN
 	-- a replicated TRUNCATE can only be stopped with an error (the apply worker retries, the member's feed stalls)
-	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'ledger_events', 'ledger_columns', 'dropped_values', 'authorities',
+	FOREACH t IN ARRAY ARRAY['checkpoints', 'keys', 'cosignatures', 'ledgers', 'tiles', 'log_runs', 'ledger_events', 'ledger_columns', 'dropped_values', 'authorities',
 	                         'members', 'member_events', 'peer_codes', 'peer_leaves', 'peer_checkpoints', 'refusals', 'peer_roots'] LOOP
 		EXECUTE format('CREATE TRIGGER hcl_receive_truncate BEFORE TRUNCATE ON hcledger.%I FOR EACH STATEMENT EXECUTE FUNCTION hcledger.receive_nothing()', t);
 		EXECUTE format('ALTER TABLE hcledger.%I ENABLE REPLICA TRIGGER hcl_receive_truncate', t);

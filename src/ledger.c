@@ -99,6 +99,76 @@ hcl_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 static void hcl_load_column_sets(HclLedger *l, char **names, char **types, int ncolumns,
 								 bool read_only);
 
+/*
+ * hcledger.ledgers.pending: four numbers per run, (kind, first row, last
+ * row, XID), kind 0 for rows of an open transaction and 1 for a gap.
+ * Malformed runs are refused: the sealer would otherwise pass rows over.
+ */
+static bool
+hcl_load_pending(HclLedger *l, Datum d, bool isnull)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	l->npending = 0;
+	l->pending = NULL;
+	if (isnull)
+		return true;
+	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	if (n % 4 != 0)
+		goto bad;
+	l->pending = palloc0(sizeof(HclPending) * Max(n / 4, 1));
+	for (i = 0; i < n; i += 4)
+	{
+		HclPending *p = &l->pending[l->npending++];
+		int64		kind;
+		int64		xid;
+
+		if (nulls[i] || nulls[i + 1] || nulls[i + 2] || nulls[i + 3])
+			goto bad;
+		kind = DatumGetInt64(elems[i]);
+		p->from = DatumGetInt64(elems[i + 1]);
+		p->to = DatumGetInt64(elems[i + 2]);
+		xid = DatumGetInt64(elems[i + 3]);
+		if ((kind != 0 && kind != 1) || p->from < 1 || p->to < p->from ||
+			p->to > l->passed_row || xid < FirstNormalTransactionId || xid > PG_UINT32_MAX ||
+			(l->npending > 1 && p->from <= l->pending[l->npending - 2].to))
+			goto bad;
+		p->gap = kind == 1;
+		p->xid = (TransactionId) xid;
+	}
+	return true;
+bad:
+	l->npending = 0;
+	return false;
+}
+
+bool
+hcl_row_unsettled(HclLedger *ledger, int64 row_number)
+{
+	int			lo = 0,
+				hi = ledger->npending - 1;
+
+	if (row_number > ledger->passed_row)
+		return true;
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		HclPending *p = &ledger->pending[mid];
+
+		if (row_number < p->from)
+			hi = mid - 1;
+		else if (row_number > p->to)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
 HclLedger *
 hcl_ledger_load(Oid relid, HclLoadMode mode)
 {
@@ -107,17 +177,17 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 		"       tree_size, last_row, frontier, last_checkpoint::bytea," \
 		"       gap_row, gap_horizon, blocked_by, " nan \
 		"  FROM hcledger.ledgers WHERE relid = $1 AND dropped_at IS NULL"
-	/* a catalog of a version before 0.3.0 (not yet updated) has no nan_canonical */
+	/* a catalog of a version before 0.3.0 (not yet updated) has no nan_canonical, passed_row, pending */
 	static const char *const queries[2][3] = {
 		{
-			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("false"),
-			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("false") " FOR NO KEY UPDATE",
-			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("false") " FOR NO KEY UPDATE SKIP LOCKED"
+			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("false, last_row, '{}'::bigint[]"),
+			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("false, last_row, '{}'::bigint[]") " FOR NO KEY UPDATE",
+			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("false, last_row, '{}'::bigint[]") " FOR NO KEY UPDATE SKIP LOCKED"
 		},
 		{
-			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("nan_canonical"),
-			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("nan_canonical") " FOR NO KEY UPDATE",
-			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("nan_canonical") " FOR NO KEY UPDATE SKIP LOCKED"
+			[HCL_LOAD_READ] = HCL_LEDGER_QUERY("nan_canonical, passed_row, pending"),
+			[HCL_LOAD_LOCK] = HCL_LEDGER_QUERY("nan_canonical, passed_row, pending") " FOR NO KEY UPDATE",
+			[HCL_LOAD_TRY_LOCK] = HCL_LEDGER_QUERY("nan_canonical, passed_row, pending") " FOR NO KEY UPDATE SKIP LOCKED"
 		}
 	};
 	/* planned once per backend and mode: every proof and border check loads its ledger */
@@ -179,10 +249,17 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	if (!isnull)
 		memcpy(l->last_checkpoint, VARDATA_ANY(b), HCL_HASH_LEN);
 	l->gap_row = hcl_spi_int64(tup, desc, 12, -1);
-	l->has_gap = l->gap_row >= 0;
 	l->gap_horizon = (TransactionId) hcl_spi_int64(tup, desc, 13, 0);
 	l->blocked_by = (TransactionId) hcl_spi_int64(tup, desc, 14, 0);
 	l->nan_canonical = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull;
+	l->passed_row = hcl_spi_int64(tup, desc, 16, l->last_row);
+	l->pending_ok = hcl_load_pending(l, SPI_getbinval(tup, desc, 17, &isnull), isnull);
+	if (!l->pending_ok && mode != HCL_LOAD_READ)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the pending rows of ledger \"%s\" (hcledger.ledgers.pending) are malformed",
+						l->relname),
+				 errhint("Run hcledger.verify_ledger() to locate the damage.")));
 	hcl_load_column_sets(l, names, types, ncolumns, mode == HCL_LOAD_READ);
 	return l;
 }

@@ -79,6 +79,24 @@ typedef struct HclColumnSet
 /* Archived values of dropped columns, a run of rows read ahead (ledger.c). */
 typedef struct HclArchiveCache HclArchiveCache;
 
+/*
+ * Row numbers the sealer passed over without settling them
+ * (hcledger.ledgers.pending; docs/format.md, "Sealing order"): a run of
+ * rows inserted by one transaction still open when it was passed (xid, its
+ * top-level XID), or a gap, numbers with no row yet (xid, the XID horizon
+ * when it was first seen).
+ */
+typedef struct HclPending
+{
+	int64		from;
+	int64		to;
+	bool		gap;
+	TransactionId xid;
+} HclPending;
+
+/* The sealer stops going forward while this many runs are pending. */
+#define HCL_MAX_PENDING 1024
+
 /* A ledger's catalog entry (hcledger.ledgers), as loaded. */
 typedef struct HclLedger
 {
@@ -91,10 +109,15 @@ typedef struct HclLedger
 	HclColumnSet *sets;
 	AttrNumber	row_attnum;		/* hcl_row */
 	int64		tree_size;
-	int64		last_row;
+	int64		last_row;		/* the highest row number in the log */
+	int64		passed_row;		/* every row number up to this one is in the
+								 * log, settled (aborted, never used) or
+								 * pending */
+	int			npending;
+	HclPending *pending;		/* by ascending from */
+	bool		pending_ok;		/* the stored pending runs were well formed */
 	hcl_merkle_acc frontier;
 	hcl_hash	last_checkpoint;
-	bool		has_gap;
 	int64		gap_row;
 	TransactionId gap_horizon;
 	TransactionId blocked_by;
@@ -141,6 +164,12 @@ extern void hcl_ledger_resolve_desc(HclLedger *ledger, TupleDesc desc);
 
 /* The btree index on hcl_row of the open table. */
 extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
+
+/*
+ * Is a row not in the log still to be sealed (after the rows passed, or
+ * in a pending run), rather than passed over for good?
+ */
+extern bool hcl_row_unsettled(HclLedger *ledger, int64 row_number);
 
 /* The column set row row_number is encoded with. */
 extern HclColumnSet *hcl_column_set(HclLedger *ledger, int64 row_number);

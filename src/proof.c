@@ -185,30 +185,27 @@ hcl_row_at(HclProver *pr, int64 pos)
 }
 
 /*
- * The log position of a row number: a binary search over the level-0
- * tiles.  Row numbers increase along the log with gaps, so the position of
- * row r is at most r - (first row) and at least (last position) - (last row
- * - r): with few gaps that window lies in one or two tiles.
+ * The position of a row number among positions lo..hi, a run of the log
+ * (row numbers increase along it, with gaps): a binary search over the
+ * level-0 tiles.  The row's position is at most lo + (row - first row) and
+ * at least hi - (last row - row): with few gaps that window lies in one or
+ * two tiles.  -1 if it is not there.
  */
 static int64
-hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
+hcl_search_run(HclProver *pr, int64 row, int64 lo, int64 hi)
 {
-	int64		lo = 0,
-				hi = pr->ledger->tree_size - 1;
+	int64		first;
+	int64		last;
+	int64		end = hi;
 
-	if (hi >= 0)
-	{
-		int64		first = hcl_row_at(pr, 0);
-		int64		last = hcl_row_at(pr, hi);
-
-		if (row < first || row > last)
-			hi = -1;			/* not in the log */
-		else
-		{
-			hi = Min(hi, row - first);
-			lo = Max(lo, pr->ledger->tree_size - 1 - (last - row));
-		}
-	}
+	if (lo > hi)
+		return -1;
+	first = hcl_row_at(pr, lo);
+	last = hcl_row_at(pr, hi);
+	if (row < first || row > last)
+		return -1;
+	hi = Min(hi, lo + (row - first));
+	lo = Max(lo, end - (last - row));
 	while (lo <= hi)
 	{
 		int64		mid = lo + (hi - lo) / 2;
@@ -221,8 +218,57 @@ hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
 		else
 			hi = mid - 1;
 	}
-	if (missing_ok)
-		return -1;
+	return -1;
+}
+
+/*
+ * The log position of a row number.  A log sealed in row-number order is
+ * one run; once late rows broke the order, hcledger.log_runs lists its
+ * runs (docs/format.md, "Sealing order"), and the row is looked for in
+ * each run whose row numbers span it.
+ */
+static int64
+hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	int64		size = pr->ledger->tree_size;
+	int64		pos = -1;
+
+	hcl_kept_plan(&plan,
+				  "SELECT start_position, coalesce(end_position, $3), (first_row <= $2 AND coalesce(last_row, $2) >= $2)"
+				  "  FROM (SELECT start_position, first_row, last_row,"
+				  "               lead(start_position) OVER (ORDER BY start_position) - 1 AS end_position"
+				  "          FROM hcledger.log_runs WHERE ledger_id = $1) r"
+				  " ORDER BY start_position", 3, argtypes);
+	if (size > 0)
+	{
+		Datum		args[3] = {Int32GetDatum(pr->ledger->ledger_id), Int64GetDatum(row),
+		Int64GetDatum(size - 1)};
+		SPITupleTable *runs;
+		uint64		nruns;
+
+		if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "hcledger: could not read the log's runs");
+		runs = SPI_tuptable;
+		nruns = SPI_processed;
+		if (nruns == 0)
+			pos = hcl_search_run(pr, row, 0, size - 1);
+		for (uint64 i = 0; i < nruns && pos < 0; i++)
+		{
+			bool		isnull;
+			HeapTuple	tup = runs->vals[i];
+
+			if (!DatumGetBool(SPI_getbinval(tup, runs->tupdesc, 3, &isnull)) || isnull)
+				continue;
+			pos = hcl_search_run(pr, row,
+								 DatumGetInt64(SPI_getbinval(tup, runs->tupdesc, 1, &isnull)),
+								 Min(DatumGetInt64(SPI_getbinval(tup, runs->tupdesc, 2, &isnull)), size - 1));
+		}
+		SPI_freetuptable(runs);
+	}
+	if (pos >= 0 || missing_ok)
+		return pos;
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
 			 errmsg("row %lld of ledger \"%s\" is not sealed", (long long) row,
@@ -383,7 +429,7 @@ hcl_ledger_rows_check(PG_FUNCTION_ARGS)
 		initStringInfo(&leaf);
 		if (!hcl_row_leaf_of(pr.ledger, row, &leaf))
 			state = 2;
-		else if (row > pr.ledger->last_row)
+		else if (row > pr.ledger->passed_row)
 			state = 1;
 		else
 		{
@@ -391,7 +437,7 @@ hcl_ledger_rows_check(PG_FUNCTION_ARGS)
 			hcl_hash	h;
 
 			if (pos < 0)
-				state = 3;
+				state = hcl_row_unsettled(pr.ledger, row) ? 1 : 3;
 			else if (pos >= tree_size)
 				state = 1;
 			else

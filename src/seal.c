@@ -32,6 +32,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/transam.h"
+#include "access/subtrans.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
@@ -39,7 +40,11 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/procarray.h"
+#if PG_VERSION_NUM < 170000
+#include "storage/sinvaladt.h"
+#endif
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -77,6 +82,8 @@ typedef struct HclSealer
 								 * to extend what was signed (their bodies in
 								 * unsigned_bodies) */
 	List	   *unsigned_bodies;
+	int64		last_entry_row; /* the row number at the log's last position */
+	int64		first_row;		/* at its first position (-1: not read yet) */
 } HclSealer;
 
 /* A checkpoint is stored at least every this many leaves. */
@@ -211,6 +218,80 @@ hcl_tile_append(HclSealer *s, int level, const hcl_hash h, int64 row)
 	}
 }
 
+/* The row number stored at a log position (the sealer's own tiles are flushed). */
+static int64
+hcl_stored_row_at(HclLedger *l, int64 pos)
+{
+	bytea	   *hashes;
+	bytea	   *rows;
+	int64		i = pos % HCL_TILE_WIDTH;
+	uint64		be;
+
+	if (!hcl_read_tile(l, 0, pos / HCL_TILE_WIDTH, true, &hashes, &rows) ||
+		rows == NULL || VARSIZE_ANY_EXHDR(rows) < (Size) (i + 1) * 8)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the Merkle log of ledger \"%s\" is damaged at position %lld",
+						l->relname, (long long) pos),
+				 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+	memcpy(&be, VARDATA_ANY(rows) + 8 * i, 8);
+	return (int64) pg_ntoh64(be);
+}
+
+/*
+ * A row appended after a row numbered the same or higher (a late row: its
+ * transaction was open when later rows were sealed) starts a new run of
+ * the log, a stretch of positions whose row numbers increase
+ * (hcledger.log_runs, docs/format.md "Sealing order"), so that a row's
+ * position can still be found by binary search.  A log never broken has no
+ * log_runs rows: it is one run.
+ */
+static void
+hcl_note_run(HclSealer *s, int64 row)
+{
+	HclLedger  *l = s->ledger;
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', 'n'};
+
+	args[0] = Int32GetDatum(l->ledger_id);
+	if (SPI_execute_with_args("SELECT FROM hcledger.log_runs WHERE ledger_id = $1 LIMIT 1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the log's runs");
+	if (SPI_processed == 0)
+	{
+		/* the first run, implicit until now */
+		if (s->first_row < 0)
+			s->first_row = hcl_stored_row_at(l, 0);
+		args[1] = Int64GetDatum(0);
+		args[2] = Int64GetDatum(s->first_row);
+		args[3] = Int64GetDatum(s->last_entry_row);
+		if (SPI_execute_with_args("INSERT INTO hcledger.log_runs (ledger_id, start_position, first_row, last_row)"
+								  " VALUES ($1, $2, $3, $4)",
+								  4, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "hcledger: could not record a run of the log");
+	}
+	else
+	{
+		args[1] = Int64GetDatum(s->last_entry_row);
+		if (SPI_execute_with_args("UPDATE hcledger.log_runs SET last_row = $2"
+								  " WHERE ledger_id = $1 AND last_row IS NULL",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the runs of the Merkle log of ledger \"%s\" (hcledger.log_runs) are damaged",
+							l->relname),
+					 errhint("Run hcledger.verify_ledger() to locate the damage.")));
+	}
+	args[1] = Int64GetDatum(l->tree_size);
+	args[2] = Int64GetDatum(row);
+	if (SPI_execute_with_args("INSERT INTO hcledger.log_runs (ledger_id, start_position, first_row, last_row)"
+							  " VALUES ($1, $2, $3, $4)",
+							  4, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "hcledger: could not record a run of the log");
+}
+
 /* Append one leaf: to the tree, to level 0, and completed subtrees above. */
 static void
 hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
@@ -220,6 +301,10 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
 	int			level;
 	uint64		be;
 
+	if (s->ledger->tree_size == 0)
+		s->first_row = row;
+	else if (row <= s->last_entry_row)
+		hcl_note_run(s, row);
 	if (!hcl_acc_push_tracked(&s->ledger->frontier, leaf, completed, &n))
 		hcl_crypto_failed("SHA-256");
 	hcl_tile_append(s, 0, leaf, row);
@@ -229,176 +314,349 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
 	for (level = 1; level < HCL_MAX_LEVELS && n > HCL_TILE_HEIGHT * level; level++)
 		hcl_tile_append(s, level, completed[HCL_TILE_HEIGHT * level], 0);
 	s->ledger->tree_size++;
-	s->ledger->last_row = row;
+	s->ledger->last_row = Max(s->ledger->last_row, row);
+	s->last_entry_row = row;
 	s->appended++;
 }
 
 /*
- * Has every transaction other than ours whose XID precedes horizon ended?
- * (Our own is excluded: it is the one sealing, not inserting, and refuses
- * to seal a ledger it has written to.)  A snapshot lists the running XIDs
- * below its xmax; the XIDs from xmax up to the next one to be assigned are
- * all still running (none has ended, or xmax would be past it), so only
- * ours may be among them.
+ * The top-level XID of a transaction holding a lock, given its virtual
+ * transaction id (InvalidTransactionId if it has none, or has ended: a
+ * transaction its backend began since came after the caller's horizon).
  */
-static bool
-hcl_none_running_before(TransactionId horizon)
+static TransactionId
+hcl_vxid_xid(VirtualTransactionId vxid)
 {
-	Snapshot	snap = GetLatestSnapshot();
-	TransactionId x;
-	uint32		i;
-	int			n = 0;
+	TransactionId xid = InvalidTransactionId;
+	TransactionId xmin;
 
-	for (i = 0; i < snap->xcnt; i++)
-	{
-		if (TransactionIdPrecedes(snap->xip[i], horizon))
-			return false;
-	}
-	for (x = snap->xmax; TransactionIdPrecedes(x, horizon);)
-	{
-		if (!TransactionIdIsCurrentTransactionId(x) || ++n > 64)
-			return false;
-		TransactionIdAdvance(x);
-	}
-	return true;
+#if PG_VERSION_NUM >= 170000
+	int			nsubxid;
+	bool		overflowed;
+
+	if (vxid.procNumber == INVALID_PROC_NUMBER)
+		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+	ProcNumberGetTransactionIds(vxid.procNumber, &xid, &xmin, &nsubxid, &overflowed);
+#elif PG_VERSION_NUM >= 160000
+	int			nsubxid;
+	bool		overflowed;
+
+	if (vxid.backendId == InvalidBackendId)
+		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+	BackendIdGetTransactionIds(vxid.backendId, &xid, &xmin, &nsubxid, &overflowed);
+#else
+	if (vxid.backendId == InvalidBackendId)
+		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+	BackendIdGetTransactionIds(vxid.backendId, &xid, &xmin);
+#endif
+	return xid;
 }
 
 /*
- * May the rows from gap_start up to the next existing row number be passed
- * over?  Only once no transaction that could still insert them is running.
+ * The top-level XIDs of the other transactions now holding a lock on the
+ * ledger table that an insert takes (RowExclusiveLock) or a stronger one.
+ * Only they can still insert a row number drawn before: a number is drawn
+ * by the statement inserting it (hcl_row_drawn refuses any other), which
+ * holds that lock from before the draw until its transaction ends, and
+ * whose transaction has its XID before the draw (the assign_xid trigger).
  */
-static bool
-hcl_gap_resolved(HclLedger *l, int64 gap_start)
+static int
+hcl_table_writers(Oid relid, TransactionId **xids)
 {
-	if (!l->has_gap || l->gap_row != gap_start)
+	LOCKTAG		tag;
+	VirtualTransactionId *vxids;
+	int			n;
+	int			count = 0;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	vxids = GetLockConflicts(&tag, ShareLock, &n);
+	*xids = palloc(sizeof(TransactionId) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		l->has_gap = true;
-		l->gap_row = gap_start;
-		l->gap_horizon = ReadNextTransactionId();
+		TransactionId xid = hcl_vxid_xid(vxids[i]);
+
+		if (TransactionIdIsNormal(xid))
+			(*xids)[count++] = xid;
 	}
-	return hcl_none_running_before(l->gap_horizon);
-}
-
-/*
- * Is there no tuple at all (of any status) for the row numbers from..to?
- * Asked again once a gap is found resolved: the walk read the index page holding the
- * gap before the check, and a writer of a gap row may have inserted and
- * committed in between.  Every such writer has ended by now (the check
- * said so), so its tuple is in the index for this fresh scan to find.
- */
-static bool
-hcl_gap_empty(Relation rel, Relation irel, TupleTableSlot *slot, int64 from, int64 to)
-{
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-	bool		empty;
-
-	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
-	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
-	scan = index_beginscan(rel, irel, SnapshotAny, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	/*
-	 * A tuple, not just an index entry: an aborted insert's heap tuple may
-	 * be pruned away while its index entry stays until the next index
-	 * vacuum, and the walk, which fetches tuples, never sees such a row.
-	 */
-	empty = !index_getnext_slot(scan, ForwardScanDirection, slot);
-	ExecClearTuple(slot);
-	index_endscan(scan);
-	return empty;
+	pfree(vxids);
+	return count;
 }
 
 static void hcl_store_checkpoint(HclSealer *s);
 
-/* Walk the rows after the last sealed one, appending what is committed. */
+/* What one round of the sealer found of one row number's tuples. */
+typedef enum
+{
+	HCL_ROW_NONE,				/* nothing yet */
+	HCL_ROW_ABORTED,			/* only tuples whose inserter aborted */
+	HCL_ROW_RUNNING,			/* a tuple whose inserter is still open */
+	HCL_ROW_SEALED				/* a committed tuple, appended */
+} HclRowState;
+
+/* One sealing round over a ledger's rows. */
+typedef struct HclRound
+{
+	HclSealer  *s;
+	Relation	rel;
+	Relation	irel;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;
+	StringInfoData buf;
+	HclPending *pending;		/* what stays pending after the round */
+	int			npending;
+	int			maxpending;
+	int64		row;			/* the row number being read (-1: none) */
+	HclRowState state;
+	TransactionId xid;			/* its open inserter's top-level XID */
+} HclRound;
+
+static void
+hcl_pend(HclRound *r, int64 from, int64 to, bool gap, TransactionId xid)
+{
+	HclPending *last = r->npending > 0 ? &r->pending[r->npending - 1] : NULL;
+
+	/* the next row of the same open transaction extends its run */
+	if (!gap && last != NULL && !last->gap && last->xid == xid && last->to + 1 == from)
+	{
+		last->to = to;
+		return;
+	}
+	if (r->npending == r->maxpending)
+	{
+		r->maxpending *= 2;
+		r->pending = repalloc(r->pending, sizeof(HclPending) * r->maxpending);
+	}
+	r->pending[r->npending].from = from;
+	r->pending[r->npending].to = to;
+	r->pending[r->npending].gap = gap;
+	r->pending[r->npending].xid = xid;
+	r->npending++;
+}
+
+/* The row number being read has no more tuples: keep it pending if open. */
+static void
+hcl_row_done(HclRound *r)
+{
+	if (r->row >= 0 && r->state == HCL_ROW_RUNNING)
+		hcl_pend(r, r->row, r->row, false, r->xid);
+	r->row = -1;
+}
+
+/* One tuple of row number row, in index order. */
+static void
+hcl_row_tuple(HclRound *r, int64 row)
+{
+	HclSealer  *s = r->s;
+	HclLedger  *l = s->ledger;
+	bool		should_free;
+	HeapTuple	tup;
+	TransactionId xmin;
+	hcl_hash	leaf;
+	MemoryContext old;
+
+	if (row != r->row)
+	{
+		hcl_row_done(r);
+		r->row = row;
+		r->state = HCL_ROW_NONE;
+	}
+	if (r->state == HCL_ROW_SEALED)
+		return;					/* another version of a row number sealed */
+	tup = ExecFetchSlotHeapTuple(r->slot, false, &should_free);
+	switch (hcl_xmin_status(tup->t_data))
+	{
+		case HCL_XMIN_ABORTED:
+			if (r->state == HCL_ROW_NONE)
+				r->state = HCL_ROW_ABORTED;
+			return;
+		case HCL_XMIN_RUNNING:
+			xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+			/* a savepoint's rows go with their transaction */
+			r->xid = TransactionIdFollowsOrEquals(xmin, TransactionXmin) ?
+				SubTransGetTopmostTransaction(xmin) : xmin;
+			r->state = HCL_ROW_RUNNING;
+			return;
+		case HCL_XMIN_COMMITTED:
+			break;
+	}
+	old = MemoryContextSwitchTo(r->rowcxt);
+	slot_getallattrs(r->slot);
+	(void) hcl_row_leaf_hash(l, row, r->slot->tts_values, r->slot->tts_isnull, &r->buf, leaf);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->rowcxt);
+	hcl_append_leaf(s, leaf, row);
+	r->state = HCL_ROW_SEALED;
+	/*
+	 * A checkpoint at most every 65,536 leaves (one below the last size
+	 * signed, after a restore or a crash at commit, is signed only once the
+	 * log reaches that size and is shown to extend it).
+	 */
+	if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
+		hcl_store_checkpoint(s);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Read the tuples of row numbers from..to (SnapshotAny), appending what is
+ * committed.  Going forward (past the rows passed so far), a number with no
+ * tuple becomes a pending gap, and the walk stops before a new number once
+ * HCL_MAX_PENDING runs are pending; passed_row follows it.  Rereading a
+ * pending run, a number without a tuple is settled: its run was final.
+ */
+static void
+hcl_read_rows(HclRound *r, int64 from, int64 to, bool forward)
+{
+	HclLedger  *l = r->s->ledger;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	int64		expect = from;
+
+	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
+	scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, r->slot))
+	{
+		bool		isnull;
+		int64		row = DatumGetInt64(slot_getattr(r->slot, l->row_attnum, &isnull));
+
+		if (isnull || row < from || row > to)
+			continue;
+		if (forward && row != r->row)
+		{
+			if (r->row >= 0)
+			{
+				hcl_row_done(r);
+				l->passed_row = expect - 1;
+			}
+			if (r->npending >= HCL_MAX_PENDING)
+				break;			/* too much pending: a later round goes on */
+			if (row > expect)
+				hcl_pend(r, expect, row - 1, true, ReadNextTransactionId());
+			expect = row + 1;
+		}
+		hcl_row_tuple(r, row);
+	}
+	hcl_row_done(r);
+	if (forward && expect > from)
+		l->passed_row = Max(l->passed_row, expect - 1);
+	ExecClearTuple(r->slot);
+	index_endscan(scan);
+}
+
+static int
+hcl_pending_cmp(const void *a, const void *b)
+{
+	int64		fa = ((const HclPending *) a)->from;
+	int64		fb = ((const HclPending *) b)->from;
+
+	return fa < fb ? -1 : fa > fb ? 1 : 0;
+}
+
+/*
+ * One round over a ledger's rows (docs/format.md, "Sealing order"):
+ *
+ * 1. each pending run of an open transaction that has since ended is read
+ *    again, and its committed rows appended;
+ * 2. the rows after those passed so far are read in row-number order: a
+ *    committed row is appended, a row whose transaction is open becomes
+ *    pending (its run), a number with no row yet a pending gap;
+ * 3. a gap is settled once no transaction that can still fill it is
+ *    running: none of those holding a lock on the table that an insert
+ *    takes began before the gap was seen.  A fresh look at its numbers
+ *    then appends any row that arrived in the meantime.
+ *
+ * So an open transaction delays its own rows only, and a gap nothing.
+ */
 static void
 hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 {
 	HclLedger  *l = s->ledger;
-	Relation	irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
-	IndexScanDesc scan;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	TupleTableSlot *probe = table_slot_create(rel, NULL);	/* hcl_gap_empty's */
-	ScanKeyData keys[2];
-	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
-												 "hcledger seal row",
-												 ALLOCSET_DEFAULT_SIZES);
-	int64		resolved = l->last_row;	/* every row number <= this is settled */
-	int64		aborted_row = -1;	/* an aborted row number just seen */
-	StringInfoData buf;
+	HclRound	r;
+	HclPending *gaps;
+	int			ngaps = 0;
+	int			nkept;
+	TransactionId *writers;
+	int			nwriters;
 
-	initStringInfo(&buf);
-	/* row numbers the sequence has not issued are not the writers': left out */
-	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(l->last_row));
-	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(last_issued));
-	scan = index_beginscan(rel, irel, SnapshotAny, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	l->blocked_by = InvalidTransactionId;
+	memset(&r, 0, sizeof(r));
+	r.s = s;
+	r.rel = rel;
+	r.irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
+	r.slot = table_slot_create(rel, NULL);
+	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hcledger seal row",
+									 ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&r.buf);
+	r.maxpending = Max(16, l->npending * 2);
+	r.pending = palloc(sizeof(HclPending) * r.maxpending);
+	r.row = -1;
+	gaps = palloc(sizeof(HclPending) * Max(1, l->npending));
 
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	/* 1. runs of transactions open when passed */
+	for (int i = 0; i < l->npending; i++)
 	{
-		bool		isnull;
-		bool		should_free;
-		int64		row = DatumGetInt64(slot_getattr(slot, l->row_attnum, &isnull));
-		HeapTuple	tup;
-		HclXminStatus status;
-		hcl_hash	leaf;
-		MemoryContext old;
+		HclPending *p = &l->pending[i];
 
-		if (isnull)
-			continue;
-		/* an aborted row number with no committed version after it is settled */
-		if (aborted_row >= 0 && row > aborted_row)
-		{
-			resolved = aborted_row;
-			aborted_row = -1;
-		}
-		if (row <= resolved)
-			continue;			/* another version of a settled row number */
-		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
-		status = hcl_xmin_status(tup->t_data);
-		if (status == HCL_XMIN_RUNNING)
-		{
-			l->blocked_by = HeapTupleHeaderGetRawXmin(tup->t_data);
-			break;
-		}
-		if (row > resolved + 1 &&
-			(!hcl_gap_resolved(l, resolved + 1) ||
-			 !hcl_gap_empty(rel, irel, probe, resolved + 1, row - 1)))
-			break;				/* a later round sees the gap's rows */
-		if (status == HCL_XMIN_ABORTED)
-		{
-			aborted_row = row;	/* a committed version may still follow */
-			continue;
-		}
-
-		old = MemoryContextSwitchTo(rowcxt);
-		slot_getallattrs(slot);
-		(void) hcl_row_leaf_hash(l, row, slot->tts_values, slot->tts_isnull, &buf, leaf);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
-
-		hcl_append_leaf(s, leaf, row);
-		/*
-		 * A checkpoint at most every 65,536 leaves (one below the last size
-		 * signed, after a restore or a crash at commit, is signed only once
-		 * the log reaches that size and is shown to extend it).
-		 */
-		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
-			hcl_store_checkpoint(s);
-		resolved = row;
-		aborted_row = -1;
-		l->has_gap = false;
-		l->gap_row = -1;
-		CHECK_FOR_INTERRUPTS();
+		if (p->gap)
+			gaps[ngaps++] = *p;
+		else if (TransactionIdIsInProgress(p->xid))
+			hcl_pend(&r, p->from, p->to, false, p->xid);
+		else
+			hcl_read_rows(&r, p->from, p->to, false);
 	}
-	if (l->has_gap && l->gap_row <= resolved)
-		l->has_gap = false;		/* the gap was passed over */
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	ExecDropSingleTupleTableSlot(probe);
-	index_close(irel, AccessShareLock);
-	MemoryContextDelete(rowcxt);
+	/* 2. onwards; row numbers the sequence has not issued are not the writers': left out */
+	if (last_issued > l->passed_row)
+		hcl_read_rows(&r, l->passed_row + 1, last_issued, true);
+
+	/* 3. gaps, the old ones and those just seen */
+	nkept = r.npending;
+	for (int i = 0; i < nkept; i++)
+	{
+		if (r.pending[i].gap)
+		{
+			gaps = repalloc(gaps, sizeof(HclPending) * (ngaps + 1));
+			gaps[ngaps++] = r.pending[i];
+		}
+	}
+	r.npending = 0;
+	for (int i = 0; i < nkept; i++)
+	{
+		if (!r.pending[i].gap)
+			r.pending[r.npending++] = r.pending[i];
+	}
+	nwriters = ngaps > 0 ? hcl_table_writers(l->relid, &writers) : 0;
+	for (int i = 0; i < ngaps; i++)
+	{
+		bool		final = true;
+
+		for (int w = 0; w < nwriters && final; w++)
+			final = !TransactionIdPrecedes(writers[w], gaps[i].xid);
+		if (final)
+			hcl_read_rows(&r, gaps[i].from, gaps[i].to, false);
+		else
+			hcl_pend(&r, gaps[i].from, gaps[i].to, true, gaps[i].xid);
+	}
+
+	qsort(r.pending, r.npending, sizeof(HclPending), hcl_pending_cmp);
+	l->pending = r.pending;
+	l->npending = r.npending;
+	/* for the status view: the oldest open transaction and the first gap */
+	l->blocked_by = InvalidTransactionId;
+	l->gap_row = -1;
+	l->gap_horizon = InvalidTransactionId;
+	for (int i = r.npending - 1; i >= 0; i--)
+	{
+		if (r.pending[i].gap)
+		{
+			l->gap_row = r.pending[i].from;
+			l->gap_horizon = r.pending[i].xid;
+		}
+		else
+			l->blocked_by = r.pending[i].xid;
+	}
+	ExecDropSingleTupleTableSlot(r.slot);
+	index_close(r.irel, AccessShareLock);
+	MemoryContextDelete(r.rowcxt);
 }
 
 /* The checkpoint body of docs/format.md. */
@@ -523,13 +781,29 @@ hcl_sign_deferred(HclSealer *s)
 	s->unsigned_sizes = s->unsigned_bodies = NIL;
 }
 
+/* hcledger.ledgers.pending (ledger.c reads it back) */
+static ArrayType *
+hcl_pending_array(HclLedger *l)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, 4 * l->npending));
+
+	for (int i = 0; i < l->npending; i++)
+	{
+		elems[4 * i] = Int64GetDatum(l->pending[i].gap ? 1 : 0);
+		elems[4 * i + 1] = Int64GetDatum(l->pending[i].from);
+		elems[4 * i + 2] = Int64GetDatum(l->pending[i].to);
+		elems[4 * i + 3] = Int64GetDatum((int64) l->pending[i].xid);
+	}
+	return construct_array(elems, 4 * l->npending, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
 static void
 hcl_store_state(HclLedger *l)
 {
-	Oid			argtypes[8] = {INT4OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID,
-	INT8OID, INT8OID, INT8OID};
-	Datum		args[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[10] = {INT4OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID,
+	INT8OID, INT8OID, INT8OID, INT8OID, INT8ARRAYOID};
+	Datum		args[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	args[0] = Int32GetDatum(l->ledger_id);
 	args[1] = Int64GetDatum(l->tree_size);
@@ -540,17 +814,36 @@ hcl_store_state(HclLedger *l)
 	args[5] = Int64GetDatum(l->gap_row);
 	args[6] = Int64GetDatum((int64) l->gap_horizon);
 	args[7] = Int64GetDatum((int64) l->blocked_by);
-	if (!l->has_gap)
+	args[8] = Int64GetDatum(l->passed_row);
+	args[9] = PointerGetDatum(hcl_pending_array(l));
+	if (l->gap_row < 0)
 		nulls[5] = nulls[6] = 'n';
 	if (!TransactionIdIsValid(l->blocked_by))
 		nulls[7] = 'n';
 	if (SPI_execute_with_args("UPDATE hcledger.ledgers SET tree_size = $2, last_row = $3,"
 							  " frontier = $4, last_checkpoint = $5::hcledger.hash256,"
 							  " gap_row = $6, gap_horizon = $7, blocked_by = $8,"
+							  " passed_row = $9, pending = $10,"
 							  " last_sealed_at = now()"
 							  " WHERE ledger_id = $1",
-							  8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+							  10, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "hcledger: could not update the ledger catalog");
+}
+
+static bool
+hcl_same_pending(HclLedger *a, HclLedger *b)
+{
+	if (a->npending != b->npending)
+		return false;
+	for (int i = 0; i < a->npending; i++)
+	{
+		HclPending *p = &a->pending[i];
+		HclPending *q = &b->pending[i];
+
+		if (p->from != q->from || p->to != q->to || p->gap != q->gap || p->xid != q->xid)
+			return false;
+	}
+	return true;
 }
 
 int64
@@ -609,6 +902,14 @@ hcl_seal_ledger(Oid relid, bool wait)
 			 memcmp(root_now, signed_root, HCL_HASH_LEN) == 0);
 	}
 	hcl_load_tiles(&s);
+	s.first_row = -1;
+	if (s.ledger->tree_size > 0)
+	{
+		HclTile    *t0 = &s.tiles[0];
+
+		s.last_entry_row = t0->width > 0 ? t0->rows[t0->width - 1] :
+			hcl_stored_row_at(s.ledger, s.ledger->tree_size - 1);
+	}
 	initStringInfo(&s.entries);
 	s.upsert = SPI_prepare("INSERT INTO hcledger.tiles (ledger_id, level, tile, hashes, row_numbers)"
 						   " VALUES ($1, $2, $3, $4, $5)"
@@ -636,9 +937,8 @@ hcl_seal_ledger(Oid relid, bool wait)
 	if (s.entries.len > 0)
 		hcl_store_checkpoint(&s);
 	/* write the catalog row only when something changed */
-	if (s.appended > 0 || was.has_gap != s.ledger->has_gap ||
-		was.gap_row != s.ledger->gap_row || was.gap_horizon != s.ledger->gap_horizon ||
-		was.blocked_by != s.ledger->blocked_by)
+	if (s.appended > 0 || was.passed_row != s.ledger->passed_row ||
+		!hcl_same_pending(&was, s.ledger))
 		hcl_store_state(s.ledger);
 	SPI_freeplan(s.upsert);
 	return s.appended;

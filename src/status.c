@@ -29,8 +29,8 @@
 /*
  * SQL function: ledger_unsealed_rows(ledger regclass) returns bigint
  *
- * The rows after the last sealed one that the caller's snapshot sees
- * (committed and not yet sealed); NULL if the caller may not read the table
+ * The rows not yet sealed that the caller's snapshot sees (committed after
+ * the sealer passed them, or not passed yet); NULL if the caller may not read the table
  * or another session holds a lock that would make the count wait.
  */
 PG_FUNCTION_INFO_V1(hcl_ledger_unsealed_rows);
@@ -44,7 +44,7 @@ hcl_ledger_unsealed_rows(PG_FUNCTION_ARGS)
 	Oid			indexid;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	int64		n = 0;
 
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -63,14 +63,25 @@ hcl_ledger_unsealed_rows(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 	irel = index_open(indexid, NoLock);
-	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(l->last_row));
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
 	slot = table_slot_create(rel, NULL);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	/* the pending runs (rows of transactions open when passed), then the rows not passed yet */
+	for (int i = 0; i <= l->npending; i++)
 	{
-		n++;
-		CHECK_FOR_INTERRUPTS();
+		bool		run = i < l->npending;
+
+		if (run && l->pending[i].gap)
+			continue;
+		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(run ? l->pending[i].from : l->passed_row + 1));
+		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
+					Int64GetDatum(run ? l->pending[i].to : PG_INT64_MAX));
+		index_rescan(scan, keys, 2, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			n++;
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);

@@ -63,6 +63,14 @@ typedef struct HclCheckpoint
 	hcl_hash	root;
 } HclCheckpoint;
 
+/* A stretch of log positions whose row numbers increase. */
+typedef struct HclRun
+{
+	int64		start;
+	int64		first_row;
+	int64		last_row;
+} HclRun;
+
 typedef struct HclVerifier
 {
 	HclLedger  *ledger;
@@ -80,6 +88,14 @@ typedef struct HclVerifier
 	int64		last_issued;	/* the row-number sequence's last value */
 	StringInfoData entries;		/* the log entries since the last checkpoint
 								 * reached, as checkpoints.leaves lists them */
+	int64		max_row;		/* the highest row number listed so far */
+	HTAB	   *passed;			/* rows the walk passed that the log has not
+								 * listed yet (a late row comes after) */
+	IndexScanDesc probe;		/* finds one row by number */
+	TupleTableSlot *probe_slot;
+	HclRun	   *runs;			/* the log's runs (docs/format.md) */
+	int			nruns;
+	int			maxruns;
 } HclVerifier;
 
 static void
@@ -443,9 +459,10 @@ hcl_extra_row(HclVerifier *v, int64 row, int64 position, bool duplicate)
 		hcl_problem(v, "inserted_row", position, row,
 					"row number %lld was never issued by the ledger's sequence (at %lld)",
 					(long long) row, (long long) v->last_issued);
-	else if (row <= v->ledger->last_row)
+	else if (!hcl_row_unsettled(v->ledger, row))
 		hcl_problem(v, "inserted_row", position, row,
-					"row %lld is not in the log, yet rows after it were sealed", (long long) row);
+					"row %lld is not in the log, though the sealer has passed it and sealed rows after it",
+					(long long) row);
 }
 
 typedef struct HclRowCursor
@@ -508,6 +525,61 @@ hcl_check_entries(HclVerifier *v, HclCheckpoint *cp)
 	resetStringInfo(&v->entries);
 }
 
+/* The leaf of row r (in slot) against the stored one: a suspect if they differ. */
+static HclSuspect *
+hcl_row_against(HclVerifier *v, TupleTableSlot *slot, int64 r, const hcl_hash stored,
+				hcl_hash leaf)
+{
+	HclSuspect *s = NULL;
+	StringInfoData buf;
+	int64		len;
+
+	initStringInfo(&buf);
+	slot_getallattrs(slot);
+	len = hcl_row_leaf_hash(v->ledger, r, slot->tts_values, slot->tts_isnull, &buf, leaf);
+	if (memcmp(leaf, stored, HCL_HASH_LEN) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(v->cxt);
+
+		s = palloc0(sizeof(HclSuspect));
+		/* its bytes, to look for a swapped pair: not for a leaf too large to hold */
+		if (len <= HCL_SUSPECT_MAX_LEAF)
+		{
+			s->leaf = makeStringInfo();
+			hcl_encode_row(v->ledger, r, slot->tts_values, slot->tts_isnull, s->leaf);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	pfree(buf.data);
+	return s;
+}
+
+/* Row number r as the verifier's snapshot sees it, into probe_slot. */
+static bool
+hcl_probe_row(HclVerifier *v, int64 r)
+{
+	ScanKeyData key;
+	bool		found;
+	MemoryContext old = MemoryContextSwitchTo(v->cxt);	/* the scan allocates */
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(r));
+	index_rescan(v->probe, &key, 1, NULL, 0);
+	found = index_getnext_slot(v->probe, ForwardScanDirection, v->probe_slot);
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* The walk passes row number row before the log lists it (or never does). */
+static void
+hcl_pass_row(HclVerifier *v, int64 row, int64 p)
+{
+	bool		found;
+
+	(void) hash_search(v->passed, &row, HASH_ENTER, &found);
+	if (found)
+		hcl_extra_row(v, row, p, true);
+}
+
 /* One log position against the rows. */
 static void
 hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
@@ -517,42 +589,49 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 	hcl_hash	completed[HCL_MAX_PROOF];
 	int			ncompleted;
 	HclSuspect *s = NULL;
+	bool		found = false;
 
-	while (c->valid && c->row < r)
+	if (r > v->max_row)
 	{
-		hcl_extra_row(v, c->row, p, false);
-		hcl_row_next(v, c);
-	}
-	if (c->valid && c->row == r)
-	{
-		StringInfoData buf;
-		int64		len;
-
-		initStringInfo(&buf);
-		slot_getallattrs(c->slot);
-		len = hcl_row_leaf_hash(v->ledger, r, c->slot->tts_values, c->slot->tts_isnull, &buf, leaf);
-		if (memcmp(leaf, stored, HCL_HASH_LEN) != 0)
+		/* in row-number order: the rows before it are passed for now */
+		while (c->valid && c->row < r)
 		{
-			MemoryContext old = MemoryContextSwitchTo(v->cxt);
-
-			s = palloc0(sizeof(HclSuspect));
-			/* its bytes, to look for a swapped pair: not for a leaf too large to hold */
-			if (len <= HCL_SUSPECT_MAX_LEAF)
-			{
-				s->leaf = makeStringInfo();
-				hcl_encode_row(v->ledger, r, c->slot->tts_values, c->slot->tts_isnull, s->leaf);
-			}
-			MemoryContextSwitchTo(old);
-		}
-		pfree(buf.data);
-		hcl_row_next(v, c);
-		while (c->valid && c->row == r)
-		{
-			hcl_extra_row(v, r, p + 1, true);
+			hcl_pass_row(v, c->row, p);
 			hcl_row_next(v, c);
 		}
+		if (c->valid && c->row == r)
+		{
+			found = true;
+			s = hcl_row_against(v, c->slot, r, stored, leaf);
+			hcl_row_next(v, c);
+			while (c->valid && c->row == r)
+			{
+				hcl_extra_row(v, r, p + 1, true);
+				hcl_row_next(v, c);
+			}
+		}
+		v->max_row = r;
 	}
 	else
+	{
+		/*
+		 * A late row (its transaction was open when rows after it were
+		 * sealed): the walk passed it; or a row the log already listed.
+		 */
+		bool		passed;
+
+		(void) hash_search(v->passed, &r, HASH_REMOVE, &passed);
+		if (hcl_probe_row(v, r))
+		{
+			found = true;
+			s = hcl_row_against(v, v->probe_slot, r, stored, leaf);
+			if (!passed)
+				hcl_problem(v, "altered_node", p, r,
+							"the log lists row %lld a second time, at position %lld",
+							(long long) r, (long long) p);
+		}
+	}
+	if (!found)
 	{
 		memset(leaf, 0, HCL_HASH_LEN);
 		s = MemoryContextAllocZero(v->cxt, sizeof(HclSuspect));
@@ -589,6 +668,85 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 		}
 		v->next_cp++;
 	}
+}
+
+static void
+hcl_new_run(HclVerifier *v, int64 start, int64 first_row)
+{
+	if (v->nruns == v->maxruns)
+	{
+		v->maxruns = Max(16, v->maxruns * 2);
+		v->runs = v->runs == NULL ?
+			MemoryContextAlloc(v->cxt, sizeof(HclRun) * v->maxruns) :
+			repalloc(v->runs, sizeof(HclRun) * v->maxruns);
+	}
+	v->runs[v->nruns].start = start;
+	v->runs[v->nruns].first_row = first_row;
+	v->runs[v->nruns].last_row = first_row;
+	v->nruns++;
+}
+
+/*
+ * hcledger.log_runs, which proofs use to find a row, must list the log's
+ * runs (none for a log of one run), the last one open.
+ */
+static void
+hcl_check_runs(HclVerifier *v)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(v->ledger->ledger_id)};
+	bool		same;
+
+	if (SPI_execute_with_args("SELECT start_position, first_row, last_row FROM hcledger.log_runs"
+							  " WHERE ledger_id = $1 ORDER BY start_position",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "hcledger: could not read the log's runs");
+	same = SPI_processed == (v->nruns > 1 ? (uint64) v->nruns : 0);
+	for (uint64 i = 0; same && i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		lastnull;
+		int64		start = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int64		first = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		int64		last = DatumGetInt64(SPI_getbinval(tup, desc, 3, &lastnull));
+
+		same = start == v->runs[i].start && first == v->runs[i].first_row &&
+			(i == SPI_processed - 1 ? lastnull : (!lastnull && last == v->runs[i].last_row));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (!same)
+		hcl_problem(v, "altered_node", -1, -1,
+					"the runs of the log recorded in hcledger.log_runs are not those of the stored log (%d); proofs may not find rows",
+					v->nruns);
+}
+
+static int
+hcl_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Rows the walk passed that the log never listed, in row order. */
+static void
+hcl_unlisted_rows(HclVerifier *v, int64 log_size)
+{
+	HASH_SEQ_STATUS seq;
+	int64	   *row;
+	int64	   *rows = palloc(sizeof(int64) * Max(1, hash_get_num_entries(v->passed)));
+	long		n = 0;
+
+	hash_seq_init(&seq, v->passed);
+	while ((row = hash_seq_search(&seq)) != NULL)
+		rows[n++] = *row;
+	qsort(rows, n, sizeof(int64), hcl_int64_cmp);
+	for (long i = 0; i < n; i++)
+		hcl_extra_row(v, rows[i], log_size, false);
+	pfree(rows);
 }
 
 /* Walk the level-0 tiles in order, merged with the rows in row order. */
@@ -657,10 +815,9 @@ hcl_walk_log(HclVerifier *v, HclRowCursor *c)
 
 				memcpy(&be, VARDATA_ANY(rows) + 8 * i, 8);
 				r = (int64) pg_ntoh64(be);
-				if (r <= prev_row)
-					hcl_problem(v, "altered_node", p, r,
-								"the log lists row %lld after row %lld: row numbers must increase",
-								(long long) r, (long long) prev_row);
+				if (p == 0 || r <= prev_row)
+					hcl_new_run(v, p, r);
+				v->runs[v->nruns - 1].last_row = r;
 				prev_row = r;
 				old = MemoryContextSwitchTo(rowcxt);
 				hcl_check_position(v, c, p, r,
@@ -759,7 +916,25 @@ hcl_verify(HclVerifier *v, Relation rel)
 	c.slot = table_slot_create(rel, NULL);
 	hcl_row_next(v, &c);
 
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = v->cxt;
+		v->passed = hash_create("hcledger verify passed rows", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	v->max_row = PG_INT64_MIN;
+	v->probe = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+	v->probe_slot = table_slot_create(rel, NULL);
 	log_size = hcl_walk_log(v, &c);
+	hcl_unlisted_rows(v, log_size);
+	hcl_check_runs(v);
+	if (!l->pending_ok)
+		hcl_problem(v, "altered_node", -1, -1,
+					"the sealer's pending rows (hcledger.ledgers.pending) are malformed");
 	/* suspects after the last checkpoint: nothing to tell row from log, blame the rows */
 	hcl_settle(v, PG_INT64_MAX, true);
 	if (v->ncps > 0 && v->cps[v->ncps - 1].size > log_size)
@@ -786,6 +961,8 @@ hcl_verify(HclVerifier *v, Relation rel)
 
 	ExecDropSingleTupleTableSlot(c.slot);
 	index_endscan(c.scan);
+	ExecDropSingleTupleTableSlot(v->probe_slot);
+	index_endscan(v->probe);
 	index_close(irel, AccessShareLock);
 	list_sort(v->problems, hcl_problem_cmp);
 	hcl_collapse_tail(v, log_size);
