@@ -252,6 +252,7 @@ hcl_ledger_load(Oid relid, HclLoadMode mode)
 	l->gap_horizon = (TransactionId) hcl_spi_int64(tup, desc, 13, 0);
 	l->blocked_by = (TransactionId) hcl_spi_int64(tup, desc, 14, 0);
 	l->nan_canonical = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull;
+	l->can_pend = v == 1;
 	l->passed_row = hcl_spi_int64(tup, desc, 16, l->last_row);
 	l->pending_ok = hcl_load_pending(l, SPI_getbinval(tup, desc, 17, &isnull), isnull);
 	if (!l->pending_ok && mode != HCL_LOAD_READ)

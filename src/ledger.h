@@ -116,6 +116,8 @@ typedef struct HclLedger
 	int			npending;
 	HclPending *pending;		/* by ascending from */
 	bool		pending_ok;		/* the stored pending runs were well formed */
+	bool		can_pend;		/* the catalog keeps passed_row and pending
+								 * (0.3.0 on; before its update, not) */
 	hcl_merkle_acc frontier;
 	hcl_hash	last_checkpoint;
 	int64		gap_row;

@@ -408,6 +408,8 @@ typedef struct HclRound
 	int64		row;			/* the row number being read (-1: none) */
 	HclRowState state;
 	TransactionId xid;			/* its open inserter's top-level XID */
+	int64		old_gap_row;	/* with a catalog before 0.3.0: the gap the */
+	TransactionId old_gap_horizon;	/* walk stopped at, and its horizon */
 } HclRound;
 
 static void
@@ -497,6 +499,80 @@ hcl_row_tuple(HclRound *r, int64 row)
 }
 
 /*
+ * With a catalog not yet updated to 0.3.0 (no passed_row, pending), nothing
+ * can be kept pending: the walk stops at a row whose transaction is open
+ * (a row just left pending is taken back) and at a gap not yet final, as
+ * the sealer did before, and the next round starts again from the last row
+ * sealed.
+ */
+static bool
+hcl_may_pass(HclRound *r)
+{
+	HclLedger  *l = r->s->ledger;
+
+	if (l->can_pend || r->npending == 0)
+		return true;
+	l->blocked_by = r->pending[0].xid;
+	r->npending = 0;
+	return false;
+}
+
+static bool
+hcl_gap_final(TransactionId horizon, TransactionId *writers, int nwriters)
+{
+	for (int w = 0; w < nwriters; w++)
+	{
+		if (TransactionIdPrecedes(writers[w], horizon))
+			return false;
+	}
+	return true;
+}
+
+/* Is there a tuple (of any status) numbered from..to?  A fresh look. */
+static bool
+hcl_any_tuple(HclRound *r, int64 from, int64 to)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(r->rel, NULL);
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
+	scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/* A gap met with a catalog that cannot keep it pending: may the walk pass it now? */
+static bool
+hcl_gap_passable_now(HclRound *r, int64 from, int64 to)
+{
+	HclLedger  *l = r->s->ledger;
+	TransactionId *writers;
+	int			nwriters;
+	bool		final;
+
+	if (r->old_gap_row != from)
+	{
+		r->old_gap_row = from;
+		r->old_gap_horizon = ReadNextTransactionId();
+	}
+	nwriters = hcl_table_writers(l->relid, &writers);
+	final = hcl_gap_final(r->old_gap_horizon, writers, nwriters) && !hcl_any_tuple(r, from, to);
+	pfree(writers);
+	if (!final)
+	{
+		l->gap_row = from;
+		l->gap_horizon = r->old_gap_horizon;
+	}
+	return final;
+}
+
+/*
  * Read the tuples of row numbers from..to (SnapshotAny), appending what is
  * committed.  Going forward (past the rows passed so far), a number with no
  * tuple becomes a pending gap, and the walk stops before a new number once
@@ -526,20 +602,35 @@ hcl_read_rows(HclRound *r, int64 from, int64 to, bool forward)
 		{
 			if (r->row >= 0)
 			{
+				int64		prev = r->row;
+
 				hcl_row_done(r);
-				l->passed_row = expect - 1;
+				if (!hcl_may_pass(r))
+					break;
+				l->passed_row = prev;
 			}
 			if (r->npending >= HCL_MAX_PENDING)
 				break;			/* too much pending: a later round goes on */
 			if (row > expect)
-				hcl_pend(r, expect, row - 1, true, ReadNextTransactionId());
+			{
+				if (l->can_pend)
+					hcl_pend(r, expect, row - 1, true, ReadNextTransactionId());
+				else if (!hcl_gap_passable_now(r, expect, row - 1))
+					break;
+			}
 			expect = row + 1;
 		}
 		hcl_row_tuple(r, row);
 	}
+	if (forward && r->row >= 0)
+	{
+		int64		prev = r->row;
+
+		hcl_row_done(r);
+		if (hcl_may_pass(r))
+			l->passed_row = Max(l->passed_row, prev);
+	}
 	hcl_row_done(r);
-	if (forward && expect > from)
-		l->passed_row = Max(l->passed_row, expect - 1);
 	ExecClearTuple(r->slot);
 	index_endscan(scan);
 }
@@ -590,7 +681,12 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	r.maxpending = Max(16, l->npending * 2);
 	r.pending = palloc(sizeof(HclPending) * r.maxpending);
 	r.row = -1;
+	r.old_gap_row = l->gap_row;
+	r.old_gap_horizon = l->gap_horizon;
 	gaps = palloc(sizeof(HclPending) * Max(1, l->npending));
+	l->blocked_by = InvalidTransactionId;
+	l->gap_row = -1;
+	l->gap_horizon = InvalidTransactionId;
 
 	/* 1. runs of transactions open when passed */
 	for (int i = 0; i < l->npending; i++)
@@ -627,11 +723,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	nwriters = ngaps > 0 ? hcl_table_writers(l->relid, &writers) : 0;
 	for (int i = 0; i < ngaps; i++)
 	{
-		bool		final = true;
-
-		for (int w = 0; w < nwriters && final; w++)
-			final = !TransactionIdPrecedes(writers[w], gaps[i].xid);
-		if (final)
+		if (hcl_gap_final(gaps[i].xid, writers, nwriters))
 			hcl_read_rows(&r, gaps[i].from, gaps[i].to, false);
 		else
 			hcl_pend(&r, gaps[i].from, gaps[i].to, true, gaps[i].xid);
@@ -641,9 +733,6 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	l->pending = r.pending;
 	l->npending = r.npending;
 	/* for the status view: the oldest open transaction and the first gap */
-	l->blocked_by = InvalidTransactionId;
-	l->gap_row = -1;
-	l->gap_horizon = InvalidTransactionId;
 	for (int i = r.npending - 1; i >= 0; i--)
 	{
 		if (r.pending[i].gap)
@@ -820,13 +909,20 @@ hcl_store_state(HclLedger *l)
 		nulls[5] = nulls[6] = 'n';
 	if (!TransactionIdIsValid(l->blocked_by))
 		nulls[7] = 'n';
-	if (SPI_execute_with_args("UPDATE hcledger.ledgers SET tree_size = $2, last_row = $3,"
+	/* a catalog before its update to 0.3.0 has no passed_row, pending */
+	if (SPI_execute_with_args(l->can_pend ?
+							  "UPDATE hcledger.ledgers SET tree_size = $2, last_row = $3,"
 							  " frontier = $4, last_checkpoint = $5::hcledger.hash256,"
 							  " gap_row = $6, gap_horizon = $7, blocked_by = $8,"
 							  " passed_row = $9, pending = $10,"
 							  " last_sealed_at = now()"
+							  " WHERE ledger_id = $1" :
+							  "UPDATE hcledger.ledgers SET tree_size = $2, last_row = $3,"
+							  " frontier = $4, last_checkpoint = $5::hcledger.hash256,"
+							  " gap_row = $6, gap_horizon = $7, blocked_by = $8,"
+							  " last_sealed_at = now()"
 							  " WHERE ledger_id = $1",
-							  10, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+							  l->can_pend ? 10 : 8, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "hcledger: could not update the ledger catalog");
 }
 
@@ -938,7 +1034,8 @@ hcl_seal_ledger(Oid relid, bool wait)
 		hcl_store_checkpoint(&s);
 	/* write the catalog row only when something changed */
 	if (s.appended > 0 || was.passed_row != s.ledger->passed_row ||
-		!hcl_same_pending(&was, s.ledger))
+		!hcl_same_pending(&was, s.ledger) || was.blocked_by != s.ledger->blocked_by ||
+		was.gap_row != s.ledger->gap_row || was.gap_horizon != s.ledger->gap_horizon)
 		hcl_store_state(s.ledger);
 	SPI_freeplan(s.upsert);
 	return s.appended;

@@ -569,15 +569,24 @@ hcl_probe_row(HclVerifier *v, int64 r)
 	return found;
 }
 
+/* A row the walk passed before the log listed it, and where. */
+typedef struct HclPassed
+{
+	int64		row;
+	int64		position;
+} HclPassed;
+
 /* The walk passes row number row before the log lists it (or never does). */
 static void
 hcl_pass_row(HclVerifier *v, int64 row, int64 p)
 {
 	bool		found;
+	HclPassed  *e = hash_search(v->passed, &row, HASH_ENTER, &found);
 
-	(void) hash_search(v->passed, &row, HASH_ENTER, &found);
 	if (found)
 		hcl_extra_row(v, row, p, true);
+	else
+		e->position = p;
 }
 
 /* One log position against the rows. */
@@ -723,29 +732,29 @@ hcl_check_runs(HclVerifier *v)
 }
 
 static int
-hcl_int64_cmp(const void *a, const void *b)
+hcl_passed_cmp(const void *a, const void *b)
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+	int64		x = ((const HclPassed *) a)->row;
+	int64		y = ((const HclPassed *) b)->row;
 
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Rows the walk passed that the log never listed, in row order. */
+/* Rows the walk passed that the log never listed, in row order, where passed. */
 static void
-hcl_unlisted_rows(HclVerifier *v, int64 log_size)
+hcl_unlisted_rows(HclVerifier *v)
 {
 	HASH_SEQ_STATUS seq;
-	int64	   *row;
-	int64	   *rows = palloc(sizeof(int64) * Max(1, hash_get_num_entries(v->passed)));
+	HclPassed  *e;
+	HclPassed  *rows = palloc(sizeof(HclPassed) * Max(1, hash_get_num_entries(v->passed)));
 	long		n = 0;
 
 	hash_seq_init(&seq, v->passed);
-	while ((row = hash_seq_search(&seq)) != NULL)
-		rows[n++] = *row;
-	qsort(rows, n, sizeof(int64), hcl_int64_cmp);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		rows[n++] = *e;
+	qsort(rows, n, sizeof(HclPassed), hcl_passed_cmp);
 	for (long i = 0; i < n; i++)
-		hcl_extra_row(v, rows[i], log_size, false);
+		hcl_extra_row(v, rows[i].row, rows[i].position, false);
 	pfree(rows);
 }
 
@@ -921,7 +930,7 @@ hcl_verify(HclVerifier *v, Relation rel)
 
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(int64);
+		ctl.entrysize = sizeof(HclPassed);
 		ctl.hcxt = v->cxt;
 		v->passed = hash_create("hcledger verify passed rows", 256, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -930,7 +939,7 @@ hcl_verify(HclVerifier *v, Relation rel)
 	v->probe = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
 	v->probe_slot = table_slot_create(rel, NULL);
 	log_size = hcl_walk_log(v, &c);
-	hcl_unlisted_rows(v, log_size);
+	hcl_unlisted_rows(v);
 	hcl_check_runs(v);
 	if (!l->pending_ok)
 		hcl_problem(v, "altered_node", -1, -1,

@@ -266,7 +266,7 @@ pause_sealer($gd);
 behind_the_back(q{UPDATE hcledger.codes SET colour = 'yellow' WHERE hcl_row = 1;
 	DELETE FROM hcledger.tiles WHERE ledger_id = (SELECT ledger_id FROM hcledger.ledgers WHERE relid = 'hcledger.codes'::regclass);
 	DELETE FROM hcledger.checkpoints WHERE ledger_id = (SELECT ledger_id FROM hcledger.ledgers WHERE relid = 'hcledger.codes'::regclass);
-	UPDATE hcledger.ledgers SET tree_size = 0, last_row = 0, frontier = '\x', last_checkpoint = NULL, gap_row = NULL, gap_horizon = NULL
+	UPDATE hcledger.ledgers SET tree_size = 0, last_row = 0, passed_row = 0, pending = '{}', frontier = '\x', last_checkpoint = NULL, gap_row = NULL, gap_horizon = NULL
 	 WHERE relid = 'hcledger.codes'::regclass});
 value($gd, 'VACUUM hcledger.codes');
 unlink "$keys/hcledger-signed-" . substr(sha256_hex($origin), 0, 32) . ".state" or die "no signing record for $origin: $!";
