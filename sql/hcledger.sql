@@ -183,13 +183,13 @@ CREATE TABLE ledgers (
 	blocked_by		bigint,
 	-- what the DDL guard holds the table to (see table_shape)
 	table_shape		text NOT NULL,
-	nan_canonical	boolean NOT NULL DEFAULT true,
 	passed_row		bigint NOT NULL DEFAULT 0,
-	pending			bigint[] NOT NULL DEFAULT '{}'
+	pending			bigint[] NOT NULL DEFAULT '{}',
+	nan_canonical	boolean NOT NULL DEFAULT true
 );
 COMMENT ON COLUMN ledgers.nan_canonical IS 'float NaNs are encoded as the canonical NaN (docs/format.md): ledgers made from 0.3.0 on';
 COMMENT ON COLUMN ledgers.passed_row IS 'the sealer has passed every row number up to this one: each is in the log, settled, or pending';
-COMMENT ON COLUMN ledgers.pending IS 'row numbers passed but not settled (docs/format.md, "Sealing order"): (kind, first, last, XID) per run; kind 0 rows of an open transaction (its XID), 1 a gap (the XID horizon when seen)';
+COMMENT ON COLUMN ledgers.pending IS 'row numbers passed but not settled (docs/format.md, "Sealing order"): (kind, first, last, full XID) per run; kind 0 rows of an open transaction (its top-level XID), 1 a gap (the next XID when it was seen)';
 CREATE UNIQUE INDEX ledgers_active_relid ON ledgers (relid) WHERE dropped_at IS NULL;
 COMMENT ON TABLE ledgers IS 'one row per ledger table: its identity, hashed columns and sealing state';
 
@@ -214,6 +214,8 @@ CREATE TABLE log_runs (
 );
 COMMENT ON TABLE log_runs IS 'the stretches of each ledger''s log whose row numbers increase, once a late row broke the order (docs/format.md, "Sealing order"); none for a log in row-number order';
 COMMENT ON COLUMN log_runs.last_row IS 'the run''s last row number; NULL for the log''s last run, still growing';
+-- proofs look up the runs whose row numbers span a row
+CREATE INDEX log_runs_rows ON log_runs USING gist (int8range(first_row, last_row, '[]'));
 
 CREATE TABLE checkpoints (
 	ledger_id		integer NOT NULL,	-- a ledgers row (no foreign key: pg_restore -j loads them in any order)
@@ -984,10 +986,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		 HAVING count(*) > 0),
 		-- new rows must come after the sealed ones and in the current column set
 		(SELECT format('its row-number sequence would give row %s next, not after row %s (%s)', n.next_row, n.floor,
-		               CASE WHEN n.floor = l.last_row THEN 'the last one sealed' ELSE 'the rows before its current column set' END)
+		               CASE WHEN n.floor = l.passed_row THEN 'the last one the sealer passed' ELSE 'the rows before its current column set' END)
 		   FROM hcledger.ledgers l,
 		        LATERAL (SELECT hcledger.next_row_number(tbl) AS next_row,
-		                        greatest(l.last_row, (SELECT max(v.from_row) - 1 FROM hcledger.ledger_columns v
+		                        greatest(l.passed_row, (SELECT max(v.from_row) - 1 FROM hcledger.ledger_columns v
 		                                              WHERE v.ledger_id = l.ledger_id)) AS floor) n
 		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND n.next_row <= n.floor)], NULL)
 $$;
@@ -1182,9 +1184,9 @@ COMMENT ON FUNCTION ledger_unsealed_rows(regclass) IS 'committed rows not yet se
 -- What holds a ledger's sealing back, and who: a session holding the table
 -- or its row-number index locked against the sealer; or the open
 -- transaction that inserted the oldest rows still pending (blocked_by):
--- they wait for it alone, unless HCL_MAX_PENDING (1024) runs are pending,
--- when the sealer goes no further until it ends.  (A gap holds nothing
--- back.)  Read as the extension's owner (other sessions' transactions are
+-- they wait for it alone; or HCL_MAX_PENDING (1024) runs and gaps
+-- pending, when the sealer goes no further (the oldest transaction keeping
+-- them pending is named).  Read as the extension's owner (other sessions' transactions are
 -- hidden from most roles): the session's pid, role and database, since
 -- when, and what to do, for readers of the status view who are
 -- superusers, hold pg_read_all_stats or hcledger_admin or
@@ -1214,6 +1216,22 @@ BEGIN
 	IF got THEN
 		because := format('a session holds the table or its row-number index locked (%s): the sealer skips the ledger each round', a.mode);
 		what_to_do := 'End that session''s transaction (an ALTER TABLE, VACUUM FULL, CLUSTER or REINDEX left open); SELECT pg_terminate_backend(pid) ends it.';
+	ELSIF pending_runs >= 1024 THEN
+		-- the sealer goes no further: the oldest transaction that keeps runs pending, an
+		-- open one with rows there or one holding a lock on the table that gaps wait for
+		SELECT s.pid, s.usename, s.datname, s.xact_start, s.backend_xid INTO a
+		  FROM pg_stat_activity s
+		 WHERE s.backend_xid IS NOT NULL AND s.pid <> pg_backend_pid()
+		   AND (s.backend_xid = blocked_by::text::xid
+		        OR EXISTS (SELECT FROM pg_locks k WHERE k.pid = s.pid AND k.locktype = 'relation'
+		                    AND k.relation = ledger AND k.granted
+		                    AND k.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',
+		                                   'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')))
+		 ORDER BY age(s.backend_xid) DESC LIMIT 1;
+		got := FOUND;
+		because := format('%s runs of rows and gaps are pending%s: no later row is sealed until some are settled',
+		                  pending_runs, CASE WHEN got THEN format(', the oldest kept by transaction %s, which has not ended', a.backend_xid) ELSE '' END);
+		what_to_do := 'End that transaction (SELECT pg_terminate_backend(pid) ends it): its rows are sealed, and the gaps passed over.';
 	ELSIF blocked_by IS NOT NULL THEN
 		-- the transaction holds a lock on its XID while it runs
 		SELECT s.pid, s.usename, s.datname, s.xact_start INTO a
@@ -1228,12 +1246,7 @@ BEGIN
 		IF NOT got THEN
 			RETURN;		-- it has ended: the next round seals its rows
 		END IF;
-		IF pending_runs >= 1024 THEN
-			because := format('%s runs of rows are pending, the oldest inserted by transaction %s, which has not ended: no later row is sealed until runs are settled',
-			                  pending_runs, blocked_by);
-		ELSE
-			because := format('transaction %s inserted rows and has not ended: they are sealed once it commits (later rows are sealed meanwhile)', blocked_by);
-		END IF;
+		because := format('transaction %s inserted rows and has not ended: they are sealed once it commits (later rows are sealed meanwhile)', blocked_by);
 		what_to_do := 'Have that session commit or roll back (SELECT pg_terminate_backend(pid) ends it; a prepared transaction: COMMIT PREPARED or ROLLBACK PREPARED).';
 	ELSE
 		RETURN;

@@ -134,11 +134,13 @@ hcl_load_pending(HclLedger *l, Datum d, bool isnull)
 		p->to = DatumGetInt64(elems[i + 2]);
 		xid = DatumGetInt64(elems[i + 3]);
 		if ((kind != 0 && kind != 1) || p->from < 1 || p->to < p->from ||
-			p->to > l->passed_row || xid < FirstNormalTransactionId || xid > PG_UINT32_MAX ||
+			p->to > l->passed_row || xid < FirstNormalTransactionId ||
 			(l->npending > 1 && p->from <= l->pending[l->npending - 2].to))
 			goto bad;
 		p->gap = kind == 1;
-		p->xid = (TransactionId) xid;
+		p->xid = (TransactionId) ((uint64) xid & 0xFFFFFFFF);
+		/* a full XID past this cluster's next one: the list came from another cluster */
+		p->foreign = (uint64) xid > U64FromFullTransactionId(ReadNextFullTransactionId());
 	}
 	return true;
 bad:
@@ -902,12 +904,12 @@ hcl_row_sequence_last(HclLedger *ledger, bool strict)
 		(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)) != 1 ||
 		 DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)) != 1 ||
 		 DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) ||
-		 last < ledger->last_row))
+		 last < ledger->passed_row))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the row-number sequence of ledger \"%s\" was altered", ledger->relname),
-				 errdetail("It must count by one, without cache or cycle, and never go back below the last sealed row %lld; it is at %lld.",
-						   (long long) ledger->last_row, (long long) last),
+				 errdetail("It must count by one, without cache or cycle, and never go back below the last row the sealer passed, %lld; it is at %lld.",
+						   (long long) ledger->passed_row, (long long) last),
 				 errhint("Rows numbered by an altered sequence cannot be sealed in order; see hcledger.verify_ledger().")));
 	return last;
 }

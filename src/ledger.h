@@ -91,6 +91,7 @@ typedef struct HclPending
 	int64		from;
 	int64		to;
 	bool		gap;
+	bool		foreign;		/* its XID is another cluster's (a restored dump) */
 	TransactionId xid;
 } HclPending;
 

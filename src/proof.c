@@ -230,42 +230,52 @@ hcl_search_run(HclProver *pr, int64 row, int64 lo, int64 hi)
 static int64
 hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	static SPIPlanPtr runs_plan = NULL;
+	static SPIPlanPtr any_plan = NULL;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(pr->ledger->ledger_id), Int64GetDatum(row)};
 	int64		size = pr->ledger->tree_size;
 	int64		pos = -1;
+	SPITupleTable *runs;
+	uint64		nruns;
 
-	hcl_kept_plan(&plan,
-				  "SELECT start_position, coalesce(end_position, $3), (first_row <= $2 AND coalesce(last_row, $2) >= $2)"
-				  "  FROM (SELECT start_position, first_row, last_row,"
-				  "               lead(start_position) OVER (ORDER BY start_position) - 1 AS end_position"
-				  "          FROM hcledger.log_runs WHERE ledger_id = $1) r"
-				  " ORDER BY start_position", 3, argtypes);
-	if (size > 0)
+	/* a catalog before its update to 0.3.0 has no runs: its log is in row order */
+	if (!pr->ledger->can_pend)
+		pos = hcl_search_run(pr, row, 0, size - 1);
+	else
 	{
-		Datum		args[3] = {Int32GetDatum(pr->ledger->ledger_id), Int64GetDatum(row),
-		Int64GetDatum(size - 1)};
-		SPITupleTable *runs;
-		uint64		nruns;
-
-		if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		/* the runs whose row numbers span row, each up to the next run's start */
+		hcl_kept_plan(&runs_plan,
+					  "SELECT r.start_position,"
+					  "       (SELECT min(n.start_position) - 1 FROM hcledger.log_runs n"
+					  "         WHERE n.ledger_id = $1 AND n.start_position > r.start_position)"
+					  "  FROM hcledger.log_runs r"
+					  " WHERE r.ledger_id = $1 AND int8range(r.first_row, r.last_row, '[]') @> $2"
+					  " ORDER BY r.start_position", 2, argtypes);
+		if (SPI_execute_plan(runs_plan, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "hcledger: could not read the log's runs");
 		runs = SPI_tuptable;
 		nruns = SPI_processed;
-		if (nruns == 0)
-			pos = hcl_search_run(pr, row, 0, size - 1);
 		for (uint64 i = 0; i < nruns && pos < 0; i++)
 		{
 			bool		isnull;
-			HeapTuple	tup = runs->vals[i];
+			bool		open;
+			int64		start = DatumGetInt64(SPI_getbinval(runs->vals[i], runs->tupdesc, 1, &isnull));
+			int64		end = DatumGetInt64(SPI_getbinval(runs->vals[i], runs->tupdesc, 2, &open));
 
-			if (!DatumGetBool(SPI_getbinval(tup, runs->tupdesc, 3, &isnull)) || isnull)
-				continue;
-			pos = hcl_search_run(pr, row,
-								 DatumGetInt64(SPI_getbinval(tup, runs->tupdesc, 1, &isnull)),
-								 Min(DatumGetInt64(SPI_getbinval(tup, runs->tupdesc, 2, &isnull)), size - 1));
+			pos = hcl_search_run(pr, row, start, open ? size - 1 : Min(end, size - 1));
 		}
 		SPI_freetuptable(runs);
+		if (nruns == 0)
+		{
+			/* no run spans it: a log never broken is one run, not listed */
+			hcl_kept_plan(&any_plan, "SELECT FROM hcledger.log_runs WHERE ledger_id = $1 LIMIT 1",
+						  1, argtypes);
+			if (SPI_execute_plan(any_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "hcledger: could not read the log's runs");
+			if (SPI_processed == 0)
+				pos = hcl_search_run(pr, row, 0, size - 1);
+		}
 	}
 	if (pos >= 0 || missing_ok)
 		return pos;

@@ -323,6 +323,8 @@ hcl_append_leaf(HclSealer *s, const hcl_hash leaf, int64 row)
  * The top-level XID of a transaction holding a lock, given its virtual
  * transaction id (InvalidTransactionId if it has none, or has ended: a
  * transaction its backend began since came after the caller's horizon).
+ * A prepared transaction is left out: it cannot insert any more, so every
+ * number it drew already has its tuple.
  */
 static TransactionId
 hcl_vxid_xid(VirtualTransactionId vxid)
@@ -335,18 +337,18 @@ hcl_vxid_xid(VirtualTransactionId vxid)
 	bool		overflowed;
 
 	if (vxid.procNumber == INVALID_PROC_NUMBER)
-		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+		return InvalidTransactionId;
 	ProcNumberGetTransactionIds(vxid.procNumber, &xid, &xmin, &nsubxid, &overflowed);
 #elif PG_VERSION_NUM >= 160000
 	int			nsubxid;
 	bool		overflowed;
 
 	if (vxid.backendId == InvalidBackendId)
-		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+		return InvalidTransactionId;
 	BackendIdGetTransactionIds(vxid.backendId, &xid, &xmin, &nsubxid, &overflowed);
 #else
 	if (vxid.backendId == InvalidBackendId)
-		return (TransactionId) vxid.localTransactionId;	/* a prepared transaction */
+		return InvalidTransactionId;
 	BackendIdGetTransactionIds(vxid.backendId, &xid, &xmin);
 #endif
 	return xid;
@@ -408,6 +410,7 @@ typedef struct HclRound
 	int64		row;			/* the row number being read (-1: none) */
 	HclRowState state;
 	TransactionId xid;			/* its open inserter's top-level XID */
+	int			carried;		/* pending gaps of earlier rounds, kept aside */
 	int64		old_gap_row;	/* with a catalog before 0.3.0: the gap the */
 	TransactionId old_gap_horizon;	/* walk stopped at, and its horizon */
 } HclRound;
@@ -423,6 +426,14 @@ hcl_pend(HclRound *r, int64 from, int64 to, bool gap, TransactionId xid)
 		last->to = to;
 		return;
 	}
+	/* a gap next to a gap: one, waiting for the later horizon (the safe one) */
+	if (gap && last != NULL && last->gap && last->to + 1 == from)
+	{
+		last->to = to;
+		if (TransactionIdPrecedes(last->xid, xid))
+			last->xid = xid;
+		return;
+	}
 	if (r->npending == r->maxpending)
 	{
 		r->maxpending *= 2;
@@ -432,15 +443,24 @@ hcl_pend(HclRound *r, int64 from, int64 to, bool gap, TransactionId xid)
 	r->pending[r->npending].to = to;
 	r->pending[r->npending].gap = gap;
 	r->pending[r->npending].xid = xid;
+	r->pending[r->npending].foreign = false;
 	r->npending++;
 }
 
-/* The row number being read has no more tuples: keep it pending if open. */
+/*
+ * The row number being read has no more tuples: keep it pending if its
+ * transaction is open.  Going forward, a number whose only tuples aborted
+ * is a gap: the statement that drew it may still insert it (an INSERT ...
+ * ON CONFLICT withdraws its speculative tuple when it meets a conflicting
+ * row still being inserted, waits, and inserts again under the same number).
+ */
 static void
-hcl_row_done(HclRound *r)
+hcl_row_done(HclRound *r, bool forward)
 {
 	if (r->row >= 0 && r->state == HCL_ROW_RUNNING)
 		hcl_pend(r, r->row, r->row, false, r->xid);
+	else if (r->row >= 0 && r->state == HCL_ROW_ABORTED && forward)
+		hcl_pend(r, r->row, r->row, true, ReadNextTransactionId());
 	r->row = -1;
 }
 
@@ -458,7 +478,7 @@ hcl_row_tuple(HclRound *r, int64 row)
 
 	if (row != r->row)
 	{
-		hcl_row_done(r);
+		hcl_row_done(r, false);
 		r->row = row;
 		r->state = HCL_ROW_NONE;
 	}
@@ -505,15 +525,21 @@ hcl_row_tuple(HclRound *r, int64 row)
  * the sealer did before, and the next round starts again from the last row
  * sealed.
  */
+static bool hcl_gap_passable_now(HclRound *r, int64 from, int64 to);
+
 static bool
 hcl_may_pass(HclRound *r)
 {
 	HclLedger  *l = r->s->ledger;
+	HclPending	p;
 
 	if (l->can_pend || r->npending == 0)
 		return true;
-	l->blocked_by = r->pending[0].xid;
+	p = r->pending[0];
 	r->npending = 0;
+	if (p.gap)
+		return hcl_gap_passable_now(r, p.from, p.to);
+	l->blocked_by = p.xid;
 	return false;
 }
 
@@ -547,13 +573,44 @@ hcl_any_tuple(HclRound *r, int64 from, int64 to)
 	return found;
 }
 
-/* A gap met with a catalog that cannot keep it pending: may the walk pass it now? */
+/*
+ * Has every transaction other than ours whose XID precedes horizon ended,
+ * in any database?  (Ours is the one sealing, and refuses to seal a
+ * ledger it has written to.)  A snapshot lists the running XIDs below its
+ * xmax; those from xmax up to the next one to be assigned are all still
+ * running, so only ours may be among them.
+ */
+static bool
+hcl_none_running_before(TransactionId horizon)
+{
+	Snapshot	snap = GetLatestSnapshot();
+	TransactionId x;
+	int			n = 0;
+
+	for (uint32 i = 0; i < snap->xcnt; i++)
+	{
+		if (TransactionIdPrecedes(snap->xip[i], horizon))
+			return false;
+	}
+	for (x = snap->xmax; TransactionIdPrecedes(x, horizon);)
+	{
+		if (!TransactionIdIsCurrentTransactionId(x) || ++n > 64)
+			return false;
+		TransactionIdAdvance(x);
+	}
+	return true;
+}
+
+/*
+ * A gap met with a catalog that cannot keep it pending: may the walk pass
+ * it now?  Its ledger may predate the check that a row's number was drawn
+ * by its own statement (hcl_row_drawn, 0.3.0), so as before: once no
+ * transaction older than the gap, in any database, is running.
+ */
 static bool
 hcl_gap_passable_now(HclRound *r, int64 from, int64 to)
 {
 	HclLedger  *l = r->s->ledger;
-	TransactionId *writers;
-	int			nwriters;
 	bool		final;
 
 	if (r->old_gap_row != from)
@@ -561,9 +618,7 @@ hcl_gap_passable_now(HclRound *r, int64 from, int64 to)
 		r->old_gap_row = from;
 		r->old_gap_horizon = ReadNextTransactionId();
 	}
-	nwriters = hcl_table_writers(l->relid, &writers);
-	final = hcl_gap_final(r->old_gap_horizon, writers, nwriters) && !hcl_any_tuple(r, from, to);
-	pfree(writers);
+	final = hcl_none_running_before(r->old_gap_horizon) && !hcl_any_tuple(r, from, to);
 	if (!final)
 	{
 		l->gap_row = from;
@@ -604,18 +659,17 @@ hcl_read_rows(HclRound *r, int64 from, int64 to, bool forward)
 			{
 				int64		prev = r->row;
 
-				hcl_row_done(r);
+				hcl_row_done(r, true);
 				if (!hcl_may_pass(r))
 					break;
 				l->passed_row = prev;
 			}
-			if (r->npending >= HCL_MAX_PENDING)
+			if (r->npending + r->carried >= HCL_MAX_PENDING)
 				break;			/* too much pending: a later round goes on */
 			if (row > expect)
 			{
-				if (l->can_pend)
-					hcl_pend(r, expect, row - 1, true, ReadNextTransactionId());
-				else if (!hcl_gap_passable_now(r, expect, row - 1))
+				hcl_pend(r, expect, row - 1, true, ReadNextTransactionId());
+				if (!hcl_may_pass(r))
 					break;
 			}
 			expect = row + 1;
@@ -626,11 +680,11 @@ hcl_read_rows(HclRound *r, int64 from, int64 to, bool forward)
 	{
 		int64		prev = r->row;
 
-		hcl_row_done(r);
+		hcl_row_done(r, true);
 		if (hcl_may_pass(r))
 			l->passed_row = Max(l->passed_row, prev);
 	}
-	hcl_row_done(r);
+	hcl_row_done(r, false);
 	ExecClearTuple(r->slot);
 	index_endscan(scan);
 }
@@ -688,42 +742,44 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	l->gap_row = -1;
 	l->gap_horizon = InvalidTransactionId;
 
-	/* 1. runs of transactions open when passed */
+	/*
+	 * 1. runs of transactions open when passed (one of another cluster's,
+	 * restored from a dump, has ended)
+	 */
 	for (int i = 0; i < l->npending; i++)
 	{
 		HclPending *p = &l->pending[i];
 
 		if (p->gap)
 			gaps[ngaps++] = *p;
-		else if (TransactionIdIsInProgress(p->xid))
+		else if (!p->foreign && TransactionIdIsInProgress(p->xid))
 			hcl_pend(&r, p->from, p->to, false, p->xid);
 		else
 			hcl_read_rows(&r, p->from, p->to, false);
 	}
-	/* 2. onwards; row numbers the sequence has not issued are not the writers': left out */
+	/*
+	 * 2. onwards (the gaps kept aside count towards the limit); row numbers
+	 * the sequence has not issued are not the writers': left out
+	 */
+	r.carried = ngaps;
 	if (last_issued > l->passed_row)
 		hcl_read_rows(&r, l->passed_row + 1, last_issued, true);
 
 	/* 3. gaps, the old ones and those just seen */
 	nkept = r.npending;
-	for (int i = 0; i < nkept; i++)
-	{
-		if (r.pending[i].gap)
-		{
-			gaps = repalloc(gaps, sizeof(HclPending) * (ngaps + 1));
-			gaps[ngaps++] = r.pending[i];
-		}
-	}
+	gaps = repalloc(gaps, sizeof(HclPending) * Max(1, ngaps + nkept));
 	r.npending = 0;
 	for (int i = 0; i < nkept; i++)
 	{
-		if (!r.pending[i].gap)
+		if (r.pending[i].gap)
+			gaps[ngaps++] = r.pending[i];
+		else
 			r.pending[r.npending++] = r.pending[i];
 	}
 	nwriters = ngaps > 0 ? hcl_table_writers(l->relid, &writers) : 0;
 	for (int i = 0; i < ngaps; i++)
 	{
-		if (hcl_gap_final(gaps[i].xid, writers, nwriters))
+		if (gaps[i].foreign || hcl_gap_final(gaps[i].xid, writers, nwriters))
 			hcl_read_rows(&r, gaps[i].from, gaps[i].to, false);
 		else
 			hcl_pend(&r, gaps[i].from, gaps[i].to, true, gaps[i].xid);
@@ -870,6 +926,22 @@ hcl_sign_deferred(HclSealer *s)
 	s->unsigned_sizes = s->unsigned_bodies = NIL;
 }
 
+/*
+ * A recent XID (one running, or a horizon just read) with its epoch: the
+ * pending list stores full XIDs, so that a list restored into another
+ * cluster, whose XIDs are behind, is seen to be foreign (ledger.c).
+ */
+static int64
+hcl_full_xid(TransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next) && epoch > 0)
+		epoch--;
+	return (int64) (((uint64) epoch << 32) | xid);
+}
+
 /* hcledger.ledgers.pending (ledger.c reads it back) */
 static ArrayType *
 hcl_pending_array(HclLedger *l)
@@ -881,7 +953,7 @@ hcl_pending_array(HclLedger *l)
 		elems[4 * i] = Int64GetDatum(l->pending[i].gap ? 1 : 0);
 		elems[4 * i + 1] = Int64GetDatum(l->pending[i].from);
 		elems[4 * i + 2] = Int64GetDatum(l->pending[i].to);
-		elems[4 * i + 3] = Int64GetDatum((int64) l->pending[i].xid);
+		elems[4 * i + 3] = Int64GetDatum(hcl_full_xid(l->pending[i].xid));
 	}
 	return construct_array(elems, 4 * l->npending, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }

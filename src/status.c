@@ -65,13 +65,10 @@ hcl_ledger_unsealed_rows(PG_FUNCTION_ARGS)
 	irel = index_open(indexid, NoLock);
 	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
 	slot = table_slot_create(rel, NULL);
-	/* the pending runs (rows of transactions open when passed), then the rows not passed yet */
+	/* the pending runs (rows of transactions open when passed, gaps), then the rows not passed yet */
 	for (int i = 0; i <= l->npending; i++)
 	{
 		bool		run = i < l->npending;
-
-		if (run && l->pending[i].gap)
-			continue;
 		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
 					Int64GetDatum(run ? l->pending[i].from : l->passed_row + 1));
 		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,

@@ -646,6 +646,10 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 		s = MemoryContextAllocZero(v->cxt, sizeof(HclSuspect));
 		s->missing = true;
 	}
+	if (v->ledger->pending_ok && hcl_row_unsettled(v->ledger, r))
+		hcl_problem(v, "altered_node", p, r,
+					"the sealer's state (hcledger.ledgers: passed_row, pending) has row %lld, which the log holds, still to be sealed: it would be sealed again",
+					(long long) r);
 	if (s != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(v->cxt);
@@ -672,6 +676,11 @@ hcl_check_position(HclVerifier *v, HclRowCursor *c, int64 p, int64 r,
 	{
 		if (v->cps[v->next_cp].size == p + 1)
 		{
+			if (v->cps[v->next_cp].last_row != v->max_row)
+				hcl_problem(v, "altered_checkpoint", p + 1, v->cps[v->next_cp].last_row,
+							"checkpoint at tree size %lld names row %lld as the highest in the log, which is row %lld",
+							(long long) (p + 1), (long long) v->cps[v->next_cp].last_row,
+							(long long) v->max_row);
 			hcl_check_checkpoint(v, &v->cps[v->next_cp]);
 			hcl_check_entries(v, &v->cps[v->next_cp]);
 		}
@@ -706,6 +715,8 @@ hcl_check_runs(HclVerifier *v)
 	Datum		args[1] = {Int32GetDatum(v->ledger->ledger_id)};
 	bool		same;
 
+	if (!v->ledger->can_pend)
+		return;					/* a catalog before its update to 0.3.0: one run */
 	if (SPI_execute_with_args("SELECT start_position, first_row, last_row FROM hcledger.log_runs"
 							  " WHERE ledger_id = $1 ORDER BY start_position",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)

@@ -9,7 +9,9 @@
 #  - the same with a savepoint rolled back, and with a prepared transaction;
 #  - a gap held open by a transaction in another database: nothing waits;
 #  - a gap whose number is drawn by an insert still in progress (a slow
-#    BEFORE trigger): it is not passed over for good; the row is sealed late;
+#    BEFORE trigger, an ON CONFLICT insert waiting for a conflicting one):
+#    it is not passed over for good; the row is sealed late;
+#  - the sequence set back below the rows passed stops sealing with an error;
 #  - 1,024 pending runs (one open transaction interleaved with committed
 #    rows): the sealer stops going forward and status says why; all is
 #    sealed once it commits;
@@ -159,6 +161,39 @@ is(sealed('visits', sql("SELECT hcl_row FROM visits WHERE note = 'slow'")), 'sea
 is(problems('visits'), '', 'verify_ledger: nothing wrong');
 sql('DROP TRIGGER slow ON visits');
 
+# 3b. An INSERT ... ON CONFLICT DO NOTHING that drew its number and waits
+#     for a conflicting insert still open: the number is not passed over
+#     for good; once the other rolls back, its row is sealed late.
+my $x = session($gd);
+say_to($x, "BEGIN; INSERT INTO visits VALUES (500, 'first, rolled back');");
+my $w = session($gd);
+$w->{in} .= "INSERT INTO visits VALUES (500, 'waited') ON CONFLICT (v) DO NOTHING;\nSELECT 'w-done';\n";
+$w->{h}->pump_nb while length $w->{in};
+$gd->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE '%''waited''%' AND wait_event_type = 'Lock'");
+sql("INSERT INTO visits VALUES (501, 'after the waiting one')");
+ok($gd->poll_query_until('postgres', "SELECT hcledger.ledger_unsealed_rows('visits') = 0 AND (hcledger.ledger_rows_check('visits', ARRAY[(SELECT hcl_row FROM visits WHERE v = 501)], 9223372036854775807)).state = 'sealed'"),
+	'the row after the waiting insert is sealed');
+say_to($x, 'ROLLBACK;');
+$w->{h}->pump until $w->{out} =~ /w-done/;
+finish($x);
+finish($w);
+ok(settled('visits'), 'once the conflicting insert rolls back, the waiting one\'s row is sealed');
+is(sealed('visits', sql("SELECT hcl_row FROM visits WHERE note = 'waited'")), 'sealed', 'it is in the log');
+is(problems('visits'), '', 'verify_ledger: nothing wrong');
+
+# 3c. The sequence set back below the rows the sealer passed stops sealing
+#     with an error, rather than letting a number be used twice unseen.
+sql(q{CREATE TABLE seqback (v int); SELECT hcledger.create_ledger('seqback'); INSERT INTO seqback VALUES (1), (2)});
+ok(settled('seqback'), 'seqback sealed');
+sql(q{BEGIN; INSERT INTO seqback VALUES (3); ROLLBACK});
+ok($gd->poll_query_until('postgres', "SELECT passed_row = 3 AND last_row = 2 FROM hcledger.ledgers WHERE relid = 'seqback'::regclass"),
+	'an aborted row is passed over');
+sql(q{SELECT setval(pg_get_serial_sequence('seqback', 'hcl_row'), 2)});
+my ($rc, $o, $e) = $gd->psql('postgres', "SELECT hcledger.seal_ledger('seqback')");
+like($e, qr/the row-number sequence of ledger "public\.seqback" was altered.*below the last row the sealer passed, 3; it is at 2/s,
+	'setting the sequence back below the last row passed stops sealing with an error');
+sql(q{SELECT setval(pg_get_serial_sequence('seqback', 'hcl_row'), 3)});
+
 # 4. 1,024 pending runs: an open transaction interleaved with committed rows.
 my $other = session($gd);
 say_to($open, 'BEGIN;');
@@ -170,7 +205,7 @@ for my $i (1 .. 1030)
 ok($gd->poll_query_until('postgres', "SELECT cardinality(pending) = 4 * 1024 FROM hcledger.ledgers WHERE relid = 'visits'::regclass"),
 	'the sealer keeps at most 1,024 pending runs');
 like(sql("SELECT held_because FROM hcledger.status WHERE ledger = 'visits'::regclass"),
-	qr/^1024 runs of rows are pending, the oldest inserted by transaction \d+, which has not ended: no later row is sealed until runs are settled$/,
+	qr/^1024 runs of rows and gaps are pending, the oldest kept by transaction \d+, which has not ended: no later row is sealed until some are settled$/,
 	'status says the sealer goes no further, and who holds it');
 ok(sql("SELECT pending_rows >= 5 FROM hcledger.status WHERE ledger = 'visits'::regclass") eq 't', 'the committed rows after the last run wait');
 say_to($open, 'COMMIT;');
