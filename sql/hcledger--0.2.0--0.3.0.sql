@@ -817,21 +817,41 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- the ledger's entries of this credential, oldest first: our own, or a member's as replicated
+	-- the ledger's entries of this credential: our own, or a member's as
+	-- replicated.  Its issue is the first in the log: a member's log may
+	-- hold a late row numbered below rows sealed before it (docs/format.md,
+	-- "Sealing order"), so a second issue numbered lower, sealed later,
+	-- cannot take the place of the one peers saw first.  Then its status
+	-- changes and revocation after it, in row-number order (each drawn after
+	-- the one before it committed).
+	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
+	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
+	           FROM (SELECT x.*, NULL::bigint AS log_position
+	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	                 UNION ALL
+	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
+	                   FROM hcledger.peer_codes x
+	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+	                  WHERE x.authority = m.authority AND x.credential_id = d.credential_id) y
+	          WHERE y.entry = 'issue'
+	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
+		issued := e;
+		colour := e.colour;
+		status_row := e.hcl_row;
+	END LOOP;
 	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
 	         UNION ALL
 	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
 	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
 	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
 	         ORDER BY hcl_row LOOP
-		IF e.entry = 'issue' AND issued.hcl_row IS NULL THEN
-			issued := e;
+		IF issued.hcl_row IS NULL OR e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
+			CONTINUE;
+		ELSIF e.entry = 'status' THEN
 			colour := e.colour;
 			status_row := e.hcl_row;
-		ELSIF e.entry = 'status' AND issued.hcl_row IS NOT NULL AND e.authority = issued.authority THEN
-			colour := e.colour;
-			status_row := e.hcl_row;
-		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL AND e.authority = issued.authority THEN
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
 			revoked := e;
 		END IF;
 	END LOOP;
@@ -1569,47 +1589,79 @@ BEGIN
 	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
 END $$;
-CREATE OR REPLACE FUNCTION verified_peer_rows(authority text, after_row bigint)
-RETURNS SETOF hcledger.codes
+CREATE OR REPLACE FUNCTION verified_peer_rows(member text, from_position bigint)
+RETURNS TABLE (log_position bigint, entry text, credential_id bytea, authority text, at timestamptz, colour text,
+               subject bytea, commitment bytea, valid_from timestamptz, valid_until timestamptz, key_id text,
+               signature bytea, effective_at timestamptz, reason text, hcl_row bigint)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT p.entry, p.credential_id, p.authority, p.at, p.colour, p.subject, p.commitment, p.valid_from,
+	SELECT l.log_position, p.entry, p.credential_id, p.authority, p.at, p.colour, p.subject, p.commitment, p.valid_from,
 	       p.valid_until, p.key_id, p.signature, p.effective_at, p.reason, p.hcl_row
 	  FROM hcledger.peer_codes p
 	  JOIN hcledger.members m ON m.authority = p.authority
 	  JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
-	 WHERE p.authority = verified_peer_rows.authority AND p.hcl_row > after_row
+	 WHERE p.authority = member AND l.log_position >= from_position
 	   AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.=) l.leaf_hash
-	 ORDER BY p.hcl_row
+	 ORDER BY l.log_position
 $$;
-COMMENT ON FUNCTION verified_peer_rows(text, bigint) IS 'a member''s rows after a row number, as received here and matching their accepted leaves: what a member restored from backup takes back';
+COMMENT ON FUNCTION verified_peer_rows(text, bigint) IS 'a member''s rows at log positions from from_position on, as received here and matching their accepted leaves, with their positions: what a member restored from backup takes back';
+
+-- On the restored member (a superuser): put the rows back with their row
+-- numbers, and append them to the log in the order of the positions the
+-- peer gives (a member's log may hold late rows, out of row-number order:
+-- docs/format.md, "Sealing order"), so that it is rebuilt with the same
+-- leaves as the one the node signed.
 CREATE OR REPLACE FUNCTION recover_codes(source regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	me text := hcledger.local_authority();
 	n bigint;
 	seq text := pg_get_serial_sequence('hcledger.codes', 'hcl_row');
+	size bigint := (SELECT l.tree_size FROM hcledger.ledgers l
+	                 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+	got record;
 BEGIN
 	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = source) NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', source USING ERRCODE = 'wrong_object_type',
 			HINT = 'Copy the peer''s verified_peer_rows() output into a table first.';
+	END IF;
+	-- the positions from the log's end on, each once, without a hole
+	EXECUTE format('SELECT count(*) AS n, count(DISTINCT s.log_position) AS d, min(s.log_position) AS lo, max(s.log_position) AS hi
+	                  FROM %s s WHERE s.authority = %L AND s.log_position >= %s', source, me, size) INTO got;
+	IF got.n > 0 AND (got.d <> got.n OR got.lo <> size OR got.hi - got.lo + 1 <> got.n) THEN
+		RAISE EXCEPTION 'the rows of "%" do not cover log positions % to % once each', source, size, got.hi
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = format('Take them from a peer with verified_peer_rows(''%s'', %s), this log''s size.', me, size);
 	END IF;
 	EXECUTE format('INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment,
 	                valid_from, valid_until, key_id, signature, effective_at, reason, hcl_row) OVERRIDING SYSTEM VALUE
 	                SELECT s.entry, s.credential_id, s.authority, s.at, s.colour, s.subject, s.commitment,
 	                       s.valid_from, s.valid_until, s.key_id, s.signature, s.effective_at, s.reason, s.hcl_row
 	                  FROM %s s
-	                 WHERE s.authority = %L AND s.hcl_row > coalesce((SELECT max(c.hcl_row) FROM hcledger.codes c), 0)
-	                 ORDER BY s.hcl_row', source, me);
+	                 WHERE s.authority = %L AND s.log_position >= %s
+	                   AND NOT EXISTS (SELECT FROM hcledger.codes c WHERE c.hcl_row = s.hcl_row)
+	                 ORDER BY s.log_position', source, me, size);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	-- new codes are numbered after them
 	PERFORM setval(seq, greatest((SELECT max(c.hcl_row) FROM hcledger.codes c),
 	                             coalesce((SELECT s.last_value FROM pg_sequences s
 	                                        WHERE s.schemaname || '.' || s.sequencename = seq), 0)), true)
 	 WHERE EXISTS (SELECT FROM hcledger.codes);
+	-- sealed in the peer's order, at the positions it accepted them
+	IF got.n > 0 THEN
+		EXECUTE format('SELECT hcledger.append_listed_rows(''hcledger.codes'', %s,
+		                  ARRAY(SELECT s.hcl_row FROM %s s WHERE s.authority = %L AND s.log_position >= %s ORDER BY s.log_position))',
+		               size, source, me, size);
+	END IF;
 	RETURN n;
 END $$;
 REVOKE EXECUTE ON FUNCTION recover_codes(regclass) FROM PUBLIC;
-COMMENT ON FUNCTION recover_codes(regclass) IS 'put back, with their row numbers, the local authority''s code rows a peer kept (verified_peer_rows) after the last one here (superusers only)';
+COMMENT ON FUNCTION recover_codes(regclass) IS 'put back, with their row numbers, the local authority''s code rows a peer kept (verified_peer_rows) from this log''s end on, sealed at the positions the peer gives (superusers only)';
+
+-- recover_codes' sealing in a given order (superusers only)
+CREATE FUNCTION append_listed_rows(ledger regclass, from_position bigint, rows bigint[]) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_append_listed_rows' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION append_listed_rows(regclass, bigint, bigint[]) FROM PUBLIC;
+COMMENT ON FUNCTION append_listed_rows(regclass, bigint, bigint[]) IS 'append these rows of a ledger to its log, in this order, from log position from_position (its end): a member''s log rebuilt from a peer''s copy (recover_codes; superusers only)';
 CREATE OR REPLACE PROCEDURE resume_member(authority text)
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -1014,8 +1014,26 @@ hcl_same_pending(HclLedger *a, HclLedger *b)
 	return true;
 }
 
+/* Rows to append in a given order (a member's log restored from a peer). */
+typedef struct HclListed
+{
+	int64		from_position;
+	int64	   *rows;
+	int			nrows;
+} HclListed;
+
+static void hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed);
+
+static int64 hcl_seal(Oid relid, bool wait, HclListed *listed);
+
 int64
 hcl_seal_ledger(Oid relid, bool wait)
+{
+	return hcl_seal(relid, wait, NULL);
+}
+
+static int64
+hcl_seal(Oid relid, bool wait, HclListed *listed)
 {
 	HclSealer	s;
 	HclLedger	was;
@@ -1040,7 +1058,7 @@ hcl_seal_ledger(Oid relid, bool wait)
 		return 0;
 	}
 	rel = table_open(relid, wait ? AccessShareLock : NoLock);
-	if (CheckRelationLockedByMe(rel, RowExclusiveLock, true))
+	if (listed == NULL && CheckRelationLockedByMe(rel, RowExclusiveLock, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot seal ledger \"%s\" in a transaction that writes to it",
@@ -1088,7 +1106,10 @@ hcl_seal_ledger(Oid relid, bool wait)
 		elog(ERROR, "hcledger: could not prepare the tile upsert");
 
 	was = *s.ledger;
-	hcl_walk(&s, rel, last_issued);
+	if (listed != NULL)
+		hcl_append_listed(&s, rel, listed);
+	else
+		hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
 
 	hcl_flush_tiles(&s);
@@ -1111,6 +1132,155 @@ hcl_seal_ledger(Oid relid, bool wait)
 		hcl_store_state(s.ledger);
 	SPI_freeplan(s.upsert);
 	return s.appended;
+}
+
+static int
+hcl_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Append the listed rows, in their order, at the log's end (which must be
+ * from_position): the rows of a member's log past what its backup held,
+ * as a peer accepted them (recover_codes), so that the log is rebuilt with
+ * the same leaves in the same order as the one it signed, late rows
+ * included.  Each must be a row of the table, visible to this transaction
+ * (it may have just put them back), and not sealed or settled yet.  The
+ * rows passed now reach the highest listed; the numbers below it not
+ * listed become pending gaps, looked at again by the next round.
+ */
+static void
+hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed)
+{
+	HclLedger  *l = s->ledger;
+	Relation	irel = index_open(hcl_ledger_row_index(l, rel), AccessShareLock);
+	IndexScanDesc scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	StringInfoData buf;
+	int64	   *sorted = palloc(sizeof(int64) * Max(1, listed->nrows));
+	HclRound	r;
+	int64		old_passed = l->passed_row;
+	int64		high = old_passed;
+	int			k = 0;
+
+	if (listed->from_position != l->tree_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the log of ledger \"%s\" holds %lld leaves, so rows can be put back from position %lld, not %lld",
+						l->relname, (long long) l->tree_size, (long long) l->tree_size,
+						(long long) listed->from_position)));
+	initStringInfo(&buf);
+	memcpy(sorted, listed->rows, sizeof(int64) * listed->nrows);
+	qsort(sorted, listed->nrows, sizeof(int64), hcl_int64_cmp);
+	for (int i = 1; i < listed->nrows; i++)
+	{
+		if (sorted[i] == sorted[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %lld is listed twice", (long long) sorted[i])));
+	}
+	for (int i = 0; i < listed->nrows; i++)
+	{
+		int64		row = listed->rows[i];
+		ScanKeyData key;
+		bool		should_free;
+		hcl_hash	leaf;
+
+		if (row <= l->passed_row && !hcl_row_unsettled(l, row))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %lld of ledger \"%s\" is already sealed, or was passed over for good",
+							(long long) row, l->relname)));
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(row));
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("row %lld of ledger \"%s\" is not in the table", (long long) row, l->relname)));
+		(void) ExecFetchSlotHeapTuple(slot, false, &should_free);
+		slot_getallattrs(slot);
+		(void) hcl_row_leaf_hash(l, row, slot->tts_values, slot->tts_isnull, &buf, leaf);
+		hcl_append_leaf(s, leaf, row);
+		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
+			hcl_store_checkpoint(s);
+		high = Max(high, row);
+		CHECK_FOR_INTERRUPTS();
+	}
+	/* what stays pending: the old runs without the listed rows, and the numbers skipped */
+	memset(&r, 0, sizeof(r));
+	r.maxpending = 16;
+	r.pending = palloc(sizeof(HclPending) * r.maxpending);
+	for (int i = 0; i <= l->npending; i++)
+	{
+		HclPending	p;
+		int64		from;
+
+		if (i < l->npending)
+			p = l->pending[i];
+		else
+		{
+			if (high <= old_passed)
+				break;
+			p.from = old_passed + 1;
+			p.to = high;
+			p.gap = true;
+			p.xid = ReadNextTransactionId();
+		}
+		from = p.from;
+		while (k < listed->nrows && sorted[k] < p.from)
+			k++;
+		for (; k < listed->nrows && sorted[k] <= p.to; k++)
+		{
+			if (sorted[k] > from)
+				hcl_pend(&r, from, sorted[k] - 1, p.gap, p.xid);
+			from = sorted[k] + 1;
+		}
+		if (from <= p.to)
+			hcl_pend(&r, from, p.to, p.gap, p.xid);
+	}
+	l->pending = r.pending;
+	l->npending = r.npending;
+	l->passed_row = high;
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(irel, AccessShareLock);
+}
+
+/*
+ * SQL function: append_listed_rows(ledger regclass, from_position bigint,
+ *   rows bigint[]) returns bigint
+ */
+PG_FUNCTION_INFO_V1(hcl_append_listed_rows);
+Datum
+hcl_append_listed_rows(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(2);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	HclListed	listed;
+	int64		appended;
+
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	listed.from_position = PG_GETARG_INT64(1);
+	listed.nrows = n;
+	listed.rows = palloc(sizeof(int64) * Max(1, n));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a row number to put back is NULL")));
+		listed.rows[i] = DatumGetInt64(elems[i]);
+	}
+	SPI_connect();
+	appended = hcl_seal(PG_GETARG_OID(0), true, &listed);
+	SPI_finish();
+	PG_RETURN_INT64(appended);
 }
 
 /* SQL function: seal_ledger(ledger regclass) returns bigint */

@@ -19,7 +19,9 @@
 #  - pg_dump and restore keep the runs: the restored ledger verifies and
 #    proves its late rows;
 #  - a consortium peer accepts checkpoints with late rows, and refuses one
-#    that lists a row twice (a member's sealer set back by its superuser).
+#    that lists a row twice (a member's sealer set back by its superuser);
+#    a second issue of a code slipped in under a lower row number by a
+#    member's superuser does not replace the issue its peers saw first.
 use strict;
 use warnings;
 
@@ -264,6 +266,33 @@ ok($mo->poll_query_until('postgres', "SELECT verdict = 'valid' FROM hcledger.ver
 	'the late code verifies at the peer once sealed');
 is($mo->safe_psql('postgres', "SELECT count(*) FROM hcledger.peer_checkpoints WHERE state = 'refused'"), '0', 'the peer refused nothing');
 is(sql("SELECT count(*) FROM hcledger.verify_ledger('hcledger.codes')"), '0', 'the codes ledger verifies');
+
+# 7b. A member's superuser slips a second issue of an existing code into
+#     its log under a settled row number below it (the row numbered there,
+#     the sealer pointed at it): the peer accepts the late row, but the
+#     code's issue stays the one first in the log, and it verifies valid.
+my $victim = sql(q{SELECT payload FROM hcledger.issue_code('{"name": "Traveller E", "document_number": "E-1"}')});
+ok($mo->poll_query_until('postgres', "SELECT verdict = 'valid' FROM hcledger.verify_code('$victim')"), 'a code verifies at the peer');
+sql(q{BEGIN; SELECT hcledger.issue_code('{"name": "Nobody", "document_number": "N-1"}'); ROLLBACK});
+my $g = sql(q{SELECT last_value FROM pg_sequences WHERE schemaname || '.' || sequencename = pg_get_serial_sequence('hcledger.codes', 'hcl_row')});
+sql(q{SELECT hcledger.issue_code('{"name": "Traveller F", "document_number": "F-1"}')});
+ok($gd->poll_query_until('postgres', "SELECT passed_row > $g AND cardinality(pending) = 0 FROM hcledger.ledgers WHERE relid = 'hcledger.codes'::regclass"),
+	"row number $g (a rolled-back issue) is settled");
+sql(qq{
+	ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
+	ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
+	ALTER TABLE hcledger.codes DROP CONSTRAINT hcl_row_drawn;
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature, effective_at, reason, hcl_row) OVERRIDING SYSTEM VALUE
+	SELECT entry, credential_id, authority, at, colour, subject, hcledger.sha256('forged')::bytea, valid_from,
+	       valid_until, key_id, signature, effective_at, reason, $g
+	  FROM hcledger.codes WHERE entry = 'issue' ORDER BY hcl_row DESC OFFSET 1 LIMIT 1;
+	UPDATE hcledger.ledgers SET pending = ARRAY[1, $g, $g, 4]::bigint[] WHERE relid = 'hcledger.codes'::regclass;
+});
+ok($mo->poll_query_until('postgres', "SELECT count(*) > 0 FROM hcledger.peer_leaves WHERE authority = 'guangdong' AND row_number = $g"),
+	'the peer accepts the backdated row, a late row to it');
+is($mo->safe_psql('postgres', "SELECT verdict FROM hcledger.verify_code('$victim')"), 'valid',
+	'the code still verifies valid at the peer: its issue is the one first in the log');
 
 # 8. A member whose sealer is set back (its catalog edited by its superuser)
 #    seals a row a second time, and signs it: the peer refuses that
