@@ -281,7 +281,7 @@ ok($gd->poll_query_until('postgres', "SELECT passed_row > $g AND cardinality(pen
 sql(qq{
 	ALTER EVENT TRIGGER hcledger_ddl_guard DISABLE;
 	ALTER EVENT TRIGGER hcledger_drop_guard DISABLE;
-	ALTER TABLE hcledger.codes DROP CONSTRAINT hcl_row_drawn;
+	ALTER TABLE hcledger.codes DROP CONSTRAINT IF EXISTS hcl_row_drawn;
 	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
 	                            valid_until, key_id, signature, effective_at, reason, hcl_row) OVERRIDING SYSTEM VALUE
 	SELECT entry, credential_id, authority, at, colour, subject, hcledger.sha256('forged')::bytea, valid_from,
