@@ -23,7 +23,8 @@
 #include "../receipt.h"
 
 #define HCL_MAX_KEYS 64
-#define HCL_MAX_FILE (64 * 1024 * 1024)
+/* the largest text PostgreSQL makes (a receipt whose leaf is up to about 750 MB) */
+#define HCL_MAX_FILE (1024 * 1024 * 1024)
 
 static void
 usage(FILE *to)

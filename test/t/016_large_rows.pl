@@ -5,17 +5,23 @@
 #  - the ledger seals it and the rows after it, and verifies clean;
 #  - a change to the large row is found;
 #  - its leaf bytes (row_leaf, receipts) are refused with a clear error,
-#    while its inclusion proof works; smaller rows' leaves are unchanged.
+#    while its inclusion proof works; smaller rows' leaves are unchanged;
+#  - a 100 MB row's receipt, leaf included (133 MB of JSON), verifies
+#    offline with hcledger-verify, which used to refuse files over 64 MB.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclKeys;
 
+my $keys = PostgreSQL::Test::Utils::tempdir();
 my $node = PostgreSQL::Test::Cluster->new('large');
 $node->init;
-$node->append_conf('postgresql.conf', q(
+$node->append_conf('postgresql.conf', authority_keys("$keys/large-") . q(
 shared_preload_libraries = 'hcledger'
 hcledger.seal_interval = 3600000
 ));
@@ -54,4 +60,18 @@ is(sql(q{SELECT leaf_index FROM hcledger.ledger_inclusion_proof('notes', 2)}), '
 	SELECT kind || ':' || row_number FROM hcledger.verify_ledger('notes');
 	ROLLBACK;});
 like($out, qr/^changed_value:2$/m, 'a change to the large row is found') or diag($err);
+
+# A 100 MB row's receipt verifies offline.
+sql(q{INSERT INTO notes VALUES (4, repeat('z', 100 * 1024 * 1024), 'large, not too large')});
+is(sql(q{SELECT rows_sealed FROM hcledger.seal('notes')}), 1, 'a 100 MB row is sealed');
+openssl('pkey', '-in', "$keys/large-node.pem", '-pubout', '-out', "$keys/node.pub");
+my $receipt = sql(q{SELECT hcledger.ledger_receipt('notes', (SELECT hcl_row FROM notes WHERE id = 4))});
+ok(length($receipt) > 130 * 1024 * 1024, 'its receipt carries the leaf: over 130 MB of JSON');
+open my $f, '>:raw', "$keys/receipt.json" or die; print $f $receipt; close $f;
+my ($vout, $verr) = run_command([ 'hcledger-verify', '--key', "$keys/node.pub", "$keys/receipt.json" ]);
+like($vout, qr/^VALID: row \d+ is leaf 3 of the signed log of 4 leaves/, 'hcledger-verify accepts it') or diag($verr);
+substr($receipt, 100 * 1024 * 1024, 1) = substr($receipt, 100 * 1024 * 1024, 1) eq 'A' ? 'B' : 'A';
+open $f, '>:raw', "$keys/receipt.json" or die; print $f $receipt; close $f;
+($vout, $verr) = run_command([ 'hcledger-verify', '--key', "$keys/node.pub", "$keys/receipt.json" ]);
+like($vout, qr/^INVALID: /, 'and refuses it with one byte of its leaf changed') or diag($verr);
 done_testing();
