@@ -521,15 +521,20 @@ BEGIN
 	ELSIF pending_runs >= 1024 THEN
 		-- the sealer goes no further: the oldest transaction that keeps runs pending, an
 		-- open one with rows there or one holding a lock on the table that gaps wait for
-		SELECT s.pid, s.usename, s.datname, s.xact_start, s.backend_xid INTO a
-		  FROM pg_stat_activity s
-		 WHERE s.backend_xid IS NOT NULL AND s.pid <> pg_backend_pid()
-		   AND (s.backend_xid = blocked_by::text::xid
-		        OR EXISTS (SELECT FROM pg_locks k WHERE k.pid = s.pid AND k.locktype = 'relation'
-		                    AND k.relation = ledger AND k.granted
-		                    AND k.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',
-		                                   'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')))
-		 ORDER BY age(s.backend_xid) DESC LIMIT 1;
+		SELECT x.pid, x.usename, x.datname, x.xact_start, x.xid AS backend_xid INTO a
+		  FROM (SELECT s.pid, s.usename, s.datname, s.xact_start, s.backend_xid AS xid
+		          FROM pg_stat_activity s
+		         WHERE s.backend_xid IS NOT NULL AND s.pid <> pg_backend_pid()
+		           AND (s.backend_xid = blocked_by::text::xid
+		                OR EXISTS (SELECT FROM pg_locks k WHERE k.pid = s.pid AND k.locktype = 'relation'
+		                            AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+		                            AND k.relation = ledger AND k.granted
+		                            AND k.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',
+		                                           'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')))
+		        UNION ALL
+		        SELECT NULL, p.owner, p.database, p.prepared, p.transaction
+		          FROM pg_prepared_xacts p WHERE p.transaction = blocked_by::text::xid) x
+		 ORDER BY age(x.xid) DESC LIMIT 1;
 		got := FOUND;
 		because := format('%s runs of rows and gaps are pending%s: no later row is sealed until some are settled',
 		                  pending_runs, CASE WHEN got THEN format(', the oldest kept by transaction %s, which has not ended', a.backend_xid) ELSE '' END);
@@ -1616,14 +1621,22 @@ DECLARE
 	me text := hcledger.local_authority();
 	n bigint;
 	seq text := pg_get_serial_sequence('hcledger.codes', 'hcl_row');
-	size bigint := (SELECT l.tree_size FROM hcledger.ledgers l
-	                 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+	size bigint;
+	origin text;
+	signed bigint;
 	got record;
+	clash bigint;
 BEGIN
+	SELECT l.tree_size, l.origin INTO size, origin FROM hcledger.ledgers l
+	 WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hcledger.codes is not a ledger here' USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
 	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = source) NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', source USING ERRCODE = 'wrong_object_type',
 			HINT = 'Copy the peer''s verified_peer_rows() output into a table first.';
 	END IF;
+	signed := coalesce((hcledger.signed_record(origin)).tree_size, 0);
 	-- the positions from the log's end on, each once, without a hole
 	EXECUTE format('SELECT count(*) AS n, count(DISTINCT s.log_position) AS d, min(s.log_position) AS lo, max(s.log_position) AS hi
 	                  FROM %s s WHERE s.authority = %L AND s.log_position >= %s', source, me, size) INTO got;
@@ -1631,6 +1644,26 @@ BEGIN
 		RAISE EXCEPTION 'the rows of "%" do not cover log positions % to % once each', source, size, got.hi
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = format('Take them from a peer with verified_peer_rows(''%s'', %s), this log''s size.', me, size);
+	END IF;
+	-- a peer accepts only what the node signed: nothing past it is the member's
+	IF got.n > 0 AND got.hi >= signed THEN
+		RAISE EXCEPTION 'the rows of "%" reach log position %, past the % leaves this node signed', source, got.hi, signed
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Put back only rows a peer accepted: no peer can have accepted more than the node signed.';
+	END IF;
+	-- a row here under a lost row's number (issued since the restore) is not that row
+	EXECUTE format('SELECT s.hcl_row FROM %s s JOIN hcledger.codes c ON c.hcl_row = s.hcl_row
+	                 WHERE s.authority = %L AND s.log_position >= %s
+	                   AND (c.entry, c.credential_id, c.authority, c.at, c.colour, c.subject, c.commitment, c.valid_from,
+	                        c.valid_until, c.key_id, c.signature, c.effective_at, c.reason)
+	                       IS DISTINCT FROM
+	                       (s.entry, s.credential_id, s.authority, s.at, s.colour, s.subject, s.commitment, s.valid_from,
+	                        s.valid_until, s.key_id, s.signature, s.effective_at, s.reason)
+	                 ORDER BY s.hcl_row LIMIT 1', source, me, size) INTO clash;
+	IF clash IS NOT NULL THEN
+		RAISE EXCEPTION 'row % of hcledger.codes here is not the row the peer holds under that number', clash
+			USING ERRCODE = 'unique_violation',
+			      HINT = 'A row was written here after the restore, before the lost rows were back: the log cannot be rebuilt; see docs/operations.md.';
 	END IF;
 	EXECUTE format('INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment,
 	                valid_from, valid_until, key_id, signature, effective_at, reason, hcl_row) OVERRIDING SYSTEM VALUE

@@ -391,6 +391,7 @@ typedef enum
 {
 	HCL_ROW_NONE,				/* nothing yet */
 	HCL_ROW_ABORTED,			/* only tuples whose inserter aborted */
+	HCL_ROW_WITHDRAWN,			/* and one an INSERT ... ON CONFLICT withdrew */
 	HCL_ROW_RUNNING,			/* a tuple whose inserter is still open */
 	HCL_ROW_SEALED				/* a committed tuple, appended */
 } HclRowState;
@@ -449,17 +450,18 @@ hcl_pend(HclRound *r, int64 from, int64 to, bool gap, TransactionId xid)
 
 /*
  * The row number being read has no more tuples: keep it pending if its
- * transaction is open.  Going forward, a number whose only tuples aborted
- * is a gap: the statement that drew it may still insert it (an INSERT ...
- * ON CONFLICT withdraws its speculative tuple when it meets a conflicting
- * row still being inserted, waits, and inserts again under the same number).
+ * transaction is open.  Going forward, a number whose row an INSERT ... ON
+ * CONFLICT withdrew is a gap: the statement that drew it may insert it
+ * again under the same number, once a conflicting insert it waits for
+ * ends.  (A row whose transaction aborted is settled: that statement is
+ * over, and no other may take its number.)
  */
 static void
 hcl_row_done(HclRound *r, bool forward)
 {
 	if (r->row >= 0 && r->state == HCL_ROW_RUNNING)
 		hcl_pend(r, r->row, r->row, false, r->xid);
-	else if (r->row >= 0 && r->state == HCL_ROW_ABORTED && forward)
+	else if (r->row >= 0 && r->state == HCL_ROW_WITHDRAWN && forward)
 		hcl_pend(r, r->row, r->row, true, ReadNextTransactionId());
 	r->row = -1;
 }
@@ -488,7 +490,10 @@ hcl_row_tuple(HclRound *r, int64 row)
 	switch (hcl_xmin_status(tup->t_data))
 	{
 		case HCL_XMIN_ABORTED:
-			if (r->state == HCL_ROW_NONE)
+			/* a withdrawn speculative insert has no inserter any more (xmin 0) */
+			if (!TransactionIdIsValid(HeapTupleHeaderGetRawXmin(tup->t_data)))
+				r->state = HCL_ROW_WITHDRAWN;
+			else if (r->state == HCL_ROW_NONE)
 				r->state = HCL_ROW_ABORTED;
 			return;
 		case HCL_XMIN_RUNNING:
@@ -554,7 +559,7 @@ hcl_gap_final(TransactionId horizon, TransactionId *writers, int nwriters)
 	return true;
 }
 
-/* Is there a tuple (of any status) numbered from..to?  A fresh look. */
+/* Is there a tuple numbered from..to that committed or may yet?  A fresh look. */
 static bool
 hcl_any_tuple(HclRound *r, int64 from, int64 to)
 {
@@ -567,7 +572,15 @@ hcl_any_tuple(HclRound *r, int64 from, int64 to)
 	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
 	scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	found = false;
+	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		should_free;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+
+		/* an aborted tuple never counts: it cannot commit */
+		found = hcl_xmin_status(tup->t_data) != HCL_XMIN_ABORTED;
+	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	return found;
@@ -698,6 +711,27 @@ hcl_pending_cmp(const void *a, const void *b)
 	return fa < fb ? -1 : fa > fb ? 1 : 0;
 }
 
+/* For the status view: the oldest open transaction and the first gap pending. */
+static void
+hcl_pending_summary(HclLedger *l)
+{
+	if (!l->can_pend)
+		return;					/* set as the walk stopped */
+	l->blocked_by = InvalidTransactionId;
+	l->gap_row = -1;
+	l->gap_horizon = InvalidTransactionId;
+	for (int i = l->npending - 1; i >= 0; i--)
+	{
+		if (l->pending[i].gap)
+		{
+			l->gap_row = l->pending[i].from;
+			l->gap_horizon = l->pending[i].xid;
+		}
+		else
+			l->blocked_by = l->pending[i].xid;
+	}
+}
+
 /*
  * One round over a ledger's rows (docs/format.md, "Sealing order"):
  *
@@ -788,17 +822,7 @@ hcl_walk(HclSealer *s, Relation rel, int64 last_issued)
 	qsort(r.pending, r.npending, sizeof(HclPending), hcl_pending_cmp);
 	l->pending = r.pending;
 	l->npending = r.npending;
-	/* for the status view: the oldest open transaction and the first gap */
-	for (int i = r.npending - 1; i >= 0; i--)
-	{
-		if (r.pending[i].gap)
-		{
-			l->gap_row = r.pending[i].from;
-			l->gap_horizon = r.pending[i].xid;
-		}
-		else
-			l->blocked_by = r.pending[i].xid;
-	}
+	hcl_pending_summary(l);
 	ExecDropSingleTupleTableSlot(r.slot);
 	index_close(r.irel, AccessShareLock);
 	MemoryContextDelete(r.rowcxt);
@@ -1018,6 +1042,7 @@ hcl_same_pending(HclLedger *a, HclLedger *b)
 typedef struct HclListed
 {
 	int64		from_position;
+	int64		last_issued;	/* the sequence's last value (hcl_seal sets it) */
 	int64	   *rows;
 	int			nrows;
 } HclListed;
@@ -1107,7 +1132,10 @@ hcl_seal(Oid relid, bool wait, HclListed *listed)
 
 	was = *s.ledger;
 	if (listed != NULL)
+	{
+		listed->last_issued = last_issued;
 		hcl_append_listed(&s, rel, listed);
+	}
 	else
 		hcl_walk(&s, rel, last_issued);
 	table_close(rel, AccessShareLock);
@@ -1166,7 +1194,21 @@ hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed)
 	int64		old_passed = l->passed_row;
 	int64		high = old_passed;
 	int			k = 0;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hcledger listed row",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
 
+	/*
+	 * Only what the node signed: a peer accepts only signed checkpoints, so
+	 * rows past the size signed last are none a peer could have.
+	 */
+	if (s->signed_size > 0 && listed->from_position + listed->nrows > s->signed_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d rows from position %lld would take the log of ledger \"%s\" past the %lld leaves its node signed",
+						listed->nrows, (long long) listed->from_position, l->relname,
+						(long long) s->signed_size),
+				 errhint("Put back only rows a peer accepted (hcledger.verified_peer_rows).")));
 	if (listed->from_position != l->tree_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1190,6 +1232,11 @@ hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed)
 		bool		should_free;
 		hcl_hash	leaf;
 
+		if (row > listed->last_issued)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %lld of ledger \"%s\" is past the last number its sequence gave (%lld)",
+							(long long) row, l->relname, (long long) listed->last_issued)));
 		if (row <= l->passed_row && !hcl_row_unsettled(l, row))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1202,8 +1249,11 @@ hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed)
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("row %lld of ledger \"%s\" is not in the table", (long long) row, l->relname)));
 		(void) ExecFetchSlotHeapTuple(slot, false, &should_free);
+		old = MemoryContextSwitchTo(rowcxt);
 		slot_getallattrs(slot);
 		(void) hcl_row_leaf_hash(l, row, slot->tts_values, slot->tts_isnull, &buf, leaf);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 		hcl_append_leaf(s, leaf, row);
 		if (s->entries.len >= HCL_CHECKPOINT_MAX_LEAVES * HCL_LOG_ENTRY_LEN)
 			hcl_store_checkpoint(s);
@@ -1245,6 +1295,8 @@ hcl_append_listed(HclSealer *s, Relation rel, HclListed *listed)
 	l->pending = r.pending;
 	l->npending = r.npending;
 	l->passed_row = high;
+	hcl_pending_summary(l);
+	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
 	index_close(irel, AccessShareLock);

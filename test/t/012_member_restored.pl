@@ -84,6 +84,8 @@ $mo->stop('immediate');
 # Macau restored from the nightly backup, on the same address, with its keys and signing record
 my $mo2 = PostgreSQL::Test::Cluster->new('macau_restored', port => $port);
 $mo2->init_from_backup($mo, 'nightly');
+# its sealer kept off the database until the lost rows are back (docs/operations.md)
+$mo2->append_conf('postgresql.conf', "hcledger.database = 'none'\n");
 $mo2->start;
 is(value($mo2, 'SELECT max(hcl_row) FROM hcledger.codes'), $last_row, 'the restored server lacks the rows sealed after the backup');
 is(value($mo2, "SELECT state FROM hcledger.signing_state WHERE ledger = 'hcledger.codes'::regclass"),
@@ -99,7 +101,25 @@ my $rows = value($gd, "COPY (SELECT * FROM hcledger.verified_peer_rows('macau', 
 open my $f, '>', "$dir/lost.tsv" or die; print $f "$rows\n"; close $f;
 chmod 0644, "$dir/lost.tsv";
 $mo2->safe_psql('postgres', "CREATE TABLE lost (log_position bigint, LIKE hcledger.codes); COPY lost FROM '$dir/lost.tsv'");
+# refused: a row past what the node signed (no peer can have accepted it), and
+# a row written here since the restore under a lost row's number
+my (undef, undef, $err1) = $mo2->psql('postgres', q{BEGIN;
+	INSERT INTO lost SELECT log_position + 1, entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	       valid_until, key_id, signature, effective_at, 'made up', hcl_row + 1000
+	  FROM lost ORDER BY log_position DESC LIMIT 1;
+	SELECT hcledger.recover_codes('lost');
+	ROLLBACK;}, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err1, qr/ERROR:  22023: the rows of "public\.lost" reach log position \d+, past the \d+ leaves this node signed/,
+	'recover_codes refuses a row past what the node signed');
+my (undef, undef, $err2) = $mo2->psql('postgres', q{BEGIN;
+	SELECT hcledger.issue_code(jsonb_build_object('name', 'Traveller MO-TOO-SOON', 'document_number', 'MO-TOO-SOON'));
+	SELECT hcledger.recover_codes('lost');
+	ROLLBACK;}, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err2, qr/ERROR:  23505: row \d+ of hcledger\.codes here is not the row the peer holds under that number/,
+	'and a code issued since the restore under a lost row\'s number');
 is(value($mo2, "SELECT hcledger.recover_codes('lost')"), 4, 'four lost rows (one sealed late) come back from Guangdong\'s verified copy');
+$mo2->append_conf('postgresql.conf', "hcledger.database = 'postgres'\n");
+$mo2->reload;
 my $size = sealed_size($mo2);
 cmp_ok($size, '>=', $lost_size, 'they are sealed again');
 is(value($mo2, "SELECT state FROM hcledger.signing_state WHERE ledger = 'hcledger.codes'::regclass"), 'continues',

@@ -134,6 +134,17 @@ ok($gd->poll_query_until('postgres', "SELECT hcledger.ledger_unsealed_rows('visi
 sql("COMMIT PREPARED 'p1'");
 ok(settled('visits'), 'COMMIT PREPARED: its row is sealed');
 
+# 1d. Rolled-back inserts, while a writer's transaction stays open, hold
+#     nothing back (a rolled-back row is settled at once, or, once an index
+#     scan has marked its entry dead and the number looks unused, waits as
+#     a gap for the open writer alone).
+say_to($open, "BEGIN; INSERT INTO visits VALUES (20, 'open meanwhile');");
+sql("BEGIN; INSERT INTO visits VALUES (21, 'rolled back'); ROLLBACK") for 1 .. 5;
+sql("INSERT INTO visits VALUES (22, 'after the rollbacks')");
+ok($gd->poll_query_until('postgres', "SELECT hcledger.ledger_unsealed_rows('visits') = 0"), 'rows after rolled-back inserts are sealed');
+say_to($open, 'COMMIT;');
+ok(settled('visits'), 'and once it commits, nothing is');
+
 # 2. A gap held open by a transaction in another database delays nothing.
 my $far = session($gd, 'elsewhere');
 say_to($far, 'BEGIN; SELECT pg_current_xact_id();');
