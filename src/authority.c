@@ -29,6 +29,7 @@
 #include "authority.h"
 #include "crypto.h"
 #include "signing.h"
+#include "pgcompat.h"
 
 #define HCL_PSEUDONYM_KEY_MIN 32
 #define HCL_PSEUDONYM_KEY_MAX 1024
@@ -110,7 +111,7 @@ hcl_load_pseudonym_key(const char *path, uint8 *key, size_t *keylen,
 static HclSecretState *
 hcl_new_state(void)
 {
-	HclSecretState *state = malloc(sizeof(HclSecretState));
+	HclSecretState *state = hcl_guc_extra_alloc(sizeof(HclSecretState));
 
 	if (state != NULL)
 		memset(state, 0, sizeof(*state));

@@ -23,6 +23,7 @@
 
 #include "authority.h"
 #include "ledger.h"
+#include "pgcompat.h"
 #include "crypto.h"
 
 #define HCL_CODE_PREFIX		"HCL1:"
@@ -734,8 +735,8 @@ hcl_code_claims(PG_FUNCTION_ARGS)
 	if (problem == NULL)
 	{
 		/* checked first, so that jsonb_in's messages (which quote) cannot show a claim */
-		JsonLexContext *lex = makeJsonLexContextCstringLen((char *) c.claims, c.claimslen,
-														   GetDatabaseEncoding(), true);
+		JsonLexContext *lex = hcl_json_lexer((char *) c.claims, c.claimslen,
+											 GetDatabaseEncoding(), true);
 
 		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 			problem = "its claims are not valid JSON";

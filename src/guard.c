@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -28,6 +29,7 @@
 
 #include "columns.h"
 #include "ledger.h"
+#include "pgcompat.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -130,6 +132,21 @@ typedef struct HclLedgerSeq
 
 static HTAB *hcl_ledger_seqs = NULL;
 
+/* The identity sequence of a column (InvalidOid if none). */
+static Oid
+hcl_identity_sequence(Oid relid, AttrNumber attnum)
+{
+#if PG_VERSION_NUM >= 170000
+	Relation	rel = relation_open(relid, AccessShareLock);
+	Oid			seqid = getIdentitySequence(rel, attnum, true);
+
+	relation_close(rel, AccessShareLock);
+	return seqid;
+#else
+	return getIdentitySequence(relid, attnum, true);
+#endif
+}
+
 /* A table's definition changed: look its sequence up again. */
 static void
 hcl_forget_ledger_seq(Datum arg, Oid relid)
@@ -166,7 +183,7 @@ hcl_ledger_seq(Oid relid)
 	{
 		AttrNumber	attnum = get_attnum(relid, "hcl_row");
 		Oid			seqid = attnum == InvalidAttrNumber ? InvalidOid :
-			getIdentitySequence(relid, attnum, true);
+			hcl_identity_sequence(relid, attnum);
 
 		e = hash_search(hcl_ledger_seqs, &relid, HASH_ENTER, &found);
 		e->seqid = seqid;
@@ -457,14 +474,14 @@ hcl_ddl_stack_for_this_xact(void)
 		RegisterSubXactCallback(hcl_ddl_subxact, NULL);
 		hcl_ddl_callback = true;
 	}
-	if (hcl_ddl_lxid != MyProc->lxid)
+	if (hcl_ddl_lxid != HCL_MY_LXID)
 	{
 		while (hcl_ddl_stack != NIL)
 		{
 			hcl_ddl_note_free(linitial(hcl_ddl_stack));
 			hcl_ddl_stack = list_delete_first(hcl_ddl_stack);
 		}
-		hcl_ddl_lxid = MyProc->lxid;
+		hcl_ddl_lxid = HCL_MY_LXID;
 	}
 }
 

@@ -20,6 +20,7 @@
 #include "mb/pg_wchar.h"
 
 #include "crypto.h"
+#include "pgcompat.h"
 #include "receipt.h"
 
 /* Semantic actions return a status from PostgreSQL 16 on. */
@@ -343,17 +344,15 @@ hcl_receipt_parse(char *json, size_t len, hcl_receipt *r)
 	 * has a function to free a lexer.)  In the server the memory context
 	 * takes it, so the receipt is parsed once.
 	 */
-	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, false);
+	lex = hcl_json_lexer(json, len, PG_UTF8, false);
 	rc = pg_parse_json(lex, &nullSemAction);
-	pfree(lex);
+	hcl_json_lexer_free(lex);
 	if (rc != JSON_SUCCESS)
 		return "the receipt is not valid JSON";
 #endif
-	lex = makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, true);
+	lex = hcl_json_lexer(json, len, PG_UTF8, true);
 	rc = pg_parse_json(lex, &sem);
-	pfree(lex->strval->data);
-	pfree(lex->strval);
-	pfree(lex);
+	hcl_json_lexer_free(lex);
 	if (rc != JSON_SUCCESS)
 		return "the receipt is not valid JSON";
 	if (st.error != NULL)

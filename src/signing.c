@@ -32,6 +32,7 @@
 #include "crypto.h"
 #include "note.h"
 #include "signing.h"
+#include "pgcompat.h"
 
 
 char	   *hcl_signing_key_file = NULL;
@@ -152,7 +153,7 @@ hcl_check_signing_key_file(char **newval, void **extra, GucSource source)
 
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	state = malloc(sizeof(HclSigningState));
+	state = hcl_guc_extra_alloc(sizeof(HclSigningState));
 	if (state == NULL)
 		return false;
 	memset(state, 0, sizeof(*state));
