@@ -133,11 +133,11 @@ hcl_load_pending(HclLedger *l, Datum d, bool isnull)
 		p->from = DatumGetInt64(elems[i + 1]);
 		p->to = DatumGetInt64(elems[i + 2]);
 		xid = DatumGetInt64(elems[i + 3]);
-		if ((kind != 0 && kind != 1) || p->from < 1 || p->to < p->from ||
+		if ((kind != HCL_PENDING_ROWS && kind != HCL_PENDING_GAP) || p->from < 1 || p->to < p->from ||
 			p->to > l->passed_row || xid < FirstNormalTransactionId ||
 			(l->npending > 1 && p->from <= l->pending[l->npending - 2].to))
 			goto bad;
-		p->gap = kind == 1;
+		p->gap = kind == HCL_PENDING_GAP;
 		p->xid = (TransactionId) ((uint64) xid & 0xFFFFFFFF);
 		/* a full XID past this cluster's next one: the list came from another cluster */
 		p->foreign = (uint64) xid > U64FromFullTransactionId(ReadNextFullTransactionId());
@@ -146,6 +146,16 @@ hcl_load_pending(HclLedger *l, Datum d, bool isnull)
 bad:
 	l->npending = 0;
 	return false;
+}
+
+void
+hcl_rescan_rows(IndexScanDesc scan, int64 from, int64 to)
+{
+	ScanKeyData keys[2];
+
+	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
+	index_rescan(scan, keys, 2, NULL, 0);
 }
 
 bool

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "executor/spi.h"
@@ -95,6 +96,10 @@ typedef struct HclPending
 	TransactionId xid;
 } HclPending;
 
+/* The kinds of hcledger.ledgers.pending's runs (its first number of four). */
+#define HCL_PENDING_ROWS 0
+#define HCL_PENDING_GAP 1
+
 /* The sealer stops going forward while this many runs are pending. */
 #define HCL_MAX_PENDING 1024
 
@@ -173,6 +178,9 @@ extern Oid	hcl_ledger_row_index(HclLedger *ledger, Relation rel);
  * in a pending run), rather than passed over for good?
  */
 extern bool hcl_row_unsettled(HclLedger *ledger, int64 row_number);
+
+/* Point an index scan of a ledger's row-number index at rows from..to. */
+extern void hcl_rescan_rows(IndexScanDesc scan, int64 from, int64 to);
 
 /* The column set row row_number is encoded with. */
 extern HclColumnSet *hcl_column_set(HclLedger *ledger, int64 row_number);

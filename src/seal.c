@@ -563,16 +563,11 @@ hcl_gap_final(TransactionId horizon, TransactionId *writers, int nwriters)
 static bool
 hcl_any_tuple(HclRound *r, int64 from, int64 to)
 {
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
+	IndexScanDesc scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
 	TupleTableSlot *slot = table_slot_create(r->rel, NULL);
-	bool		found;
+	bool		found = false;
 
-	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
-	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
-	scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = false;
+	hcl_rescan_rows(scan, from, to);
 	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		should_free;
@@ -651,14 +646,10 @@ static void
 hcl_read_rows(HclRound *r, int64 from, int64 to, bool forward)
 {
 	HclLedger  *l = r->s->ledger;
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
+	IndexScanDesc scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
 	int64		expect = from;
 
-	ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
-	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
-	scan = index_beginscan(r->rel, r->irel, SnapshotAny, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
+	hcl_rescan_rows(scan, from, to);
 	while (index_getnext_slot(scan, ForwardScanDirection, r->slot))
 	{
 		bool		isnull;
@@ -974,7 +965,7 @@ hcl_pending_array(HclLedger *l)
 
 	for (int i = 0; i < l->npending; i++)
 	{
-		elems[4 * i] = Int64GetDatum(l->pending[i].gap ? 1 : 0);
+		elems[4 * i] = Int64GetDatum(l->pending[i].gap ? HCL_PENDING_GAP : HCL_PENDING_ROWS);
 		elems[4 * i + 1] = Int64GetDatum(l->pending[i].from);
 		elems[4 * i + 2] = Int64GetDatum(l->pending[i].to);
 		elems[4 * i + 3] = Int64GetDatum(hcl_full_xid(l->pending[i].xid));

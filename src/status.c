@@ -44,7 +44,6 @@ hcl_ledger_unsealed_rows(PG_FUNCTION_ARGS)
 	Oid			indexid;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData keys[2];
 	int64		n = 0;
 
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -69,11 +68,8 @@ hcl_ledger_unsealed_rows(PG_FUNCTION_ARGS)
 	for (int i = 0; i <= l->npending; i++)
 	{
 		bool		run = i < l->npending;
-		ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
-					Int64GetDatum(run ? l->pending[i].from : l->passed_row + 1));
-		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
-					Int64GetDatum(run ? l->pending[i].to : PG_INT64_MAX));
-		index_rescan(scan, keys, 2, NULL, 0);
+		hcl_rescan_rows(scan, run ? l->pending[i].from : l->passed_row + 1,
+						run ? l->pending[i].to : PG_INT64_MAX);
 		while (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
 			n++;
