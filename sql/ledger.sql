@@ -13,7 +13,7 @@ CREATE TABLE codes (
 INSERT INTO codes SELECT i, pg_catalog.sha256(int4send(i)), 'MO', 'green', '2026-12-01 00:00+08'
 FROM generate_series(10, 1, -1) i;
 
-SELECT plan(66);
+SELECT plan(76);
 
 -- Making a ledger of a table with rows
 SELECT is(create_ledger('codes'), 2, 'create_ledger returns the ledger id (ledger 1 is the extension''s own hcledger.codes)');
@@ -166,6 +166,38 @@ SELECT throws_ok($$SELECT create_ledger('codes')$$, '42710', 'table "public.code
 SELECT throws_ok($$SELECT create_ledger('oid_codes')$$, '0A000', 'column "o" of type oid cannot be part of a ledger', 'an oid column is refused');
 SELECT throws_ok($$SELECT create_ledger('composite_codes')$$, '0A000', NULL, 'a composite column is refused');
 SELECT throws_ok($$SELECT create_ledger('"line' || chr(10) || 'break"')$$, '42602', NULL, 'a name that would break the checkpoint origin line is refused');
+
+-- Appending listed rows in a given order (recover_codes' step: a log rebuilt
+-- in the order a peer accepted it; superusers only)
+CREATE TABLE listed (v int);
+SELECT create_ledger('listed');
+INSERT INTO listed VALUES (1), (2), (3);
+BEGIN;
+INSERT INTO listed VALUES (4);
+ROLLBACK;
+INSERT INTO listed VALUES (5);
+SELECT throws_ok($$SELECT append_listed_rows('listed', 1, ARRAY[1])$$, '22023',
+                 'the log of ledger "listed" holds 0 leaves, so rows can be put back from position 0, not 1',
+                 'append_listed_rows: only at the log''s end');
+SELECT throws_ok($$SELECT append_listed_rows('listed', 0, ARRAY[2, 2])$$, '22023', 'row 2 is listed twice',
+                 'append_listed_rows: a row listed twice is refused');
+SELECT throws_ok($$SELECT append_listed_rows('listed', 0, ARRAY[2, NULL])$$, '22004', 'a row number to put back is NULL',
+                 'append_listed_rows: a NULL row number is refused');
+SELECT throws_ok($$SELECT append_listed_rows('listed', 0, ARRAY[9])$$, '22023',
+                 'row 9 of ledger "listed" is past the last number its sequence gave (5)',
+                 'append_listed_rows: a row number the sequence never gave is refused');
+SELECT throws_ok($$SELECT append_listed_rows('listed', 0, ARRAY[4])$$, 'P0002', 'row 4 of ledger "listed" is not in the table',
+                 'append_listed_rows: a row that is not in the table (rolled back) is refused');
+SELECT is(append_listed_rows('listed', 0, ARRAY[3, 1, 2]), 3::bigint, 'append_listed_rows appends the rows listed');
+SELECT results_eq($$SELECT ledger_row_at('listed', p) FROM generate_series(0, 2) p$$,
+                  $$VALUES (3::bigint), (1::bigint), (2::bigint)$$, 'in the order listed');
+SELECT throws_ok($$SELECT append_listed_rows('listed', 3, ARRAY[5])$$, '22023',
+                 '1 rows from position 3 would take the log of ledger "listed" past the 3 leaves its node signed',
+                 'append_listed_rows: nothing past what the node signed');
+SELECT results_eq($$SELECT rows_sealed FROM seal('listed')$$, $$VALUES (1::bigint)$$,
+                  'the next round seals the row after them, not the rolled-back one');
+SELECT is((SELECT count(*) FROM verify_ledger('listed')), 0::bigint, 'and the ledger verifies');
+SELECT drop_ledger('listed', 'regression test cleanup');
 
 -- Stopping being a ledger
 SELECT lives_ok($$SELECT drop_ledger('codes', 'retired after the pandemic')$$, 'an administrator can drop a ledger');

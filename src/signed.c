@@ -65,12 +65,21 @@ typedef struct HclPendingRecord
 	hcl_merkle_acc range;
 } HclPendingRecord;
 
+/* An origin's lock file, held by this transaction. */
+typedef struct HclHeldLock
+{
+	char	   *origin;
+	int			fd;
+	SubTransactionId subid;		/* the subtransaction whose file it is */
+} HclHeldLock;
+
 static List *hcl_pending = NIL;	/* in TopTransactionContext */
-static List *hcl_locked = NIL;	/* origins whose lock this transaction holds */
-static List *hcl_lock_fds = NIL;	/* and their lock files' descriptors */
+static List *hcl_locked = NIL;	/* HclHeldLocks, in TopTransactionContext */
 static bool hcl_xact_callback = false;
 
 static void hcl_signed_xact(XactEvent event, void *arg);
+static void hcl_signed_subxact(SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void *arg);
 
 static void
 hcl_signed_callback(void)
@@ -78,6 +87,7 @@ hcl_signed_callback(void)
 	if (!hcl_xact_callback)
 	{
 		RegisterXactCallback(hcl_signed_xact, NULL);
+		RegisterSubXactCallback(hcl_signed_subxact, NULL);
 		hcl_xact_callback = true;
 	}
 }
@@ -228,10 +238,11 @@ hcl_signed_lock(const char *origin)
 	int			fd;
 	ListCell   *lc;
 	MemoryContext old;
+	HclHeldLock *held;
 
 	/* a second flock by this process on another descriptor would wait for itself */
 	foreach(lc, hcl_locked)
-		if (strcmp((char *) lfirst(lc), origin) == 0)
+		if (strcmp(((HclHeldLock *) lfirst(lc))->origin, origin) == 0)
 			return;
 	path = psprintf("%s.lock", hcl_signed_path(origin));
 
@@ -255,8 +266,11 @@ hcl_signed_lock(const char *origin)
 	}
 	hcl_signed_callback();
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	hcl_locked = lappend(hcl_locked, pstrdup(origin));
-	hcl_lock_fds = lappend_int(hcl_lock_fds, fd);
+	held = palloc(sizeof(HclHeldLock));
+	held->origin = pstrdup(origin);
+	held->fd = fd;
+	held->subid = GetCurrentSubTransactionId();
+	hcl_locked = lappend(hcl_locked, held);
 	MemoryContextSwitchTo(old);
 }
 
@@ -385,9 +399,9 @@ hcl_signed_xact(XactEvent event, void *arg)
 			hcl_signed_write(r->origin, r->size, r->root, &r->range);
 		}
 		/* the records written, the locks go (an abort closes the files itself) */
-		foreach(lc, hcl_lock_fds)
-			CloseTransientFile(lfirst_int(lc));
-		hcl_lock_fds = NIL;
+		foreach(lc, hcl_locked)
+			CloseTransientFile(((HclHeldLock *) lfirst(lc))->fd);
+		hcl_locked = NIL;
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
@@ -396,7 +410,30 @@ hcl_signed_xact(XactEvent event, void *arg)
 		/* their memory goes with the transaction; its files (and locks) are closed */
 		hcl_pending = NIL;
 		hcl_locked = NIL;
-		hcl_lock_fds = NIL;
+	}
+}
+
+/*
+ * A subtransaction's transient files are closed as it aborts, its locks
+ * released with them: forget them (a seal() that failed inside a savepoint
+ * or a plpgsql exception block).  As it commits they pass to its parent.
+ */
+static void
+hcl_signed_subxact(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, hcl_locked)
+	{
+		HclHeldLock *held = lfirst(lc);
+
+		if (held->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			held->subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+			hcl_locked = foreach_delete_current(hcl_locked, lc);
 	}
 }
 

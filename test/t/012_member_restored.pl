@@ -111,6 +111,16 @@ my (undef, undef, $err1) = $mo2->psql('postgres', q{BEGIN;
 	ROLLBACK;}, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err1, qr/ERROR:  22023: the rows of "public\.lost" reach log position \d+, past the \d+ leaves this node signed/,
 	'recover_codes refuses a row past what the node signed');
+my (undef, undef, $err0) = $mo2->psql('postgres', q{BEGIN;
+	DELETE FROM lost WHERE log_position = (SELECT min(log_position) + 1 FROM lost);
+	SELECT hcledger.recover_codes('lost');
+	ROLLBACK;}, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err0, qr/ERROR:  22023: the rows of "public\.lost" do not cover log positions \d+ to \d+ once each/,
+	'recover_codes refuses rows that leave a log position out');
+my (undef, undef, $err3) = $mo2->psql('postgres', "SELECT hcledger.append_listed_rows('hcledger.codes', $restored_size, ARRAY[1])",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err3, qr/ERROR:  22023: row 1 of ledger "hcledger\.codes" is already sealed, or was passed over for good/,
+	'append_listed_rows refuses a row the restored log already holds');
 my (undef, undef, $err2) = $mo2->psql('postgres', q{BEGIN;
 	SELECT hcledger.issue_code(jsonb_build_object('name', 'Traveller MO-TOO-SOON', 'document_number', 'MO-TOO-SOON'));
 	SELECT hcledger.recover_codes('lost');
