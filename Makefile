@@ -17,6 +17,8 @@ OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 DOCS       = README.md
+# hcledger-export-tiles: a ledger's log as a static tlog-tiles tree (Perl, psql)
+SCRIPTS    = src/cli/hcledger-export-tiles
 
 REGRESS      = $(filter-out $(EXTENSION)%,$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress.conf \

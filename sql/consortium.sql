@@ -6,7 +6,7 @@
 -- Runs after codes.sql, whose authority "regress-health" is local here.
 SET search_path = public, hcledger;
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 -- Log entries: 8-byte row number and 32-byte leaf hash each.
 CREATE TEMP TABLE leaf AS
@@ -73,6 +73,8 @@ SELECT is(hcledger.member_card() ->> 'authority', 'regress-health', 'the card na
 SELECT is(hcledger.member_card() ->> 'origin', (SELECT origin FROM hcledger.ledgers WHERE relid = 'hcledger.codes'::regclass), 'and its log');
 SELECT is(jsonb_array_length(hcledger.member_card() -> 'keys'), (SELECT count(*)::int FROM hcledger.keys WHERE authority = 'regress-health'),
 	'and all its keys');
+SELECT is(hcledger.member_card() ->> 'verifier_key', hcledger.ledger_verifier_key('hcledger.codes'),
+	'and the verifier key of its checkpoints, in signed-note form');
 
 -- Set-up errors.
 SELECT throws_ok($$SELECT hcledger.publish()$$, '55000', 'publishing needs wal_level = logical, not replica', 'publishing needs logical WAL');

@@ -352,6 +352,36 @@ CREATE FUNCTION signing_public_key() RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_signing_public_key' LANGUAGE C STABLE;
 COMMENT ON FUNCTION signing_public_key() IS 'the raw Ed25519 public key of hcledger.signing_key_file (NULL if none is set)';
 
+-- A log's verifier key in the signed-note form of Go's golang.org/x/mod/sumdb/note
+-- (NewEd25519VerifierKey): <name>+<key ID, 8 hex digits>+<base64 of 0x01 || key>,
+-- the key ID SHA-256(<name> || 0x0a || 0x01 || key)[:4] (docs/format.md).
+CREATE FUNCTION verifier_key(name text, public_key bytea) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name = '' OR name ~ '[[:space:]+]' OR name ~ '[[:cntrl:]]' OR name ~ '[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0085]' THEN
+		RAISE EXCEPTION 'a note key name must be non-empty, without spaces, plus signs or control characters: "%"', name
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF octet_length(public_key) <> 32 THEN
+		RAISE EXCEPTION 'an Ed25519 public key is 32 bytes, not %', octet_length(public_key)
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'hcledger.public_key_raw(''ed25519'', key) turns a PEM or DER key into its 32 bytes.';
+	END IF;
+	RETURN name || '+' || encode(substring(sha256(convert_to(name, 'UTF8') || '\x0a01'::bytea || public_key) FROM 1 FOR 4), 'hex')
+	       || '+' || encode('\x01'::bytea || public_key, 'base64');
+END $$;
+COMMENT ON FUNCTION verifier_key(text, bytea) IS 'a signed-note verifier key, name+keyid+base64(0x01 || Ed25519 key), as Go''s note.NewEd25519VerifierKey makes it';
+
+-- The verifier key of a ledger's checkpoints: its origin and the node's key.
+CREATE FUNCTION ledger_verifier_key(ledger regclass) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+	SELECT hcledger.verifier_key(l.origin, hcledger.signing_public_key())
+	  FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL
+$$;
+COMMENT ON FUNCTION ledger_verifier_key(regclass) IS 'the verifier key (signed-note form) of the ledger''s signed checkpoints: its origin and this node''s signing key (NULL without a key)';
+
 CREATE FUNCTION public_key_raw(algorithm text, public_key bytea) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_public_key_raw_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256';
@@ -645,6 +675,165 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ledger_consistency_receipt(regclass, bigint, bigint) IS 'a consistency receipt between two signed checkpoints of the ledger (new_size default: the latest)';
 
+-- The same proof as ledger_receipt in the C2SP tlog-proof form (docs/receipts.md).
+CREATE FUNCTION ledger_tlog_proof(ledger regclass, row_number bigint, tree_size bigint DEFAULT NULL,
+                                  with_leaf boolean DEFAULT true)
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT E'c2sp.org/tlog-proof@v1\n'
+	       || coalesce('extra ' || (r ->> 'leaf') || E'\n', '')
+	       || 'index ' || (r ->> 'leaf_index') || E'\n'
+	       || coalesce((SELECT string_agg(encode(decode(h, 'hex'), 'base64') || E'\n', '' ORDER BY i)
+	                      FROM jsonb_array_elements_text(r -> 'proof') WITH ORDINALITY p(h, i)), '')
+	       || E'\n' || (r ->> 'checkpoint')
+	  FROM (SELECT hcledger.ledger_receipt(ledger, row_number, tree_size, with_leaf)::jsonb AS r) x
+	 WHERE r IS NOT NULL
+$$;
+COMMENT ON FUNCTION ledger_tlog_proof(regclass, bigint, bigint, boolean) IS 'a C2SP tlog-proof that a sealed row is in a signed checkpoint of the ledger (default: the latest); extra: the row''s leaf';
+
+--
+-- The log as a static C2SP tlog-tiles tree (docs/receipts.md, "Serving the
+-- log as tiles").
+--
+-- A tile index as tlog-tiles writes it in a path: zero-padded groups of three
+-- digits, every group but the last prefixed with "x" (1234067: x001/x234/067).
+CREATE FUNCTION tile_index_path(n bigint) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT string_agg(CASE WHEN g < len / 3 - 1 THEN 'x' ELSE '' END || substr(digits, 3 * g + 1, 3), '/' ORDER BY g)
+	  FROM (SELECT lpad(n::text, ((length(n::text) + 2) / 3) * 3, '0') AS digits,
+	               ((length(n::text) + 2) / 3) * 3 AS len) d,
+	       generate_series(0, ((length(n::text) + 2) / 3) - 1) g
+	 WHERE n >= 0
+$$;
+COMMENT ON FUNCTION tile_index_path(bigint) IS 'a tile or entry bundle index as a C2SP tlog-tiles path: 1234067 is x001/x234/067';
+
+-- The files of the ledger's log at its latest signed checkpoint, as a static
+-- tlog-tiles tree: the tiles (and entry bundles) that differ from those of
+-- the mirror's checkpoint (all of them without one), then "checkpoint".
+CREATE FUNCTION tlog_tiles(ledger regclass, mirror_checkpoint text DEFAULT NULL, with_entries boolean DEFAULT true)
+RETURNS TABLE (path text, content bytea)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	led record;
+	cur record;
+	old_size bigint := 0;
+	mirror text[];
+	t record;
+	leaf bytea;
+	row_no bigint;
+	bundle bytea;
+	bundle_tile bigint;
+	bundle_ends integer[];
+BEGIN
+	IF ledger IS NULL OR with_entries IS NULL THEN
+		RAISE EXCEPTION 'tlog_tiles: ledger and with_entries must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT l.ledger_id, l.origin INTO led FROM hcledger.ledgers l WHERE l.relid = ledger AND l.dropped_at IS NULL;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not a ledger', ledger USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT k.tree_size, k.root, k.note INTO cur FROM hcledger.checkpoints k
+	 WHERE k.ledger_id = led.ledger_id AND k.note IS NOT NULL AND k.tree_size > 0
+	 ORDER BY k.tree_size DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'ledger "%" has no signed checkpoint to serve', ledger USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Set hcledger.signing_key_file and let the sealer seal some rows first.';
+	END IF;
+	-- The tiles must give the signed root, or clients would be served a
+	-- tree they reject: the root of the last leaf's inclusion proof.
+	SELECT ('x' || encode(substring(x.row_numbers FROM (8 * ((cur.tree_size - 1) % 256) + 1)::integer FOR 8), 'hex'))::bit(64)::bigint
+	  INTO row_no FROM hcledger.tiles x
+	 WHERE x.ledger_id = led.ledger_id AND x.level = 0 AND x.tile = (cur.tree_size - 1) / 256;
+	IF row_no IS NULL OR (hcledger.ledger_inclusion_proof(ledger, row_no, cur.tree_size)).root OPERATOR(hcledger.<>) cur.root THEN
+		RAISE EXCEPTION 'the Merkle log of ledger "%" does not match its checkpoint at tree size %', ledger, cur.tree_size
+			USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
+	END IF;
+	IF mirror_checkpoint IS NOT NULL THEN
+		mirror := string_to_array(mirror_checkpoint, E'\n');
+		IF cardinality(mirror) < 4 OR mirror[2] !~ '^(0|[1-9][0-9]{0,18})$' THEN
+			RAISE EXCEPTION 'the mirror''s checkpoint is not a tlog checkpoint' USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF mirror[1] <> led.origin THEN
+			RAISE EXCEPTION 'the mirror serves the log "%", not ledger "%"''s log "%"', mirror[1], ledger, led.origin
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'Export each ledger into a directory of its own; a ledger whose log was restarted needs a new one.';
+		END IF;
+		old_size := mirror[2]::bigint;
+		IF NOT EXISTS (SELECT FROM hcledger.checkpoints k WHERE k.ledger_id = led.ledger_id AND k.tree_size = old_size
+		                  AND encode(k.root::bytea, 'base64') = mirror[3]) THEN
+			RAISE EXCEPTION 'the mirror''s checkpoint of % leaves is not one of ledger "%"''s checkpoints', old_size, ledger
+				USING ERRCODE = 'invalid_parameter_value',
+				      DETAIL = 'No checkpoint of the ledger has that size and root: the mirror holds another history.',
+				      HINT = 'Keep the mirror as evidence and export into a new directory.';
+		END IF;
+		IF old_size >= cur.tree_size THEN
+			RETURN;		-- nothing newer than the mirror's checkpoint
+		END IF;
+	END IF;
+
+	-- Level l holds the n = floor(size / 256^l) complete subtrees of 256^l
+	-- leaves; tile k of it the entries 256k .. 256k + w - 1.  Served: the
+	-- full tiles the mirror lacks, and the partial tiles of every checkpoint
+	-- since the mirror's (tlog-tiles: a log serves the partial tiles of each
+	-- size it made a checkpoint of), smallest level, index and width first.
+	FOR t IN
+		WITH sizes AS (SELECT k.tree_size AS s FROM hcledger.checkpoints k
+		                WHERE k.ledger_id = led.ledger_id AND k.tree_size > old_size AND k.tree_size <= cur.tree_size),
+		     levels AS (SELECT l, old_size >> (8 * l) AS n0, cur.tree_size >> (8 * l) AS n
+		                  FROM generate_series(0, 7) l WHERE cur.tree_size >> (8 * l) > 0),
+		     wanted AS (SELECT l, k, 256 AS w FROM levels, generate_series(n0 / 256, n / 256 - 1) k
+		                UNION
+		                SELECT l, (s >> (8 * l)) / 256, ((s >> (8 * l)) % 256)::integer
+		                  FROM levels, sizes WHERE (s >> (8 * l)) % 256 <> 0
+		                   AND NOT ((s >> (8 * l)) / 256 = n0 / 256 AND (s >> (8 * l)) % 256 = n0 % 256))
+		SELECT w.l, w.k, w.w, x.hashes, x.row_numbers FROM wanted w
+		  LEFT JOIN hcledger.tiles x ON x.ledger_id = led.ledger_id AND x.level = w.l AND x.tile = w.k
+		 ORDER BY w.l, w.k, w.w
+	LOOP
+		IF t.hashes IS NULL OR octet_length(t.hashes) < 32 * t.w THEN
+			RAISE EXCEPTION 'ledger "%" lacks tile % of level % for tree size %', ledger, t.k, t.l, cur.tree_size
+				USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
+		END IF;
+		path := 'tile/' || t.l || '/' || hcledger.tile_index_path(t.k) || CASE WHEN t.w < 256 THEN '.p/' || t.w ELSE '' END;
+		content := substring(t.hashes FROM 1 FOR 32 * t.w);
+		RETURN NEXT;
+		CONTINUE WHEN t.l > 0 OR NOT with_entries;
+		-- The entry bundle: each leaf as a big-endian uint16 length and its
+		-- bytes; the leaves of one tile read once for all its widths.
+		IF bundle_tile IS DISTINCT FROM t.k THEN
+			bundle_tile := t.k;
+			bundle := '\x';
+			bundle_ends := '{}';
+		END IF;
+		FOR i IN cardinality(bundle_ends) .. t.w - 1 LOOP
+			row_no := ('x' || encode(substring(t.row_numbers FROM 8 * i + 1 FOR 8), 'hex'))::bit(64)::bigint;
+			leaf := hcledger.row_leaf(ledger, row_no);
+			IF octet_length(leaf) > 65535 THEN
+				RAISE EXCEPTION 'row % of ledger "%" has a leaf of % bytes; an entry bundle holds entries of up to 65,535 bytes',
+				                row_no, ledger, octet_length(leaf)
+					USING ERRCODE = 'program_limit_exceeded',
+					      HINT = 'Export the tiles without entry bundles (with_entries => false).';
+			END IF;
+			IF sha256('\x00'::bytea || leaf) <> substring(t.hashes FROM 32 * i + 1 FOR 32) THEN
+				RAISE EXCEPTION 'row % of ledger "%" does not hash to its leaf hash at log position %', row_no, ledger, 256 * t.k + i
+					USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
+			END IF;
+			bundle := bundle || decode(lpad(to_hex(octet_length(leaf)), 4, '0'), 'hex') || leaf;
+			bundle_ends := bundle_ends || octet_length(bundle);
+		END LOOP;
+		path := 'tile/entries/' || hcledger.tile_index_path(t.k) || CASE WHEN t.w < 256 THEN '.p/' || t.w ELSE '' END;
+		content := substring(bundle FROM 1 FOR bundle_ends[t.w]);
+		RETURN NEXT;
+	END LOOP;
+	path := 'checkpoint';
+	content := convert_to(cur.note, 'UTF8');
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION tlog_tiles(regclass, text, boolean) IS 'the ledger''s log at its latest signed checkpoint as C2SP tlog-tiles files (path, content): those newer than the mirror''s checkpoint, then "checkpoint" (docs/receipts.md)';
+
 CREATE FUNCTION ledger_row_at(ledger regclass, leaf_index bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'hcl_ledger_row_at' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION ledger_row_at(regclass, bigint) IS 'the row number sealed at a log position (for proofs and receipts by position)';
@@ -784,10 +973,6 @@ BEGIN
 		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'wrong_object_type',
 			DETAIL = 'Temporary and unlogged tables lose their rows; a ledger must keep them.';
 	END IF;
-	IF rel.nspname || rel.relname ~ '[[:cntrl:]/]' THEN
-		RAISE EXCEPTION 'cannot make "%" a ledger', q USING ERRCODE = 'invalid_name',
-			DETAIL = 'Its schema or table name contains a control character or "/", which cannot go into the checkpoint origin line.';
-	END IF;
 	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
 		RAISE EXCEPTION 'must be owner of table %', q USING ERRCODE = 'insufficient_privilege',
 			HINT = 'Run create_ledger as the table''s owner (or a superuser).';
@@ -841,6 +1026,25 @@ BEGIN
 END
 $$;
 
+-- A ledger's checkpoint origin (docs/format.md, "Origins"): its schema and
+-- table name at creation, each byte of their UTF-8 outside [A-Za-z0-9_-]
+-- written %XX, so that every legal name gives a valid C2SP key name (no
+-- space, no plus, nothing but printable ASCII) and two names never one.
+CREATE FUNCTION ledger_origin(schema_name text, table_name text, ledger_uuid bytea) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'hcledger/' || string_agg(
+	         CASE WHEN part = 2 THEN '.'
+	              WHEN b BETWEEN 48 AND 57 OR b BETWEEN 65 AND 90 OR b BETWEEN 97 AND 122 OR b IN (45, 95) THEN chr(b)
+	              ELSE '%' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY part, i)
+	       || '/' || encode(ledger_uuid, 'hex')
+	  FROM (SELECT p.part, g.i, get_byte(p.bytes, g.i) AS b
+	          FROM (VALUES (1, convert_to(schema_name, 'UTF8')), (2, '\x2e'::bytea), (3, convert_to(table_name, 'UTF8'))) p(part, bytes),
+	               generate_series(0, octet_length(p.bytes) - 1) g(i)) x
+$$;
+COMMENT ON FUNCTION ledger_origin(text, text, bytea) IS 'the checkpoint origin of a ledger of this schema, table name and uuid: hcledger/<schema>.<table>/<uuid hex>, names percent-encoded (docs/format.md)';
+
 -- Register a prepared ledger table in the catalog: its identity (a random
 -- uuid, the origin), the columns it hashes and their types.  Returns its
 -- ledger id (the one already registered, if it is).
@@ -858,7 +1062,7 @@ BEGIN
 	SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ledger;
 	SELECT c.columns, c.column_types INTO cols, types FROM hcledger.table_columns(ledger) c;
 	INSERT INTO hcledger.ledgers (relid, ledger_uuid, origin, columns, column_types, table_shape)
-	VALUES (ledger, uuid, format('hcledger/%s.%s/%s', rel.nspname, rel.relname, encode(uuid, 'hex')), cols, types,
+	VALUES (ledger, uuid, hcledger.ledger_origin(rel.nspname, rel.relname, uuid), cols, types,
 	        hcledger.table_shape(ledger))
 	ON CONFLICT (relid) WHERE dropped_at IS NULL DO NOTHING
 	RETURNING ledger_id INTO id;
@@ -2603,6 +2807,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		'authority', a.authority,
 		'display_name', a.display_name,
 		'origin', l.origin,
+		'verifier_key', hcledger.verifier_key(l.origin, hcledger.signing_public_key()),
 		'connection', a.connection,
 		'publications', jsonb_build_array('hcledger_feed', 'hcledger_keys'),
 		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object(

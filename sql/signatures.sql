@@ -40,7 +40,7 @@ SELECT w.alg, w.tc_id, w.comment, w.result, k.form,
 FROM wycheproof w,
      LATERAL (VALUES ('raw', w.raw_key), ('der', w.der_key), ('pem', w.pem_key)) AS k(form, key);
 
-SELECT plan(17);
+SELECT plan(21);
 
 SELECT is((SELECT count(*) FROM wycheproof WHERE alg = 'ed25519'), 151::bigint, 'Ed25519: all 151 Wycheproof cases loaded');
 SELECT is((SELECT count(*) FROM wycheproof WHERE alg = 'es256-raw'), 262::bigint, 'ECDSA P-256 raw: all 262 Wycheproof cases loaded');
@@ -78,5 +78,15 @@ SELECT is((SELECT hcledger.ed25519_verify(raw_key, msg, substring(sig from 1 for
 SELECT is((SELECT hcledger.ecdsa_p256_verify(raw_key, msg, sig || '\x00'::bytea) FROM wycheproof WHERE alg = 'es256-raw' AND result = 'valid' LIMIT 1),
           false, 'a raw ES256 signature of 65 bytes is false');
 SELECT is(hcledger.ed25519_verify(NULL, '\x'::bytea, '\x'::bytea), NULL, 'NULL arguments give NULL (the functions are strict)');
+
+-- Verifier keys in the signed-note form; the value is what Go's
+-- note.NewEd25519VerifierKey("example.com/log", RFC 8032 test 1's key) makes.
+SELECT is(hcledger.verifier_key('example.com/log', '\xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'),
+          'example.com/log+cc714670+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea', 'verifier_key: the form Go''s sumdb/note makes');
+SELECT throws_ok($$SELECT hcledger.verifier_key('a b', '\xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')$$, '22023', NULL,
+                 'verifier_key: a name with a space is refused');
+SELECT throws_ok($$SELECT hcledger.verifier_key(E'a\u3000b+c', '\xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')$$, '22023', NULL,
+                 'verifier_key: a Unicode space or a plus too');
+SELECT throws_ok($$SELECT hcledger.verifier_key('a', '\x00')$$, '22023', 'an Ed25519 public key is 32 bytes, not 1', 'verifier_key: a key of the wrong length');
 
 SELECT * FROM finish();

@@ -19,7 +19,8 @@ hcl_need_root() {
 hcl_install_packages() {
 	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 	            libssl-dev openssl libipc-run-perl perl
-	            clang libclang-rt-14-dev valgrind"
+	            clang libclang-rt-14-dev valgrind
+	            golang-go golang-golang-x-mod-dev"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
