@@ -58,15 +58,22 @@ CREATE INDEX ON hashes USING hash (h);
 SELECT is((SELECT count(DISTINCT h) FROM hashes), 1000::bigint, 'DISTINCT (hash or sort) works');
 SELECT is(hash256_hash_extended(hcledger.sha256('x'), 0) = hash256_hash_extended(hcledger.sha256('x'), 0), true, 'extended hash is stable');
 
--- binary COPY round-trip (hash256_send and hash256_recv)
+-- binary COPY round-trip (hash256_send and hash256_recv), through files in
+-- this server's own data directory (a fixed /tmp name would collide with
+-- another user's run)
 CREATE TEMP TABLE hashes_copy (h hash256, n int);
-COPY (SELECT h, n FROM hashes) TO '/tmp/hcledger_regress_hash256.bin' WITH (FORMAT binary);
-COPY hashes_copy FROM '/tmp/hcledger_regress_hash256.bin' WITH (FORMAT binary);
-SELECT is((SELECT count(*) FROM hashes JOIN hashes_copy USING (h, n)), 1000::bigint, 'binary COPY round-trips every hash256');
 CREATE TEMP TABLE short_copy (h bytea, n int);
 INSERT INTO short_copy VALUES ('\x0102', 1);
-COPY short_copy TO '/tmp/hcledger_regress_short.bin' WITH (FORMAT binary);
-SELECT throws_ok($$COPY hashes_copy FROM '/tmp/hcledger_regress_short.bin' WITH (FORMAT binary)$$, '22P03', NULL,
+CREATE FUNCTION pg_temp.regress_file(name text) RETURNS text LANGUAGE sql
+	AS $$SELECT current_setting('data_directory') || '/hcledger_regress_' || name || '.bin'$$;
+DO $$
+BEGIN
+	EXECUTE format('COPY (SELECT h, n FROM hashes) TO %L WITH (FORMAT binary)', pg_temp.regress_file('hash256'));
+	EXECUTE format('COPY hashes_copy FROM %L WITH (FORMAT binary)', pg_temp.regress_file('hash256'));
+	EXECUTE format('COPY short_copy TO %L WITH (FORMAT binary)', pg_temp.regress_file('short'));
+END $$;
+SELECT is((SELECT count(*) FROM hashes JOIN hashes_copy USING (h, n)), 1000::bigint, 'binary COPY round-trips every hash256');
+SELECT throws_ok(format('COPY hashes_copy FROM %L WITH (FORMAT binary)', pg_temp.regress_file('short')), '22P03', NULL,
                  'binary input of the wrong length is an error');
 
 -- NULLs: strict functions

@@ -45,11 +45,19 @@ tap_files_ok=$(grep -cE '^test/t/[^ ]+\.pl \.+ ok$' "$work/check.log" || true)
 if [ "$status" -ne 0 ] && [ -f "$work/regression.diffs" ]; then
 	cat "$work/regression.diffs"
 fi
+# Every suite must have run: a file that never ran is a failure, not a pass.
+files_all=$(ls "$HCL_ROOT"/sql/*.sql | grep -vc '/hcledger[^/]*\.sql$' || true)
+tap_all=$(ls "$HCL_ROOT"/test/t/*.pl | wc -l)
+files_missing=$((files_all - files_ok - files_bad))
+tap_missing=$((tap_all - tap_files))
+[ "$files_missing" -ge 0 ] || files_missing=0
+[ "$tap_missing" -ge 0 ] || tap_missing=0
 echo "pgtap assertions: $tap_ok passed, $tap_bad failed"
-echo "regression files: $files_ok passed, $files_bad failed; TAP files: $tap_files_ok passed, $((tap_files - tap_files_ok)) failed"
+echo "regression files: $files_ok passed, $files_bad failed, $files_missing did not run (of $files_all);" \
+     "TAP files: $tap_files_ok passed, $((tap_files - tap_files_ok)) failed, $tap_missing did not run (of $tap_all)"
 echo "production checks (fuzz regressions, sanitizers, valgrind): $checks_ok passed, $checks_bad failed"
 passed=$((files_ok + tap_files_ok + checks_ok))
-failed=$((files_bad + tap_files - tap_files_ok + checks_bad))
+failed=$((files_bad + files_missing + tap_files - tap_files_ok + tap_missing + checks_bad))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1	# make failed before any test ran
 echo "tests: $passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

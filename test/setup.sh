@@ -49,8 +49,10 @@ hcl_user_copy() {
 	echo "$dir"
 }
 
+# From a directory postgres may enter (root's home is not one: initdb and
+# pg_ctl would warn "could not change directory"); paths are absolute.
 hcl_as_postgres() {
-	runuser -u postgres -- "$@"
+	(cd / && runuser -u postgres -- "$@")
 }
 
 # A throwaway server in a fresh directory owned by postgres, reachable only
