@@ -31,7 +31,7 @@ PROVE_TESTS = test/t/*.pl
 PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcrypto
 
-EXTRA_CLEAN = $(DATA_built) hcledger-verify tmp_check results regression.diffs regression.out log
+EXTRA_CLEAN = $(DATA_built) $(EXTENSION)-*.zip hcledger-verify tmp_check results regression.diffs regression.out log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -42,6 +42,15 @@ $(OBJS): $(wildcard src/*.h)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
+
+# A PGXN release archive of the committed tree: hcledger-<version>.zip, one
+# top directory, META.json at its root (its versions must be this one).
+DIST = $(EXTENSION)-$(EXTVERSION)
+.PHONY: dist
+dist:
+	@grep -q '"version": "$(EXTVERSION)"' META.json || { echo "META.json does not give version $(EXTVERSION)" >&2; exit 1; }
+	git archive --format zip --prefix=$(DIST)/ -o $(DIST).zip HEAD
+	@echo "$(DIST).zip"
 
 # Benchmarks: a throwaway server, ratios against openssl speed and the baseline.
 .PHONY: bench

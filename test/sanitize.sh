@@ -42,8 +42,8 @@ src=$tmp/src			# the private copy of the tree, built and tested there
 inst=$tmp/inst			# the private installation tree
 reports=$tmp/reports	# ASan's report files
 serverlog=$tmp/serverlog	# the server's log (kept when pg_regress removes its instance)
-pg_lib=/usr/lib/postgresql/15
-pg_share=/usr/share/postgresql/15
+pg_lib=/usr/lib/postgresql/$HCL_PG_VERSION
+pg_share=/usr/share/postgresql/$HCL_PG_VERSION
 cleanup() {
 	# pg_regress stops its server itself; this is for an interrupted run
 	if [ -f "$src/tmp_check/data/postmaster.pid" ]; then
@@ -65,7 +65,7 @@ cp -a "$pg_share" "$inst/usr/share/postgresql/"
 # The system's hcledger JIT bitcode is not this build's (and JIT is off below).
 rm -rf "$inst$pg_lib/lib/bitcode/hcledger" "$inst$pg_lib/lib/bitcode/hcledger.index.bc"
 if [ ! -f "$inst$pg_share/extension/pgtap.control" ]; then
-	echo "sanitize: pgtap is not in $pg_share/extension (package postgresql-15-pgtap)" >&2
+	echo "sanitize: pgtap is not in $pg_share/extension (package postgresql-$HCL_PG_VERSION-pgtap)" >&2
 	exit 1
 fi
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what hcledger needs on Debian 12, then builds and installs it.
+# Installs what hcledger needs on Debian 12 or 13, then builds and installs it.
 # Run as root (it uses apt-get and installs into PostgreSQL's directories).
 # Sourced by test/check.sh, test/demo.sh and bench/run.sh.
 set -euo pipefail
 
 HCL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HCL_PG_BIN=/usr/lib/postgresql/15/bin
+# The PostgreSQL major version and the clang whose sanitizer runtime the
+# checks use: Debian 12 ships 15 and clang 14, Debian 13 ships 17 and clang
+# 19.  HCL_PG_VERSION overrides the version.
+case "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" in
+	trixie) HCL_PG_VERSION=${HCL_PG_VERSION:-17} HCL_CLANG_VERSION=19 ;;
+	*) HCL_PG_VERSION=${HCL_PG_VERSION:-15} HCL_CLANG_VERSION=14 ;;
+esac
+export HCL_PG_VERSION
+HCL_PG_BIN=/usr/lib/postgresql/$HCL_PG_VERSION/bin
 export PG_CONFIG=$HCL_PG_BIN/pg_config
 
 hcl_need_root() {
@@ -17,9 +25,19 @@ hcl_need_root() {
 
 # Debian packages: the build, the server, the test tools.
 hcl_install_packages() {
-	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	local v=$HCL_PG_VERSION
+	# HCL_FROM_PACKAGE=1: hcledger comes from its Debian package, already
+	# installed (test/deb.sh); the demo needs only openssl besides.
+	if [ "${HCL_FROM_PACKAGE:-0}" = 1 ]; then
+		dpkg-query -W -f='${Status}' "postgresql-$v-hcledger" 2>/dev/null | grep -q "install ok installed" ||
+			{ echo "hcledger: package postgresql-$v-hcledger is not installed" >&2; exit 1; }
+		dpkg-query -W -f='${Status}' openssl 2>/dev/null | grep -q "install ok installed" ||
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
+		return
+	fi
+	local pkgs="make gcc postgresql-$v postgresql-server-dev-$v postgresql-$v-pgtap
 	            libssl-dev openssl libipc-run-perl perl
-	            clang libclang-rt-14-dev valgrind
+	            clang libclang-rt-$HCL_CLANG_VERSION-dev valgrind
 	            golang-go golang-golang-x-mod-dev"
 	local missing=""
 	for p in $pkgs; do
@@ -76,4 +94,4 @@ hcl_stop_server() {
 hcl_need_root
 hcl_install_packages
 # HCL_SKIP_BUILD=1: the packages only (scripts that build a variant of their own)
-[ "${HCL_SKIP_BUILD:-0}" = 1 ] || hcl_build_and_install
+[ "${HCL_SKIP_BUILD:-0}" = 1 ] || [ "${HCL_FROM_PACKAGE:-0}" = 1 ] || hcl_build_and_install

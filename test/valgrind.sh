@@ -28,8 +28,8 @@ inst=$tmp/inst			# the private installation tree
 srv=$tmp/server			# the throwaway server (its data and socket)
 in=$tmp/inputs			# receipts and keys
 logs=$tmp/logs			# one valgrind log per run
-pg_lib=/usr/lib/postgresql/15
-pg_share=/usr/share/postgresql/15
+pg_lib=/usr/lib/postgresql/$HCL_PG_VERSION
+pg_share=/usr/share/postgresql/$HCL_PG_VERSION
 mkdir "$srv" "$in" "$logs"
 cleanup() {
 	[ ! -f "$srv/data/postmaster.pid" ] || hcl_stop_server "$srv"

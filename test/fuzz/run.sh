@@ -44,7 +44,7 @@ for arg in "$@"; do
 done
 [ ${#harnesses[@]} -gt 0 ] || read -r -a harnesses <<<"$(echo $ALL_HARNESSES)"
 
-# The packages (clang, libclang-rt-14-dev, postgresql-server-dev-15,
+# The packages (clang, its sanitizer runtime, postgresql-server-dev-NN,
 # libssl-dev): test/setup.sh installs what is missing, as root.
 if [ "$(id -u)" -eq 0 ]; then
 	export HCL_SKIP_BUILD=1

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The Debian package, built and used as a user would: builds
+# postgresql-NN-hcledger with PostgreSQL's own packaging (debian/,
+# pg_buildext) on this machine, makes a fresh minimal tree of this Debian
+# release with mmdebstrap, installs the package there with
+# `apt-get install ./postgresql-NN-hcledger_*.deb` (which pulls in the
+# server), and runs the demo against it: CREATE EXTENSION from the package,
+# hcledger-verify from the PATH.  The .deb files are left in
+# ${HCL_DEB_OUT:-/var/tmp/hcledger-deb}.  Usage: sudo bash test/deb.sh
+set -euo pipefail
+HCL_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MIRROR=${HCL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+OUT=${HCL_DEB_OUT:-/var/tmp/hcledger-deb}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "hcledger: run this as root (sudo): it installs the build tools and makes a chroot" >&2
+	exit 1
+fi
+suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+export DEBIAN_FRONTEND=noninteractive
+need=""
+for p in dpkg-dev debhelper fakeroot postgresql-server-dev-all libssl-dev mmdebstrap; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# Build from the checkout's files (no build products), out of the tree.
+work=$(mktemp -d /var/tmp/hcledger-debbuild.XXXXXX)
+tree=
+cleanup() {
+	if [ -n "$tree" ]; then
+		for m in dev/pts dev/shm dev proc sys; do
+			mountpoint -q "$tree/$m" 2>/dev/null && umount -l "$tree/$m" || true
+		done
+		rm -rf --one-file-system "$tree"
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir "$work/hcledger"
+(cd "$HCL_ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) |
+	tar -xf - -C "$work/hcledger"
+echo "hcledger: building the package on Debian $suite"
+(cd "$work/hcledger" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 ||
+	{ tail -40 "$work/build.log"; echo "hcledger: the package build failed" >&2; exit 1; }
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cp "$work"/postgresql-*-hcledger_*.deb "$OUT/"
+ls "$OUT"
+
+# A fresh tree, the package installed with apt, the demo run from it.
+tree=$(mktemp -d /var/tmp/hcledger-debtree.XXXXXX)
+echo "hcledger: a fresh Debian $suite tree in $tree"
+mmdebstrap --quiet --variant=minbase "$suite" "$tree" "$MIRROR"
+cp "$OUT"/postgresql-*-hcledger_*.deb "$tree/tmp/"
+mkdir "$tree/hcledger"
+(cd "$HCL_ROOT" && tar -cf - test/setup.sh test/demo.sh test/demo.sql test/demo_codes.sql test/demo_consortium.sql) |
+	tar -xf - -C "$tree/hcledger"
+mount -t proc proc "$tree/proc"
+mount -t sysfs sys "$tree/sys"
+mount --bind /dev "$tree/dev"
+mount --bind /dev/pts "$tree/dev/pts"
+mount -t tmpfs -o mode=1777 shm "$tree/dev/shm"
+chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+	bash -c 'set -e
+		apt-get update -qq
+		pkg=$(ls /tmp/postgresql-*-hcledger_*.deb | grep -v dbgsym)
+		apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+		echo "installed: $(dpkg-query -W -f="\${Package} \${Version}" "$(dpkg-deb -f "$pkg" Package)")"
+		echo "on the PATH: $(command -v hcledger-verify) $(command -v hcledger-export-tiles)"
+		cd /hcledger && HCL_FROM_PACKAGE=1 bash test/demo.sh'
+echo "hcledger: the package installs on a fresh Debian $suite tree and the demo runs from it"
