@@ -359,9 +359,22 @@ CREATE FUNCTION verifier_key(name text, public_key bytea) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	b bytea := hcledger.name_bytes(name);
+	valid boolean := true;
 BEGIN
-	IF name = '' OR name ~ '[[:space:]+]' OR name ~ '[[:cntrl:]]' OR name ~ '[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0085]' THEN
-		RAISE EXCEPTION 'a note key name must be non-empty, without spaces, plus signs or control characters: "%"', name
+	-- The signed-note rules on the name's UTF-8: non-empty, valid, no
+	-- plus, no Unicode space (Go's unicode.IsSpace), and here no control
+	-- character either.  Matched on whole bytes of valid UTF-8, where a
+	-- lead byte never appears inside another character.
+	BEGIN
+		PERFORM convert_from(b, 'UTF8');
+	EXCEPTION WHEN character_not_in_repertoire OR untranslatable_character THEN
+		valid := false;
+	END;
+	IF b = '' OR NOT valid
+	   OR encode(b, 'hex') ~ '^(..)*?([01][0-9a-f]|20|2b|7f|c2[89][0-9a-f]|c2a0|e19a80|e2808[0-9a]|e280a[89f]|e2819f|e38080)' THEN
+		RAISE EXCEPTION 'a note key name must be non-empty UTF-8, without spaces, plus signs or control characters: "%"', name
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF octet_length(public_key) <> 32 THEN
@@ -369,7 +382,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'hcledger.public_key_raw(''ed25519'', key) turns a PEM or DER key into its 32 bytes.';
 	END IF;
-	RETURN name || '+' || encode(substring(sha256(convert_to(name, 'UTF8') || '\x0a01'::bytea || public_key) FROM 1 FOR 4), 'hex')
+	RETURN name || '+' || encode(substring(sha256(b || '\x0a01'::bytea || public_key) FROM 1 FOR 4), 'hex')
 	       || '+' || encode('\x01'::bytea || public_key, 'base64');
 END $$;
 COMMENT ON FUNCTION verifier_key(text, bytea) IS 'a signed-note verifier key, name+keyid+base64(0x01 || Ed25519 key), as Go''s note.NewEd25519VerifierKey makes it';
@@ -721,12 +734,12 @@ DECLARE
 	cur record;
 	old_size bigint := 0;
 	mirror text[];
+	old_root hcledger.hash256;
 	t record;
 	leaf bytea;
 	row_no bigint;
-	bundle bytea;
+	entries bytea[];
 	bundle_tile bigint;
-	bundle_ends integer[];
 BEGIN
 	IF ledger IS NULL OR with_entries IS NULL THEN
 		RAISE EXCEPTION 'tlog_tiles: ledger and with_entries must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -753,7 +766,7 @@ BEGIN
 	END IF;
 	IF mirror_checkpoint IS NOT NULL THEN
 		mirror := string_to_array(mirror_checkpoint, E'\n');
-		IF cardinality(mirror) < 4 OR mirror[2] !~ '^(0|[1-9][0-9]{0,18})$' THEN
+		IF cardinality(mirror) < 4 OR mirror[2] !~ '^(0|[1-9][0-9]{0,17})$' OR mirror[3] !~ '^[A-Za-z0-9+/]{43}=$' THEN
 			RAISE EXCEPTION 'the mirror''s checkpoint is not a tlog checkpoint' USING ERRCODE = 'invalid_parameter_value';
 		END IF;
 		IF mirror[1] <> led.origin THEN
@@ -762,14 +775,26 @@ BEGIN
 				      HINT = 'Export each ledger into a directory of its own; a ledger whose log was restarted needs a new one.';
 		END IF;
 		old_size := mirror[2]::bigint;
-		IF NOT EXISTS (SELECT FROM hcledger.checkpoints k WHERE k.ledger_id = led.ledger_id AND k.tree_size = old_size
-		                  AND encode(k.root::bytea, 'base64') = mirror[3]) THEN
-			RAISE EXCEPTION 'the mirror''s checkpoint of % leaves is not one of ledger "%"''s checkpoints', old_size, ledger
+		old_root := decode(mirror[3], 'base64')::hcledger.hash256;
+		IF old_size > cur.tree_size THEN
+			RAISE EXCEPTION 'the mirror''s checkpoint of % leaves is ahead of ledger "%"''s latest signed checkpoint, of % leaves',
+			                old_size, ledger, cur.tree_size
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      DETAIL = 'This database has not signed that much of the log (yet): a database restored from a backup, or a standby that lags.',
+				      HINT = 'Export from the primary, or once the ledger is sealed past the mirror''s size; the mirror is left as it is.';
+		END IF;
+		-- The mirror's tree must be a prefix of this one: a consistency proof
+		-- from this log's tiles leads from its root to the signed root.
+		IF (old_size = cur.tree_size AND old_root OPERATOR(hcledger.<>) cur.root)
+		   OR (old_size > 0 AND old_size < cur.tree_size
+		       AND NOT hcledger.verify_consistency(old_size, cur.tree_size, old_root, cur.root,
+		                                           hcledger.ledger_consistency_proof(ledger, old_size, cur.tree_size))) THEN
+			RAISE EXCEPTION 'the mirror''s checkpoint of % leaves is not of ledger "%"''s history', old_size, ledger
 				USING ERRCODE = 'invalid_parameter_value',
-				      DETAIL = 'No checkpoint of the ledger has that size and root: the mirror holds another history.',
+				      DETAIL = 'Its root is not the root of this log at that size: the mirror holds another history.',
 				      HINT = 'Keep the mirror as evidence and export into a new directory.';
 		END IF;
-		IF old_size >= cur.tree_size THEN
+		IF old_size = cur.tree_size THEN
 			RETURN;		-- nothing newer than the mirror's checkpoint
 		END IF;
 	END IF;
@@ -777,8 +802,9 @@ BEGIN
 	-- Level l holds the n = floor(size / 256^l) complete subtrees of 256^l
 	-- leaves; tile k of it the entries 256k .. 256k + w - 1.  Served: the
 	-- full tiles the mirror lacks, and the partial tiles of every checkpoint
-	-- since the mirror's (tlog-tiles: a log serves the partial tiles of each
-	-- size it made a checkpoint of), smallest level, index and width first.
+	-- since the mirror's that are still partial now (tlog-tiles: a log serves
+	-- the partial tiles of each size it made a checkpoint of, and may drop
+	-- one once its full tile is served), smallest level, index and width first.
 	FOR t IN
 		WITH sizes AS (SELECT k.tree_size AS s FROM hcledger.checkpoints k
 		                WHERE k.ledger_id = led.ledger_id AND k.tree_size > old_size AND k.tree_size <= cur.tree_size),
@@ -788,6 +814,7 @@ BEGIN
 		                UNION
 		                SELECT l, (s >> (8 * l)) / 256, ((s >> (8 * l)) % 256)::integer
 		                  FROM levels, sizes WHERE (s >> (8 * l)) % 256 <> 0
+		                   AND (s >> (8 * l)) / 256 = n / 256
 		                   AND NOT ((s >> (8 * l)) / 256 = n0 / 256 AND (s >> (8 * l)) % 256 = n0 % 256))
 		SELECT w.l, w.k, w.w, x.hashes, x.row_numbers FROM wanted w
 		  LEFT JOIN hcledger.tiles x ON x.ledger_id = led.ledger_id AND x.level = w.l AND x.tile = w.k
@@ -805,10 +832,9 @@ BEGIN
 		-- bytes; the leaves of one tile read once for all its widths.
 		IF bundle_tile IS DISTINCT FROM t.k THEN
 			bundle_tile := t.k;
-			bundle := '\x';
-			bundle_ends := '{}';
+			entries := '{}';
 		END IF;
-		FOR i IN cardinality(bundle_ends) .. t.w - 1 LOOP
+		FOR i IN cardinality(entries) .. t.w - 1 LOOP
 			row_no := ('x' || encode(substring(t.row_numbers FROM 8 * i + 1 FOR 8), 'hex'))::bit(64)::bigint;
 			leaf := hcledger.row_leaf(ledger, row_no);
 			IF octet_length(leaf) > 65535 THEN
@@ -821,11 +847,10 @@ BEGIN
 				RAISE EXCEPTION 'row % of ledger "%" does not hash to its leaf hash at log position %', row_no, ledger, 256 * t.k + i
 					USING ERRCODE = 'data_corrupted', HINT = 'Run hcledger.verify_ledger() to locate the damage.';
 			END IF;
-			bundle := bundle || decode(lpad(to_hex(octet_length(leaf)), 4, '0'), 'hex') || leaf;
-			bundle_ends := bundle_ends || octet_length(bundle);
+			entries := entries || (decode(lpad(to_hex(octet_length(leaf)), 4, '0'), 'hex') || leaf);
 		END LOOP;
 		path := 'tile/entries/' || hcledger.tile_index_path(t.k) || CASE WHEN t.w < 256 THEN '.p/' || t.w ELSE '' END;
-		content := substring(bundle FROM 1 FOR bundle_ends[t.w]);
+		SELECT string_agg(e, ''::bytea ORDER BY o) INTO content FROM unnest(entries[1:t.w]) WITH ORDINALITY u(e, o);
 		RETURN NEXT;
 	END LOOP;
 	path := 'checkpoint';
@@ -1026,6 +1051,33 @@ BEGIN
 END
 $$;
 
+-- A schema or table name's bytes for an origin or a note key name: its
+-- UTF-8; in a SQL_ASCII database, whose names are bytes of no declared
+-- encoding, the bytes as stored (docs/format.md, "Origins").
+CREATE FUNCTION name_bytes(name text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN current_setting('server_encoding') = 'SQL_ASCII' THEN convert_to(name, 'SQL_ASCII')
+	            ELSE convert_to(name, 'UTF8') END
+$$;
+COMMENT ON FUNCTION name_bytes(text) IS 'the UTF-8 bytes of a name (in a SQL_ASCII database, its bytes as stored)';
+
+-- The schema and table an origin names, as a qualified name (for messages).
+CREATE FUNCTION origin_table(origin text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT string_agg(quote_ident(convert_from(x.bytes, CASE WHEN current_setting('server_encoding') = 'SQL_ASCII'
+	                                                        THEN 'SQL_ASCII' ELSE 'UTF8' END)), '.' ORDER BY x.part)
+	  FROM (SELECT s.part, string_agg(CASE WHEN r.m[1] IS NOT NULL THEN decode(r.m[1], 'hex') ELSE convert_to(r.m[2], 'UTF8') END,
+	                                  ''::bytea ORDER BY r.k) AS bytes
+	          FROM unnest(string_to_array(split_part(origin, '/', 2), '.')) WITH ORDINALITY AS s(txt, part),
+	               regexp_matches(s.txt, '%([0-9A-F]{2})|([^%]+|%)', 'g') WITH ORDINALITY AS r(m, k)
+	         GROUP BY s.part) x
+$$;
+COMMENT ON FUNCTION origin_table(text) IS 'the schema-qualified table name an origin was made from (docs/format.md, "Origins")';
+
 -- A ledger's checkpoint origin (docs/format.md, "Origins"): its schema and
 -- table name at creation, each byte of their UTF-8 outside [A-Za-z0-9_-]
 -- written %XX, so that every legal name gives a valid C2SP key name (no
@@ -1040,7 +1092,7 @@ AS $$
 	              ELSE '%' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY part, i)
 	       || '/' || encode(ledger_uuid, 'hex')
 	  FROM (SELECT p.part, g.i, get_byte(p.bytes, g.i) AS b
-	          FROM (VALUES (1, convert_to(schema_name, 'UTF8')), (2, '\x2e'::bytea), (3, convert_to(table_name, 'UTF8'))) p(part, bytes),
+	          FROM (VALUES (1, hcledger.name_bytes(schema_name)), (2, '\x2e'::bytea), (3, hcledger.name_bytes(table_name))) p(part, bytes),
 	               generate_series(0, octet_length(p.bytes) - 1) g(i)) x
 $$;
 COMMENT ON FUNCTION ledger_origin(text, text, bytea) IS 'the checkpoint origin of a ledger of this schema, table name and uuid: hcledger/<schema>.<table>/<uuid hex>, names percent-encoded (docs/format.md)';
@@ -1314,7 +1366,7 @@ BEGIN
 			 WHERE NOT (l.ledger_id || ':' || d) = ANY (before) LIMIT 1;
 		END IF;
 		IF problem IS NOT NULL THEN
-			RAISE EXCEPTION 'cannot alter ledger table %: %', split_part(l.origin, '/', 2), problem
+			RAISE EXCEPTION 'cannot alter ledger table %: %', hcledger.origin_table(l.origin), problem
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 				      HINT = CASE WHEN unlocked AND shape IS NOT NULL THEN
 				             'The change is unlocked, but what it would do cannot be kept: see docs/operations.md, "Schema changes".'
@@ -1355,7 +1407,7 @@ BEGIN
 	SELECT * INTO l FROM hcledger.ledgers WHERE relid = pg_event_trigger_table_rewrite_oid() AND dropped_at IS NULL;
 	IF FOUND AND NOT EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
 	                         AND e.event = 'ddl_unlocked' AND e.xact = pg_current_xact_id()) THEN
-		RAISE EXCEPTION 'cannot alter ledger table %: the command would rewrite its rows', split_part(l.origin, '/', 2)
+		RAISE EXCEPTION 'cannot alter ledger table %: the command would rewrite its rows', hcledger.origin_table(l.origin)
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      HINT = 'An administrator can allow it for one transaction with hcledger.unlock_ddl(table, reason); it is recorded.';
 	END IF;

@@ -330,7 +330,8 @@ hcl_ledger_of_row_index(Oid indexid)
 		"  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'hcl_row'"
 		"  WHERE am.amname = 'btree' AND i.indisunique AND i.indisvalid AND i.indnatts = 1"
 		"    AND i.indkey[0] = a.attnum AND i.indoption[0] = 0 AND i.indpred IS NULL)"
-		" SELECT split_part(l.origin, '/', 2) FROM hcledger.ledgers l JOIN q ON q.indrelid = l.relid"
+		" SELECT format('%I.%I', n.nspname, c.relname) FROM hcledger.ledgers l JOIN q ON q.indrelid = l.relid"
+		"  JOIN pg_catalog.pg_class c ON c.oid = l.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		"  WHERE l.dropped_at IS NULL AND q.indexrelid = $1"
 		"    AND NOT EXISTS (SELECT FROM q q2 WHERE q2.indrelid = l.relid AND q2.indexrelid <> $1)";
 	Oid			argtypes[1] = {OIDOID};

@@ -10,6 +10,7 @@
 set -euo pipefail
 HCL_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MIRROR=${HCL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${HCL_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 OUT=${HCL_DEB_OUT:-/var/tmp/hcledger-deb}
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -54,7 +55,8 @@ ls "$OUT"
 # A fresh tree, the package installed with apt, the demo run from it.
 tree=$(mktemp -d /var/tmp/hcledger-debtree.XXXXXX)
 echo "hcledger: a fresh Debian $suite tree in $tree"
-mmdebstrap --quiet --variant=minbase "$suite" "$tree" "$MIRROR"
+mmdebstrap --quiet --variant=minbase "$suite" "$tree" \
+	"deb $MIRROR $suite main" "deb $MIRROR $suite-updates main" "deb $SECURITY $suite-security main"
 cp "$OUT"/postgresql-*-hcledger_*.deb "$tree/tmp/"
 mkdir "$tree/hcledger"
 (cd "$HCL_ROOT" && tar -cf - test/setup.sh test/demo.sh test/demo.sql test/demo_codes.sql test/demo_consortium.sql) |

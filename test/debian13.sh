@@ -8,6 +8,7 @@
 set -euo pipefail
 HCL_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MIRROR=${HCL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${HCL_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "hcledger: run this as root (sudo): it makes and enters a chroot" >&2
@@ -29,7 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "hcledger: making a Debian 13 tree in $tree"
-mmdebstrap --quiet --variant=minbase --include=ca-certificates,git trixie "$tree" "$MIRROR"
+mmdebstrap --quiet --variant=minbase --include=ca-certificates,git trixie "$tree" \
+	"deb $MIRROR trixie main" "deb $MIRROR trixie-updates main" "deb $SECURITY trixie-security main"
 # The checkout as CI has it: the committed and working files, no build products.
 mkdir "$tree/hcledger"
 (cd "$HCL_ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) |

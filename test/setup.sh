@@ -67,10 +67,15 @@ hcl_user_copy() {
 	echo "$dir"
 }
 
-# From a directory postgres may enter (root's home is not one: initdb and
-# pg_ctl would warn "could not change directory"); paths are absolute.
+# From the current directory if postgres may enter it (some callers use
+# relative paths there), else from / (root's home: initdb and pg_ctl would
+# warn "could not change directory").
 hcl_as_postgres() {
-	(cd / && runuser -u postgres -- "$@")
+	if runuser -u postgres -- test -x "$PWD" 2>/dev/null; then
+		runuser -u postgres -- "$@"
+	else
+		(cd / && runuser -u postgres -- "$@")
+	fi
 }
 
 # A throwaway server in a fresh directory owned by postgres, reachable only

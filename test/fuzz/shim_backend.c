@@ -21,7 +21,11 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "pgcompat.h"
 #include "pgshim.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 
 /* Use the C library's formatting (intercepted by the sanitizers). */
 #undef vsnprintf
@@ -341,7 +345,11 @@ pq_copymsgbytes(StringInfo msg, char *buf, int datalen)
 }
 
 void
+#if PG_VERSION_NUM >= 160000
+pq_sendbytes(StringInfo buf, const void *data, int datalen)
+#else
 pq_sendbytes(StringInfo buf, const char *data, int datalen)
+#endif
 {
 	appendBinaryStringInfo(buf, data, datalen);
 }
@@ -396,7 +404,7 @@ Datum
 jsonb_in(PG_FUNCTION_ARGS)
 {
 	char	   *json = PG_GETARG_CSTRING(0);
-	JsonLexContext *lex = makeJsonLexContextCstringLen(json, strlen(json), PG_UTF8, true);
+	JsonLexContext *lex = hcl_json_lexer(json, strlen(json), PG_UTF8, true);
 
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		ereport(ERROR,

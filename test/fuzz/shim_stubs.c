@@ -100,8 +100,15 @@ namein(PG_FUNCTION_ARGS)
 	UNREACHED();
 }
 
+/* PostgreSQL 17 made the value arrays of these two const */
+#if PG_VERSION_NUM >= 170000
+#define SHIM_CONST const
+#else
+#define SHIM_CONST
+#endif
+
 WEAK HeapTuple
-heap_form_tuple(TupleDesc tupleDescriptor, Datum *values, bool *isnull)
+heap_form_tuple(TupleDesc tupleDescriptor, SHIM_CONST Datum *values, SHIM_CONST bool *isnull)
 {
 	UNREACHED();
 }
@@ -216,7 +223,7 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 
 WEAK void
-tuplestore_putvalues(Tuplestorestate *state, TupleDesc tdesc, Datum *values, bool *isnull)
+tuplestore_putvalues(Tuplestorestate *state, TupleDesc tdesc, SHIM_CONST Datum *values, SHIM_CONST bool *isnull)
 {
 	UNREACHED();
 }

@@ -97,6 +97,24 @@ is($node->safe_psql('formats', q(SELECT string_agg(regexp_replace(origin, '/[0-9
 is($node->safe_psql('formats', q(SELECT count(*) FROM hcledger.ledgers l, hcledger.verify_ledger(l.relid::regclass))),
 	'0', 'verify_ledger finds nothing wrong with any of them');
 
+my ($r0, $o0, $e0) = $node->psql('formats', q(ALTER TABLE "Visits 2026" ADD COLUMN extra int));
+like($e0, qr/cannot alter ledger table public\."Visits 2026": /, 'the guards name the table as SQL writes it, not as its origin does');
+
+# A SQL_ASCII database: names are bytes of no declared encoding, written
+# %XX as they are; a note key name must still be valid UTF-8 without spaces.
+$node->safe_psql('postgres', q(CREATE DATABASE ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0));
+$node->safe_psql('ascii', qq(CREATE EXTENSION hcledger; CREATE TABLE "caf\xe9" (id int); SELECT hcledger.create_ledger('"caf\xe9"')));
+like($node->safe_psql('ascii', q(SELECT origin FROM hcledger.ledgers)), qr{^hcledger/public\.caf%E9/[0-9a-f]{32}$},
+	'SQL_ASCII: a name that is not UTF-8 makes a ledger, its bytes written %XX');
+my $key = q('\xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+like($node->safe_psql('ascii', qq(SELECT hcledger.verifier_key('x\xc3\xa0y', $key))), qr/^x\xc3\xa0y\+[0-9a-f]{8}\+/,
+	'SQL_ASCII: a name with U+00E0 (bytes C3 A0) is a valid key name');
+for my $bad ([ "x\xc2\xa0y", 'a no-break space (C2 A0)' ], [ "caf\xe9", 'bytes that are not UTF-8' ], [ "x\xe3\x80\x80y", 'an ideographic space' ])
+{
+	my ($r, $o, $e) = $node->psql('ascii', qq(SELECT hcledger.verifier_key('$bad->[0]', $key)));
+	like($e, qr/a note key name must be non-empty UTF-8, without spaces/, "SQL_ASCII: $bad->[1] in a key name: refused");
+}
+
 my $other_vk;
 for my $i (0 .. $#names)
 {
@@ -151,23 +169,24 @@ my $first = slurp("$mirror/checkpoint");
 spew("$dir/first.note", $first);
 
 $node->safe_psql('formats', q(
-	INSERT INTO "Visits 2026" SELECT g, 'x' FROM generate_series(1, 300) g;
+	INSERT INTO "Visits 2026" SELECT g, 'x' FROM generate_series(1, 100) g;
 	SELECT count(*) FROM hcledger.seal();
-	INSERT INTO "Visits 2026" SELECT g, 'y' FROM generate_series(1, 500) g;
+	INSERT INTO "Visits 2026" SELECT g, 'y' FROM generate_series(1, 100) g;
 	SELECT count(*) FROM hcledger.seal();
 ));
 ($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $mirror, '-d', 'formats', '-h', $node->host, '-p', $node->port);
-like($out, qr/(\d+) files written; .* at 66800 leaves/, 'a second run adds what is new') or diag($out);
+like($out, qr/(\d+) files written; .* at 66200 leaves/, 'a second run adds what is new') or diag($out);
 my ($written) = $out =~ /(\d+) files written/;
 cmp_ok($written, '<', 20, "only the tiles that changed ($written files)");
 ($rc, $out) = run($tlogcheck, 'tiles', $vk0, $mirror, "$dir/first.note");
-like($out, qr/^ok: .* size 66800: .* consistent with size 66000$/, 'Go\'s tlog reads the grown tree and proves it extends the first');
-# The checkpoint sealed between the two runs has its partial tiles too.
+like($out, qr/^ok: .* size 66200: .* consistent with size 66000$/, 'Go\'s tlog reads the grown tree and proves it extends the first');
+# The checkpoint sealed between the two runs has its partial tiles too
+# (those still partial: tile 258 of 66,100 leaves, not 257, now full).
 my $mid = "$dir/mid";
 system('cp', '-a', $mirror, $mid) == 0 or die;
-spew("$mid/checkpoint", value(q(SELECT note FROM hcledger.checkpoints WHERE tree_size = 66300)));
+spew("$mid/checkpoint", value(q(SELECT note FROM hcledger.checkpoints WHERE tree_size = 66100)));
 ($rc, $out) = run($tlogcheck, 'tiles', $vk0, $mid, "$dir/first.note");
-like($out, qr/^ok: .* size 66300: /, 'the tree at the checkpoint sealed between two runs is served as well');
+like($out, qr/^ok: .* size 66100: /, 'the tree at the checkpoint sealed between two runs is served as well') or diag($out);
 ($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $mirror, '-d', 'formats', '-h', $node->host, '-p', $node->port);
 like($out, qr/nothing new/, 'a run with nothing new writes nothing');
 
@@ -196,7 +215,35 @@ is(slurp("$mirror/checkpoint"), value(q(SELECT note FROM hcledger.checkpoints k 
 	'and its checkpoint is unchanged');
 spew("$mid/checkpoint", $first =~ s/\n66000\n/\n65999\n/r);
 ($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $mid, '-d', 'formats', '-h', $node->host, '-p', $node->port);
-like($out, qr/the mirror's checkpoint of 65999 leaves is not one of ledger/, 'a mirror holding another history: refused');
+like($out, qr/the mirror's checkpoint of 65999 leaves is not of ledger ".+"'s history/, 'a mirror holding another history: refused');
+
+# A mirror at a size the node made no checkpoint of, but of this history
+# (a checkpoint lost with a restore, say), is brought up to date; one ahead
+# of the database (a restored database, a lagging standby) is left alone.
+my $root65000 = value(q(SELECT encode(((hcledger.ledger_inclusion_proof('"Visits 2026"', 65000, 65000)).root)::bytea, 'base64')));
+my $at65000 = "$dir/at65000";
+system('cp', '-a', $mirror, $at65000) == 0 or die;
+spew("$at65000/checkpoint", $first =~ s/\n66000\n[^\n]+\n/\n65000\n$root65000\n/r);
+($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $at65000, '-d', 'formats', '-h', $node->host, '-p', $node->port);
+like($out, qr/files written; .* at 66200 leaves/, 'a mirror at a size of this history that was never a checkpoint: brought up to date') or diag($out);
+($rc, $out) = run($tlogcheck, 'tiles', $vk0, $at65000, "$dir/first.note");
+like($out, qr/^ok: .* size 66200: /, 'and read by Go\'s tlog') or diag($out);
+spew("$at65000/checkpoint", $first =~ s/\n66000\n/\n70000\n/r);
+($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $at65000, '-d', 'formats', '-h', $node->host, '-p', $node->port);
+like($out, qr/the mirror's checkpoint of 70000 leaves is ahead of ledger ".+"'s latest signed checkpoint, of 66200 leaves/,
+	'a mirror ahead of the database: refused, saying so');
+
+# A mirror keeps the way it was exported, and one export runs at a time.
+($rc, $out) = run('hcledger-export-tiles', '--no-entries', '"Visits 2026"', $mirror, '-d', 'formats', '-h', $node->host, '-p', $node->port);
+like($out, qr/was exported with entry bundles; export it the same way/, 'switching a mirror to --no-entries: refused');
+{
+	open my $lock, '>>', "$mirror/.hcledger-export.lock" or die;
+	require Fcntl;
+	flock($lock, Fcntl::LOCK_EX()) or die;
+	($rc, $out) = run('hcledger-export-tiles', '"Visits 2026"', $mirror, '-d', 'formats', '-h', $node->host, '-p', $node->port);
+	like($out, qr/another export into \S+ is running/, 'a second export while one runs: stops at once');
+	close $lock;
+}
 
 # Entries over 65,535 bytes cannot go in an entry bundle: refused with
 # them, served without them; and only readers of the table get entries.
