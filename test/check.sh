@@ -23,9 +23,23 @@ hcl_as_postgres make -C "$work" -s installcheck 2>&1 | tee "$work/check.log" || 
 # the offline verifier under valgrind.  Each counts as one test.
 checks_ok=0
 checks_bad=0
-for check in "test/fuzz/run.sh --regress" test/sanitize.sh test/valgrind.sh; do
-	log=$work/check-$(basename "${check%% *}" .sh).log
-	if (cd "$HCL_ROOT" && bash $check) >"$log" 2>&1; then
+# Then the packaging: the Debian package on a fresh tree, the PGXN archive,
+# and (from Debian 12) every test again on Debian 13 with PostgreSQL 17, in
+# a chroot whose test/check.sh checks its own package in place.
+# HCL_CHECK_PACKAGING=0 leaves these out (a quick run while developing).
+checks=("test/fuzz/run.sh --regress" test/sanitize.sh test/valgrind.sh)
+if [ "${HCL_CHECK_PACKAGING:-1}" = 1 ]; then
+	if [ "$HCL_PG_VERSION" = 15 ]; then
+		checks+=(test/deb.sh test/dist.sh test/debian13.sh)
+	else
+		checks+=("env HCL_DEB_IN_PLACE=1 bash test/deb.sh" test/dist.sh)
+	fi
+fi
+for check in "${checks[@]}"; do
+	name=${check##*/}
+	log=$work/check-${name%%[ .]*}.log
+	case $check in env*) cmd=$check ;; *) cmd="bash $check" ;; esac
+	if (cd "$HCL_ROOT" && $cmd) >"$log" 2>&1; then
 		checks_ok=$((checks_ok + 1))
 		tail -1 "$log"
 	else
@@ -55,7 +69,7 @@ tap_missing=$((tap_all - tap_files))
 echo "pgtap assertions: $tap_ok passed, $tap_bad failed"
 echo "regression files: $files_ok passed, $files_bad failed, $files_missing did not run (of $files_all);" \
      "TAP files: $tap_files_ok passed, $((tap_files - tap_files_ok)) failed, $tap_missing did not run (of $tap_all)"
-echo "production checks (fuzz regressions, sanitizers, valgrind): $checks_ok passed, $checks_bad failed"
+echo "production checks (fuzz regressions, sanitizers, valgrind, packaging): $checks_ok passed, $checks_bad failed"
 passed=$((files_ok + tap_files_ok + checks_ok))
 failed=$((files_bad + files_missing + tap_files - tap_files_ok + tap_missing + checks_bad))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1	# make failed before any test ran

@@ -52,6 +52,18 @@ mkdir -p "$OUT"
 cp "$work"/postgresql-*-hcledger_*.deb "$OUT/"
 ls "$OUT"
 
+# HCL_DEB_IN_PLACE=1 (in test/debian13.sh's chroot, which cannot make a
+# tree of its own): the package installed here, over the build's files.
+if [ "${HCL_DEB_IN_PLACE:-0}" = 1 ]; then
+	pkg=$(ls "$OUT"/postgresql-*-hcledger_*.deb | grep -v dbgsym)
+	apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+	echo "installed: $(dpkg-query -W -f='${Package} ${Version}' "$(dpkg-deb -f "$pkg" Package)")"
+	echo "on the PATH: $(command -v hcledger-verify) $(command -v hcledger-export-tiles)"
+	(cd "$HCL_ROOT" && HCL_FROM_PACKAGE=1 bash test/demo.sh)
+	echo "hcledger: the package installs on Debian $suite and the demo runs from it"
+	exit 0
+fi
+
 # A fresh tree, the package installed with apt, the demo run from it.
 tree=$(mktemp -d /var/tmp/hcledger-debtree.XXXXXX)
 echo "hcledger: a fresh Debian $suite tree in $tree"
