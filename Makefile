@@ -10,10 +10,13 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = hcledger
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
-# sql/hcledger.sql is the current version's install script, built as
+# The current version's install script is sql/install/*.sql, one file per
+# concern named after src/, concatenated in name order into
 # hcledger--$(EXTVERSION).sql.  Each released version's full script is kept
 # as it was released (sql/hcledger--X.sql, committed), with an update script
-# to the next (sql/hcledger--X--Y.sql): docs/upgrades.md.
+# to the next (sql/hcledger--X--Y.sql): docs/upgrades.md.  The other files
+# of sql/ are the regression tests.
+INSTALL_SQL = $(sort $(wildcard sql/install/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 DOCS       = README.md
@@ -40,8 +43,8 @@ include $(PGXS)
 # every object is rebuilt when a header changes (PGXS tracks none)
 $(OBJS): $(wildcard src/*.h)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
-	cp $< $@
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL)
+	cat $^ > $@
 
 # A PGXN release archive of the committed tree: hcledger-<version>.zip, one
 # top directory, META.json at its root (its versions must be this one).

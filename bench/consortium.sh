@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consortium benchmark (the consortium section of sql/hcledger.sql): the time
+# Consortium benchmark (sql/install/1[2-5]_consortium_*.sql): the time
 # from a health code being issued at one member to it being verifiable at
 # another, under an issuing load.  Run by bench/run.sh, or alone: sudo bash
 # bench/consortium.sh (or as postgres; the extension must be installed).

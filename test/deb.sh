@@ -9,9 +9,8 @@
 # ${HCL_DEB_OUT:-/var/tmp/hcledger-deb}.  Usage: sudo bash test/deb.sh
 set -euo pipefail
 HCL_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MIRROR=${HCL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY=${HCL_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
 OUT=${HCL_DEB_OUT:-/var/tmp/hcledger-deb}
+. "$HCL_ROOT/test/chroot.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "hcledger: run this as root (sudo): it installs the build tools and makes a chroot" >&2
@@ -20,7 +19,7 @@ fi
 suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in dpkg-dev debhelper fakeroot postgresql-server-dev-all libssl-dev mmdebstrap; do
+for p in dpkg-dev debhelper fakeroot postgresql-server-dev-all libssl-dev git; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -30,20 +29,8 @@ fi
 
 # Build from the checkout's files (no build products), out of the tree.
 work=$(mktemp -d /var/tmp/hcledger-debbuild.XXXXXX)
-tree=
-cleanup() {
-	if [ -n "$tree" ]; then
-		for m in dev/pts dev/shm dev proc sys; do
-			mountpoint -q "$tree/$m" 2>/dev/null && umount -l "$tree/$m" || true
-		done
-		rm -rf --one-file-system "$tree"
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir "$work/hcledger"
-(cd "$HCL_ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) |
-	tar -xf - -C "$work/hcledger"
+trap 'hcl_tree_cleanup; rm -rf "$work"' EXIT
+hcl_checkout_copy "$work/hcledger"
 echo "hcledger: building the package on Debian $suite"
 (cd "$work/hcledger" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 ||
 	{ tail -40 "$work/build.log"; echo "hcledger: the package build failed" >&2; exit 1; }
@@ -65,25 +52,18 @@ if [ "${HCL_DEB_IN_PLACE:-0}" = 1 ]; then
 fi
 
 # A fresh tree, the package installed with apt, the demo run from it.
-tree=$(mktemp -d /var/tmp/hcledger-debtree.XXXXXX)
-echo "hcledger: a fresh Debian $suite tree in $tree"
-mmdebstrap --quiet --variant=minbase "$suite" "$tree" \
-	"deb $MIRROR $suite main" "deb $MIRROR $suite-updates main" "deb $SECURITY $suite-security main"
+echo "hcledger: a fresh Debian $suite tree"
+tree=$(hcl_tree_make "$suite")
+hcl_trees+=("$tree")
 cp "$OUT"/postgresql-*-hcledger_*.deb "$tree/tmp/"
 mkdir "$tree/hcledger"
 (cd "$HCL_ROOT" && tar -cf - test/setup.sh test/demo.sh test/demo.sql test/demo_codes.sql test/demo_consortium.sql) |
 	tar -xf - -C "$tree/hcledger"
-mount -t proc proc "$tree/proc"
-mount -t sysfs sys "$tree/sys"
-mount --bind /dev "$tree/dev"
-mount --bind /dev/pts "$tree/dev/pts"
-mount -t tmpfs -o mode=1777 shm "$tree/dev/shm"
-chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
-	bash -c 'set -e
-		apt-get update -qq
-		pkg=$(ls /tmp/postgresql-*-hcledger_*.deb | grep -v dbgsym)
-		apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
-		echo "installed: $(dpkg-query -W -f="\${Package} \${Version}" "$(dpkg-deb -f "$pkg" Package)")"
-		echo "on the PATH: $(command -v hcledger-verify) $(command -v hcledger-export-tiles)"
-		cd /hcledger && HCL_FROM_PACKAGE=1 bash test/demo.sh'
+hcl_tree_run "$tree" 'set -e
+	apt-get update -qq
+	pkg=$(ls /tmp/postgresql-*-hcledger_*.deb | grep -v dbgsym)
+	apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+	echo "installed: $(dpkg-query -W -f="\${Package} \${Version}" "$(dpkg-deb -f "$pkg" Package)")"
+	echo "on the PATH: $(command -v hcledger-verify) $(command -v hcledger-export-tiles)"
+	cd /hcledger && HCL_FROM_PACKAGE=1 bash test/demo.sh'
 echo "hcledger: the package installs on a fresh Debian $suite tree and the demo runs from it"

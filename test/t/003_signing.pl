@@ -13,6 +13,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclFiles;
 
 my $node = PostgreSQL::Test::Cluster->new('signing');
 $node->init;
@@ -20,8 +23,6 @@ my $dir = $node->basedir;
 my $key = "$dir/node.pem";
 
 sub openssl { system('openssl', @_) == 0 or die "openssl @_ failed"; }
-sub slurp { open my $f, '<:raw', $_[0] or die "$_[0]: $!"; local $/; my $d = <$f>; close $f; return $d; }
-sub spew { open my $f, '>:raw', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f; }
 sub new_key { my ($path) = @_; unlink $path; openssl('genpkey', '-algorithm', 'ed25519', '-out', $path); chmod 0600, $path; }
 
 new_key($key);
@@ -45,16 +46,7 @@ $node->safe_psql('postgres', q(
 ));
 
 # Query output as exact bytes (no trailing newline added by psql).
-sub value
-{
-	my ($sql) = @_;
-	my $file = "$dir/value.out";
-	$node->safe_psql('postgres', "COPY (SELECT encode(convert_to(($sql), 'UTF8'), 'base64')) TO '$file'");
-	my $b64 = slurp($file);
-	$b64 =~ s/\\n|\n//g;
-	require MIME::Base64;
-	return MIME::Base64::decode_base64($b64);
-}
+sub value { return query_bytes($node, 'postgres', $_[0]); }
 
 sub verify_cli
 {

@@ -18,6 +18,9 @@ use File::Temp qw(tempdir);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HclFiles;
 
 my $node = PostgreSQL::Test::Cluster->new('formats');
 $node->init;
@@ -45,20 +48,9 @@ my $tlogcheck = "$dir/tlogcheck";
 	ok(-x $tlogcheck, 'the Go checker builds from Debian\'s golang.org/x/mod sources') or BAIL_OUT("go build: $err");
 }
 
-sub slurp { open my $f, '<:raw', $_[0] or die "$_[0]: $!"; local $/; my $d = <$f>; close $f; return $d; }
-sub spew { open my $f, '>:raw', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f; }
 
 # Query output as exact bytes.
-sub value
-{
-	my ($sql) = @_;
-	my $file = "$dir/value.out";
-	$node->safe_psql('formats', "COPY (SELECT encode(convert_to(($sql), 'UTF8'), 'base64')) TO '$file'");
-	my $b64 = slurp($file);
-	$b64 =~ s/\\n|\n//g;
-	require MIME::Base64;
-	return MIME::Base64::decode_base64($b64);
-}
+sub value { return query_bytes($node, 'formats', $_[0]); }
 
 sub run
 {

@@ -1,0 +1,447 @@
+--
+-- Health codes (docs/health-codes.md): one ledger, hcledger.codes, of
+-- issues, status changes and revocations; no personal data in it.
+--
+
+-- The four roles (cluster-wide, so made only if missing; kept on DROP EXTENSION).
+DO $$
+DECLARE r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['hcledger_admin', 'hcledger_issuer', 'hcledger_verifier', 'hcledger_auditor'] LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+			EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+END $$;
+GRANT USAGE ON SCHEMA hcledger TO hcledger_admin, hcledger_issuer, hcledger_verifier, hcledger_auditor;
+
+CREATE TABLE authorities (
+	authority		text PRIMARY KEY CHECK (authority ~ '^[^/[:space:][:cntrl:]]+$' AND octet_length(authority) <= 255),
+	display_name	text NOT NULL,
+	is_local		boolean NOT NULL DEFAULT false,
+	added_at		timestamptz NOT NULL DEFAULT now(),
+	added_by		name NOT NULL DEFAULT session_user
+);
+CREATE UNIQUE INDEX authorities_one_local ON authorities (is_local) WHERE is_local;
+COMMENT ON TABLE authorities IS 'health authorities whose codes this database knows; the local one issues here';
+SELECT pg_catalog.pg_extension_config_dump('authorities', '');
+REVOKE ALL ON authorities FROM PUBLIC;
+GRANT SELECT ON authorities TO PUBLIC;
+
+CREATE FUNCTION add_authority(authority text, display_name text, is_local boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF authority IS NULL OR display_name IS NULL OR is_local IS NULL THEN
+		RAISE EXCEPTION 'authority, display_name and is_local must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF authority !~ '^[^/[:space:][:cntrl:]]+$' OR octet_length(authority) > 255 THEN
+		RAISE EXCEPTION 'authority "%" must be 1 to 255 bytes without spaces, slashes or control characters', authority
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = add_authority.authority) THEN
+		RAISE EXCEPTION 'authority "%" is already registered', authority USING ERRCODE = 'unique_violation',
+			HINT = 'Register its keys with hcledger.add_key; hcledger.authorities lists the authorities.';
+	END IF;
+	IF is_local AND EXISTS (SELECT FROM hcledger.authorities a WHERE a.is_local) THEN
+		RAISE EXCEPTION 'this database already issues as authority "%"', (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local)
+			USING ERRCODE = 'unique_violation', HINT = 'One database issues for one authority.';
+	END IF;
+	INSERT INTO hcledger.authorities (authority, display_name, is_local) VALUES (authority, display_name, is_local);
+END $$;
+COMMENT ON FUNCTION add_authority(text, text, boolean) IS 'register a health authority (is_local: the one this database issues as); admin only';
+
+CREATE FUNCTION credential_public_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_credential_public_key' LANGUAGE C STABLE;
+COMMENT ON FUNCTION credential_public_key() IS 'the raw ES256 public key (65-byte point) of hcledger.credential_key_file (NULL if none is set)';
+
+CREATE FUNCTION canonical_claims(claims jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_canonical_claims_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION canonical_claims(jsonb) IS 'the canonical form of a health code''s claims (docs/health-codes.md, "Claims")';
+
+CREATE FUNCTION code_issue_parts(claims jsonb, authority text, key_id text, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz,
+	OUT credential_id bytea, OUT subject bytea, OUT commitment bytea, OUT signature bytea, OUT payload text)
+	AS 'MODULE_PATHNAME', 'hcl_code_issue_parts' LANGUAGE C VOLATILE;
+CREATE FUNCTION code_decode(payload text,
+	OUT problem text, OUT authority text, OUT key_id text, OUT credential_id bytea, OUT issued_at timestamptz,
+	OUT valid_from timestamptz, OUT valid_until timestamptz, OUT commitment bytea, OUT signature bytea,
+	OUT message bytea)
+	AS 'MODULE_PATHNAME', 'hcl_code_decode_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION code_decode(text) IS 'the fields of a health code payload and the message its issuer signed (problem: why it is not one)';
+CREATE FUNCTION code_message(authority text, key_id text, credential_id bytea, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz, commitment bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_code_message_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea) IS 'the message an authority signs for a credential (docs/health-codes.md, "Credential")';
+CREATE FUNCTION code_claims(payload text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'hcl_code_claims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_claims(text) IS 'the claims a payload carries (the traveller''s own data, for display); reads no table';
+CREATE FUNCTION pseudonym(authority text, document_number text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_pseudonym_sql' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pseudonym(text, text) IS 'the HMAC pseudonym of a document number (issuers only)';
+CREATE FUNCTION ledger_rows_check(ledger regclass, rows bigint[], tree_size bigint,
+	OUT state text, OUT row_number bigint)
+	AS 'MODULE_PATHNAME', 'hcl_ledger_rows_check' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_rows_check(regclass, bigint[], bigint) IS 'are these rows sealed within tree_size leaves and unchanged? (sealed, pending, missing or altered, and the row)';
+
+-- The ledger of health codes.  Each row is one fact: a code issued, its
+-- colour changed, or its revocation.  Nothing is updated or deleted.
+CREATE TABLE codes (
+	entry			text NOT NULL CHECK (entry IN ('issue', 'status', 'revoke')),
+	credential_id	bytea NOT NULL CHECK (length(credential_id) = 16),
+	authority		text NOT NULL,
+	at				timestamptz NOT NULL,
+	colour			text CHECK (colour IN ('green', 'yellow', 'red')),
+	subject			bytea CHECK (length(subject) = 32),
+	commitment		bytea CHECK (length(commitment) = 32),
+	valid_from		timestamptz,
+	valid_until		timestamptz,
+	key_id			text,
+	signature		bytea CHECK (length(signature) = 64),
+	effective_at	timestamptz,
+	reason			text,
+	CONSTRAINT codes_entry_fields CHECK (CASE entry
+		WHEN 'issue' THEN colour IS NOT NULL AND subject IS NOT NULL AND commitment IS NOT NULL
+			AND valid_from IS NOT NULL AND valid_until > valid_from AND key_id IS NOT NULL
+			AND signature IS NOT NULL AND effective_at IS NULL
+		WHEN 'status' THEN colour IS NOT NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
+			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NULL
+		ELSE colour IS NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
+			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NOT NULL
+			AND reason IS NOT NULL END)
+);
+CREATE INDEX codes_credential ON codes (credential_id);
+CREATE INDEX codes_subject ON codes (subject) WHERE subject IS NOT NULL;
+COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes and revocations (no personal data)';
+-- Prepared as a ledger table now; registered (its uuid and origin made) at
+-- first use, by codes_ledger(): so that a restore brings back the original
+-- registration from the dump instead of clashing with a new one.  No row
+-- check: only hcledger's functions write codes (nobody is granted INSERT).
+SELECT prepare_ledger_table('codes', row_check => false);
+SELECT pg_catalog.pg_extension_config_dump('codes', '');
+-- the row numbers and catalog ids go on after a restore from where they were
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.codes', 'hcl_row')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledgers', 'ledger_id')::regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('hcledger.ledger_events', 'event_id')::regclass, '');
+REVOKE ALL ON codes FROM PUBLIC;
+GRANT SELECT ON codes TO hcledger_auditor;
+-- verify_ledger reads the row-number sequence too
+DO $$ BEGIN
+	EXECUTE format('GRANT SELECT ON SEQUENCE %s TO hcledger_auditor', pg_get_serial_sequence('hcledger.codes', 'hcl_row'));
+END $$;
+
+-- The codes ledger's id, registering it the first time (see above).
+CREATE FUNCTION codes_ledger() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE id integer := (SELECT l.ledger_id FROM hcledger.ledgers l
+                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+BEGIN
+	RETURN coalesce(id, hcledger.register_ledger('hcledger.codes'));
+END $$;
+REVOKE EXECUTE ON FUNCTION codes_ledger() FROM PUBLIC;
+
+CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
+						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := date_trunc('second', clock_timestamp());	-- not a long transaction's start
+	f timestamptz := date_trunc('second', valid_from);
+	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
+	auth text;
+	kid text;
+	pub bytea := hcledger.credential_public_key();
+	p record;
+BEGIN
+	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL THEN
+		RAISE EXCEPTION 'claims, colour, valid_for and valid_from must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF colour NOT IN ('green', 'yellow', 'red') THEN
+		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= f THEN
+		RAISE EXCEPTION 'valid_for must be at least one second' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF u <= t THEN
+		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Give a later valid_from or a longer valid_for.';
+	END IF;
+	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	IF pub IS NULL THEN
+		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'See docs/health-codes.md, "Deploying".';
+	END IF;
+	SELECT k.key_id INTO kid FROM hcledger.keys k
+	 WHERE k.authority = auth AND k.algorithm = 'es256' AND k.public_key = pub
+	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
+	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid es256 key of authority "%"', auth
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
+	END IF;
+	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
+	PERFORM hcledger.codes_ledger();
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature)
+	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
+	credential_id := p.credential_id;
+	payload := p.payload;
+END $$;
+COMMENT ON FUNCTION issue_code(jsonb, text, interval, timestamptz) IS 'issue a health code: records a commitment to the claims, never the claims; returns the traveller''s payload';
+
+-- The issue row of a local credential, locked against concurrent changes; errors if there is none.
+CREATE FUNCTION local_code(credential_id bytea) RETURNS hcledger.codes
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF credential_id IS NULL THEN
+		RAISE EXCEPTION 'credential_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM pg_advisory_xact_lock(hashtextextended(encode(credential_id, 'hex'), 7305));
+	SELECT * INTO c FROM hcledger.codes x
+	 WHERE x.credential_id = local_code.credential_id AND x.entry = 'issue'
+	   AND x.authority = (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this authority issued no health code %', encode(credential_id, 'hex') USING ERRCODE = 'no_data_found',
+			HINT = 'A credential id is the 16 bytes verify_code and issue_code return; codes of other authorities are changed by them.';
+	END IF;
+	IF EXISTS (SELECT FROM hcledger.codes x WHERE x.credential_id = local_code.credential_id AND x.entry = 'revoke') THEN
+		RAISE EXCEPTION 'health code % is revoked', encode(credential_id, 'hex') USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'A revoked code cannot change; issue a new one.';
+	END IF;
+	RETURN c;
+END $$;
+REVOKE EXECUTE ON FUNCTION local_code(bytea) FROM PUBLIC;
+
+CREATE FUNCTION set_status(credential_id bytea, colour text, reason text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF colour IS NULL OR colour NOT IN ('green', 'yellow', 'red') THEN
+		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	c := hcledger.local_code(credential_id);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, reason)
+	VALUES ('status', c.credential_id, c.authority, statement_timestamp(), colour, reason);
+END $$;
+COMMENT ON FUNCTION set_status(bytea, text, text) IS 'change a health code''s colour from now on (a new ledger entry)';
+
+CREATE FUNCTION revoke_code(credential_id bytea, reason text, effective_at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE c hcledger.codes;
+BEGIN
+	IF coalesce(btrim(reason), '') = '' THEN
+		RAISE EXCEPTION 'a reason is required to revoke a health code' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF effective_at IS NULL THEN
+		RAISE EXCEPTION 'effective_at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	c := hcledger.local_code(credential_id);
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, effective_at, reason)
+	VALUES ('revoke', c.credential_id, c.authority, statement_timestamp(), effective_at, reason);
+END $$;
+COMMENT ON FUNCTION revoke_code(bytea, text, timestamptz) IS 'revoke a health code from effective_at on, for good (a new ledger entry)';
+
+-- VOLATILE: each query in it takes a fresh snapshot, so a verdict is never
+-- judged on the snapshot of a cursor or a long statement calling it.
+CREATE FUNCTION verify_code(payload text)
+RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
+	d record;
+	k record;
+	e record;
+	issued hcledger.codes;
+	status_row bigint;
+	revoked hcledger.codes;
+	cp record;
+	chk record;
+	m record;
+	stale_why text;
+BEGIN
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
+			USING ERRCODE = 'invalid_transaction_state',
+			      DETAIL = 'Its snapshot is the transaction''s first: a revocation or status change committed since would not be seen.',
+			      HINT = 'Call verify_code in a READ COMMITTED transaction (the default) or with autocommit.';
+	END IF;
+	d := hcledger.code_decode(payload);
+	IF d.problem IS NOT NULL THEN
+		RETURN QUERY SELECT 'invalid', NULL::text, d.problem, NULL::text, NULL::timestamptz, NULL::text;
+		RETURN;
+	END IF;
+	authority := d.authority;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = d.authority) THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" is not registered here', d.authority);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
+	IF m.left_at IS NOT NULL THEN
+		verdict := 'unknown authority';
+		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
+	IF NOT FOUND OR k.algorithm <> 'es256' THEN
+		reason := format('authority "%s" has no es256 key "%s"', d.authority, d.key_id);
+	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
+		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
+	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
+		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);
+	END IF;
+	IF reason IS NOT NULL THEN
+		verdict := 'bad signature';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- the ledger's entries of this credential: our own, or a member's as
+	-- replicated.  Its issue is the first in the log: a member's log may
+	-- hold a late row numbered below rows sealed before it (docs/format.md,
+	-- "Sealing order"), so a second issue numbered lower, sealed later,
+	-- cannot take the place of the one peers saw first.  Then its status
+	-- changes and revocation after it, in row-number order (each drawn after
+	-- the one before it committed).
+	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
+	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
+	           FROM (SELECT x.*, NULL::bigint AS log_position
+	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	                 UNION ALL
+	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
+	                   FROM hcledger.peer_codes x
+	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+	                  WHERE x.authority = m.authority AND x.credential_id = d.credential_id) y
+	          WHERE y.entry = 'issue'
+	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
+		issued := e;
+		colour := e.colour;
+		status_row := e.hcl_row;
+	END LOOP;
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
+	         ORDER BY hcl_row LOOP
+		IF issued.hcl_row IS NULL OR e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
+			CONTINUE;
+		ELSIF e.entry = 'status' THEN
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
+			revoked := e;
+		END IF;
+	END LOOP;
+
+	IF NOT hcledger.ecdsa_p256_verify(k.public_key, d.message, d.signature) THEN
+		IF issued.hcl_row IS NOT NULL AND issued.commitment <> d.commitment
+		   AND hcledger.ecdsa_p256_verify(k.public_key,
+		         hcledger.code_message(d.authority, d.key_id, d.credential_id, d.issued_at, d.valid_from,
+		                               d.valid_until, issued.commitment), d.signature) THEN
+			verdict := 'tampered';
+			reason := 'the claims or salt are not those the authority signed';
+		ELSE
+			verdict := 'bad signature';
+			reason := 'the issuer''s signature does not verify';
+		END IF;
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.hcl_row IS NULL THEN
+		verdict := 'not found';
+		reason := format('the code is signed by "%s" but its ledger here has no record of it', d.authority);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
+	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
+	   OR issued.commitment <> d.commitment THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
+		colour := NULL;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	valid_until := d.valid_until;
+
+	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NOT NULL THEN
+		stale_why := hcledger.member_state_stale(m.authority, t);
+	END IF;
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+	END IF;
+	checkpoint := cp.note;
+	IF chk.state IN ('altered', 'missing') THEN
+		verdict := 'tampered';
+		reason := format('ledger row %s does not match what was sealed', chk.row_number)
+		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
+		colour := NULL;
+	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
+		verdict := 'revoked';
+		reason := revoked.reason || CASE WHEN chk.state = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+	ELSIF t >= d.valid_until THEN
+		verdict := 'expired';
+		reason := format('valid until %s', d.valid_until);
+	ELSIF t < d.valid_from THEN
+		verdict := 'not yet valid';
+		reason := format('valid from %s', d.valid_from);
+	ELSIF m.missing_rows > 0 THEN
+		-- a partial view of the member's log: a withheld revocation may be among the missing rows
+		verdict := 'incomplete';
+		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived (or not as sealed); one may change this code',
+		                 m.authority, m.missing_rows);
+	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
+		verdict := 'not yet sealed';
+		reason := CASE WHEN chk.state = 'pending'
+		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
+		               ELSE 'the ledger''s checkpoints are not signed' END;
+	ELSIF stale_why IS NOT NULL THEN
+		-- a member's word as old as its last sign of life here: a revocation since cannot be known
+		verdict := 'stale';
+		reason := stale_why;
+	ELSE
+		verdict := 'valid';
+		IF revoked.hcl_row IS NOT NULL THEN
+			reason := format('revocation scheduled for %s', revoked.effective_at);
+		END IF;
+	END IF;
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION verify_code(text) IS 'a border check: the verdict on a health code payload, its colour, and the signed checkpoint it was checked against';
+
+REVOKE EXECUTE ON FUNCTION add_authority(text, text, boolean), code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz),
+	pseudonym(text, text), issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
+	revoke_code(bytea, text, timestamptz), verify_code(text), ledger_rows_check(regclass, bigint[], bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
+	revoke_code(bytea, text, timestamptz), pseudonym(text, text) TO hcledger_issuer;
+GRANT EXECUTE ON FUNCTION verify_code(text) TO hcledger_verifier, hcledger_issuer, hcledger_auditor;
+GRANT EXECUTE ON FUNCTION add_authority(text, text, boolean),
+	add_key(text, text, text, bytea, timestamptz, timestamptz), rotate_key(text, text, text, bytea, timestamptz),
+	revoke_key(text, text, timestamptz, text), seal_ledger(regclass), seal(regclass) TO hcledger_admin;
+
