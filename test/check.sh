@@ -52,8 +52,9 @@ done
 # pgTAP assertions and pg_regress files, counted from the outputs.
 tap_ok=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ ok [0-9]+' || true)
 tap_bad=$(cat "$work"/results/*.out 2>/dev/null | grep -cE '^ not ok [0-9]+' || true)
-files_ok=$(grep -cE '^(test )? *[a-z0-9_]+ +\.\.\. ok ' "$work/check.log" || true)
-files_bad=$(grep -cE '\.\.\. FAILED' "$work/check.log" || true)
+# pg_regress lines: "test name ... ok" up to PostgreSQL 15, "ok N - name  T ms" from 16
+files_ok=$(grep -cE '^((test )? *[a-z0-9_]+ +\.\.\. ok |ok [0-9]+ +[-+] [a-z0-9_]+ +[0-9]+ ms)' "$work/check.log" || true)
+files_bad=$(grep -cE '(\.\.\. FAILED|^not ok [0-9]+ +[-+] [a-z0-9_]+ +[0-9]+ ms)' "$work/check.log" || true)
 tap_files=$(grep -cE '^test/t/[^ ]+\.pl \.+' "$work/check.log" || true)
 tap_files_ok=$(grep -cE '^test/t/[^ ]+\.pl \.+ ok$' "$work/check.log" || true)
 if [ "$status" -ne 0 ] && [ -f "$work/regression.diffs" ]; then

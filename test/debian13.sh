@@ -18,6 +18,9 @@ echo "hcledger: making a Debian 13 tree"
 tree=$(hcl_tree_make trixie --include=ca-certificates,git)
 hcl_trees+=("$tree")
 hcl_checkout_copy "$tree/hcledger"
+# a git checkout there too (test/deb.sh and test/dist.sh read it with git)
+hcl_tree_run "$tree" 'cd /hcledger && git init -q && git add -A &&
+	git -c user.name=hcledger -c user.email=ci@hcledger.invalid commit -qm "the checkout under test"'
 cmd=${*:-bash test/check.sh}
 echo "hcledger: running '$cmd' on Debian 13 in $tree"
 hcl_tree_run "$tree" "cd /hcledger && $cmd"

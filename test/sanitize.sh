@@ -198,8 +198,9 @@ status=0
 	$tests) 2>&1 | tee "$tmp/regress.log" || status=$?
 
 # --- the verdict ---
-files_ok=$(grep -cE '^(test )? *[a-z0-9_]+ +\.\.\. ok ' "$tmp/regress.log" || true)
-files_bad=$(grep -cE '\.\.\. FAILED' "$tmp/regress.log" || true)
+# pg_regress lines: "test name ... ok" up to PostgreSQL 15, "ok N - name  T ms" from 16
+files_ok=$(grep -cE '^((test )? *[a-z0-9_]+ +\.\.\. ok |ok [0-9]+ +[-+] [a-z0-9_]+ +[0-9]+ ms)' "$tmp/regress.log" || true)
+files_bad=$(grep -cE '(\.\.\. FAILED|^not ok [0-9]+ +[-+] [a-z0-9_]+ +[0-9]+ ms)' "$tmp/regress.log" || true)
 if [ "$status" -ne 0 ] && [ -f "$src/regression.diffs" ]; then
 	head -n 200 "$src/regression.diffs"
 fi

@@ -24,6 +24,7 @@
 #include "../../src/consortium.c"
 
 #include "fuzz_common.h"
+#include "pgshim.h"
 
 /* ---------- result capture, instead of the server's tuple code ---------- */
 
@@ -53,7 +54,7 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 
 void
 tuplestore_putvalues(Tuplestorestate *state, TupleDesc tdesc,
-					 Datum *values, bool *isnull)
+					 SHIM_CONST Datum *values, SHIM_CONST bool *isnull)
 {
 	FZ_CHECK(state == (Tuplestorestate *) &rows);
 	FZ_CHECK(!isnull[0] && !isnull[1] && !isnull[2]);
@@ -78,7 +79,7 @@ BlessTupleDesc(TupleDesc tupdesc)
 }
 
 HeapTuple
-heap_form_tuple(TupleDesc tupleDescriptor, Datum *values, bool *isnull)
+heap_form_tuple(TupleDesc tupleDescriptor, SHIM_CONST Datum *values, SHIM_CONST bool *isnull)
 {
 	static HeapTupleData tuple;
 

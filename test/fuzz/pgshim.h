@@ -10,6 +10,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * PostgreSQL 17 made the value arrays of heap_form_tuple and
+ * tuplestore_putvalues const: the harnesses' stand-ins follow.  (Include
+ * this after postgres.h.)
+ */
+#if PG_VERSION_NUM >= 170000
+#define SHIM_CONST const
+#else
+#define SHIM_CONST
+#endif
+
 /* Free everything palloc'd since the last reset: the end of a query. */
 extern void shim_reset(void);
 

@@ -157,7 +157,15 @@ errcode_for_file_access(void)
 	return 0;
 }
 
+/* PostgreSQL 16 dropped the errorType argument */
 void
+#if PG_VERSION_NUM >= 160000
+ExceptionalCondition(const char *conditionName, const char *fileName, int lineNumber)
+{
+	fprintf(stderr, "pgshim: failed Assert(\"%s\") at %s:%d\n", conditionName, fileName, lineNumber);
+	abort();
+}
+#else
 ExceptionalCondition(const char *conditionName, const char *errorType,
 					 const char *fileName, int lineNumber)
 {
@@ -165,6 +173,7 @@ ExceptionalCondition(const char *conditionName, const char *errorType,
 			fileName, lineNumber);
 	abort();
 }
+#endif
 
 bool
 shim_try(void (*fn) (void *), void *arg)

@@ -21,6 +21,7 @@
 #include "utils/typcache.h"
 
 #include "authority.h"
+#include "pgshim.h"
 #include "ledger.h"
 #include "signing.h"
 
@@ -99,13 +100,6 @@ namein(PG_FUNCTION_ARGS)
 {
 	UNREACHED();
 }
-
-/* PostgreSQL 17 made the value arrays of these two const */
-#if PG_VERSION_NUM >= 170000
-#define SHIM_CONST const
-#else
-#define SHIM_CONST
-#endif
 
 WEAK HeapTuple
 heap_form_tuple(TupleDesc tupleDescriptor, SHIM_CONST Datum *values, SHIM_CONST bool *isnull)
