@@ -17,23 +17,28 @@ hcl_tree_cleanup() {
 	done
 }
 
-# hcl_tree_make SUITE [mmdebstrap options]: prints the new tree's path.
+# hcl_tree_make VAR SUITE [mmdebstrap options]: makes a tree, its path in
+# VAR (registered for hcl_tree_cleanup before anything is put in it).
 hcl_tree_make() {
-	local suite=$1 tree
-	shift
+	local hcl_var=$1 hcl_suite=$2 hcl_dir
+	shift 2
 	if ! command -v mmdebstrap >/dev/null; then
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
 	fi
-	tree=$(mktemp -d "/var/tmp/hcledger-$suite.XXXXXX")
-	mmdebstrap --quiet --variant=minbase "$@" "$suite" "$tree" \
-		"deb $HCL_MIRROR $suite main" "deb $HCL_MIRROR $suite-updates main" \
-		"deb $HCL_SECURITY $suite-security main" >&2
-	mount -t proc proc "$tree/proc"
-	mount -t sysfs sys "$tree/sys"
-	mount --bind /dev "$tree/dev"
-	mount --bind /dev/pts "$tree/dev/pts"
-	mount -t tmpfs -o mode=1777 shm "$tree/dev/shm"
-	echo "$tree"
+	hcl_dir=$(mktemp -d "/var/tmp/hcledger-$hcl_suite.XXXXXX")
+	hcl_trees+=("$hcl_dir")
+	printf -v "$hcl_var" '%s' "$hcl_dir"
+	mmdebstrap --quiet --variant=minbase "$@" "$hcl_suite" "$hcl_dir" \
+		"deb $HCL_MIRROR $hcl_suite main" "deb $HCL_MIRROR $hcl_suite-updates main" \
+		"deb $HCL_SECURITY $hcl_suite-security main" >&2 || return 1
+	mount -t proc proc "$hcl_dir/proc" || return 1
+	mount -t sysfs sys "$hcl_dir/sys" || return 1
+	mount --bind /dev "$hcl_dir/dev" || return 1
+	# its own mounts must not reach the host's /dev (a shared mount on
+	# systemd machines: a tmpfs on dev/shm would cover the host's)
+	mount --make-rslave "$hcl_dir/dev" || return 1
+	mount --bind /dev/pts "$hcl_dir/dev/pts" || return 1
+	mount -t tmpfs -o mode=1777 shm "$hcl_dir/dev/shm" || return 1
 }
 
 # hcl_tree_run TREE COMMAND: runs the shell command inside, as root, with a

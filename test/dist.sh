@@ -49,9 +49,11 @@ perl -MJSON::PP -e '
 	print "dist: META.json is valid (PGXN meta spec 1.0.0), version $m->{version}\n";
 ' "$work/unpacked/hcledger-$version" "$version"
 
-# pgxn's own client builds and installs it from the archive.
+# pgxn's own client builds and installs it from the archive (the installed
+# script removed first, so that its presence after says pgxn put it there).
+rm -f "$("$PG_CONFIG" --sharedir)/extension/hcledger--$version.sql"
 pgxn install --make make --testing --pg_config "$PG_CONFIG" "$zip" >"$work/pgxn.log" 2>&1 ||
 	{ tail -30 "$work/pgxn.log"; echo "dist: pgxn install failed" >&2; exit 1; }
-[ -f "$(pg_config_sharedir=$("$PG_CONFIG" --sharedir); echo "$pg_config_sharedir")/extension/hcledger--$version.sql" ] ||
+[ -f "$("$PG_CONFIG" --sharedir)/extension/hcledger--$version.sql" ] ||
 	{ echo "dist: pgxn install did not install hcledger--$version.sql" >&2; exit 1; }
 echo "dist: pgxn install builds and installs hcledger $version from hcledger-$version.zip"
