@@ -357,3 +357,8 @@ AS $$
 $$;
 COMMENT ON FUNCTION ledger_tlog_proof(regclass, bigint, bigint, boolean) IS 'a C2SP tlog-proof that a sealed row is in a signed checkpoint of the ledger (default: the latest); extra: the row''s leaf';
 
+
+CREATE FUNCTION ledger_row_at(ledger regclass, leaf_index bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'hcl_ledger_row_at' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_row_at(regclass, bigint) IS 'the row number sealed at a log position (for proofs and receipts by position)';
+

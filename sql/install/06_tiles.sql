@@ -153,7 +153,3 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION tlog_tiles(regclass, text, boolean) IS 'the ledger''s log at its latest signed checkpoint as C2SP tlog-tiles files (path, content): those newer than the mirror''s checkpoint, then "checkpoint" (docs/receipts.md)';
 
-CREATE FUNCTION ledger_row_at(ledger regclass, leaf_index bigint) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'hcl_ledger_row_at' LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION ledger_row_at(regclass, bigint) IS 'the row number sealed at a log position (for proofs and receipts by position)';
-
