@@ -428,13 +428,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		                    WHERE a.attrelid = tbl AND a.attname = c.source AND NOT a.attisdropped
 		                      AND tn.nspname || '.' || t.typname = c.typ)
 		 HAVING count(*) > 0),
-		-- new rows must come after the sealed ones and in the current column set
+		-- new rows must come after the sealed ones and in the current column set (the
+		-- sequence read once: OFFSET 0 keeps the planner from reading it again for the
+		-- message, which a concurrent setval, as in a parallel pg_restore, would change)
 		(SELECT format('its row-number sequence would give row %s next, not after row %s (%s)', n.next_row, n.floor,
 		               CASE WHEN n.floor = l.passed_row THEN 'the last one the sealer passed' ELSE 'the rows before its current column set' END)
 		   FROM hcledger.ledgers l,
 		        LATERAL (SELECT hcledger.next_row_number(tbl) AS next_row,
 		                        greatest(l.passed_row, (SELECT max(v.from_row) - 1 FROM hcledger.ledger_columns v
-		                                              WHERE v.ledger_id = l.ledger_id)) AS floor) n
+		                                              WHERE v.ledger_id = l.ledger_id)) AS floor OFFSET 0) n
 		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND n.next_row <= n.floor)], NULL)
 $$;
 CREATE OR REPLACE FUNCTION ddl_defects_push(defects text) RETURNS void
@@ -1298,7 +1300,7 @@ BEGIN
 	RETURN 'accepted';
 END $$;
 CREATE OR REPLACE FUNCTION receive_code() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	m hcledger.members;
 	had hcledger.peer_codes;
@@ -1347,7 +1349,7 @@ BEGIN
 	RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION receive_checkpoint() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	cp_origin text;
 	a text;
@@ -1388,7 +1390,7 @@ BEGIN
 	RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION receive_key() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	k hcledger.keys := CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 	subject text := format('key %s', k.key_id);
@@ -1451,7 +1453,7 @@ BEGIN
 	RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION receive_cosignature() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	subject text := format('cosignature of %s at size %s', left(NEW.origin, 200), NEW.tree_size);
 	m hcledger.members;
@@ -1508,7 +1510,7 @@ BEGIN
 	RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION receive_nothing() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF TG_LEVEL = 'STATEMENT' THEN
 		RAISE EXCEPTION 'hcledger refused a replicated % of %.%', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -1557,6 +1559,79 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	                         'hcledger.cosignatures'::regclass, 'hcledger.keys'::regclass)
 $$;
 REVOKE EXECUTE ON FUNCTION subscription_extra_tables(name) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION admit_member(authority text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE slot text := hcledger.member_slot(authority);
+BEGIN
+	IF authority IS NULL THEN
+		RAISE EXCEPTION 'authority must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- a slot must be made before this transaction writes anything; on PostgreSQL 17+ a
+	-- failover slot, which a standby with sync_replication_slots keeps for after a failover
+	IF current_setting('server_version_num')::integer >= 170000 THEN
+		EXECUTE 'SELECT pg_catalog.pg_create_logical_replication_slot($1, ''pgoutput'', false, false, true)' USING slot;
+	ELSE
+		PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+	END IF;
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'admitted', 'slot ' || slot);
+	RETURN slot;
+END $$;
+COMMENT ON FUNCTION admit_member(text) IS 'let a member subscribe to this authority''s publications: makes its replication slot (run before it joins)';
+
+-- PostgreSQL 16+: every member's subscription belongs to hcledger_replicator,
+-- a role without superuser rights that may write the four tables a member
+-- sends and nothing else, and its apply worker runs as that role
+-- (run_as_owner; the receiving triggers run as the extension's owner).  The
+-- role can log in, as an apply worker's must, but no client may (src/
+-- replicator.c).  The subscription connects as a superuser's did
+-- (password_required = false: the connection string is set by join_member
+-- only).  Makes the role if missing
+-- and converts the subscriptions that are not so yet (made on 15 before a
+-- pg_upgrade, or by an older hcledger); returns how many.  PostgreSQL 15
+-- lets only superusers own subscriptions: there it changes nothing.
+CREATE FUNCTION restrict_subscriptions() RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r pg_catalog.pg_roles;
+	sub name;
+	n integer := 0;
+BEGIN
+	IF current_setting('server_version_num')::integer < 160000 THEN
+		RAISE NOTICE 'PostgreSQL % lets only superusers own subscriptions: the apply workers run as their owner', current_setting('server_version')
+			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them; call this again after upgrading.';
+		RETURN 0;
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = 'hcledger_replicator';
+	IF NOT FOUND THEN
+		-- (an apply worker starts as its subscription's owner: LOGIN is required)
+		CREATE ROLE hcledger_replicator LOGIN;
+	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin THEN
+		RAISE EXCEPTION 'role hcledger_replicator must not be a superuser nor bypass row security, and must have LOGIN'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'ALTER ROLE hcledger_replicator NOSUPERUSER NOBYPASSRLS LOGIN; members'' changes are applied as it.';
+	END IF;
+	GRANT USAGE ON SCHEMA hcledger TO hcledger_replicator;
+	-- (SELECT: an UPDATE or DELETE looks the row up by its replica identity)
+	GRANT SELECT, INSERT, UPDATE, DELETE ON hcledger.codes, hcledger.checkpoints, hcledger.cosignatures, hcledger.keys TO hcledger_replicator;
+	FOR sub IN SELECT s.subname FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
+	            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	              AND (s.subowner <> 'hcledger_replicator'::regrole OR s.subpasswordrequired OR NOT s.subrunasowner)
+	            ORDER BY s.subname LOOP
+		EXECUTE format('ALTER SUBSCRIPTION %I SET (password_required = false, run_as_owner = true)', sub);
+		EXECUTE format('ALTER SUBSCRIPTION %I OWNER TO hcledger_replicator', sub);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION restrict_subscriptions() IS 'PostgreSQL 16+: members'' subscriptions owned by hcledger_replicator, which writes the four consortium tables only (returns how many were changed)';
+REVOKE EXECUTE ON FUNCTION restrict_subscriptions() FROM PUBLIC;
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::integer >= 160000 THEN
+		PERFORM hcledger.restrict_subscriptions();
+	END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1632,6 +1707,9 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
 			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
+	END IF;
+	IF current_setting('server_version_num')::integer >= 160000 THEN
+		PERFORM hcledger.restrict_subscriptions();
 	END IF;
 	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
@@ -1909,7 +1987,8 @@ SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
        m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors,
        h.heard_at, date_trunc('second', clock_timestamp() - h.heard_at) AS state_age,
        m.left_at IS NULL AND hcledger.peer_max_age() > interval '0'
-         AND (h.heard_at IS NULL OR clock_timestamp() - h.heard_at > hcledger.peer_max_age()) AS stale
+         AND (h.heard_at IS NULL OR clock_timestamp() - h.heard_at > hcledger.peer_max_age()) AS stale,
+       pg_catalog.pg_get_userbyid(s.subowner) AS apply_role
   FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
   CROSS JOIN LATERAL (SELECT hcledger.member_heard_at(m.authority) AS heard_at) h
   LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())

@@ -1,6 +1,7 @@
 /*
  * hcledger.c
- *		Module entry point: settings, and the sealer worker when preloaded.
+ *		Module entry point: settings, and the sealer worker and the
+ *		replicator's login guard when preloaded.
  */
 #include "postgres.h"
 
@@ -10,6 +11,7 @@
 
 #include "authority.h"
 #include "ledger.h"
+#include "replicator.h"
 #include "signing.h"
 #include "worker.h"
 
@@ -50,5 +52,8 @@ _PG_init(void)
 	MarkGUCPrefixReserved("hcledger");
 
 	if (process_shared_preload_libraries_in_progress)
+	{
 		hcl_register_worker();
+		hcl_install_replicator_guard();
+	}
 }

@@ -19,7 +19,7 @@ fi
 suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in build-essential dpkg-dev debhelper fakeroot postgresql-server-dev-all libssl-dev git; do
+for p in build-essential dpkg-dev debhelper fakeroot postgresql-server-dev-all libssl-dev libkrb5-dev git; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -36,7 +36,7 @@ hcl_install_packages() {
 		return
 	fi
 	local pkgs="make gcc postgresql-$v postgresql-server-dev-$v postgresql-$v-pgtap
-	            libssl-dev openssl libipc-run-perl perl
+	            libssl-dev libkrb5-dev openssl libipc-run-perl perl
 	            clang libclang-rt-$HCL_CLANG_VERSION-dev valgrind
 	            golang-go golang-golang-x-mod-dev"
 	local missing=""

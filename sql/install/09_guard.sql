@@ -47,13 +47,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		                    WHERE a.attrelid = tbl AND a.attname = c.source AND NOT a.attisdropped
 		                      AND tn.nspname || '.' || t.typname = c.typ)
 		 HAVING count(*) > 0),
-		-- new rows must come after the sealed ones and in the current column set
+		-- new rows must come after the sealed ones and in the current column set (the
+		-- sequence read once: OFFSET 0 keeps the planner from reading it again for the
+		-- message, which a concurrent setval, as in a parallel pg_restore, would change)
 		(SELECT format('its row-number sequence would give row %s next, not after row %s (%s)', n.next_row, n.floor,
 		               CASE WHEN n.floor = l.passed_row THEN 'the last one the sealer passed' ELSE 'the rows before its current column set' END)
 		   FROM hcledger.ledgers l,
 		        LATERAL (SELECT hcledger.next_row_number(tbl) AS next_row,
 		                        greatest(l.passed_row, (SELECT max(v.from_row) - 1 FROM hcledger.ledger_columns v
-		                                              WHERE v.ledger_id = l.ledger_id)) AS floor) n
+		                                              WHERE v.ledger_id = l.ledger_id)) AS floor OFFSET 0) n
 		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND n.next_row <= n.floor)], NULL)
 $$;
 

@@ -1,8 +1,11 @@
 -- The replica triggers: they run only as the logical replication apply worker
 -- writes (ENABLE REPLICA), check what a member sent, keep it in the peer_*
--- tables (or the registry), and never let it into our own ledger.
+-- tables (or the registry), and never let it into our own ledger.  They run
+-- as the extension's owner (SECURITY DEFINER): on PostgreSQL 16+ the apply
+-- worker itself runs as hcledger_replicator, which may write the four
+-- consortium tables and nothing else (restrict_subscriptions).
 CREATE FUNCTION receive_code() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	m hcledger.members;
 	had hcledger.peer_codes;
@@ -52,7 +55,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION receive_checkpoint() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	cp_origin text;
 	a text;
@@ -94,7 +97,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION receive_key() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	k hcledger.keys := CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 	subject text := format('key %s', k.key_id);
@@ -158,7 +161,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION receive_cosignature() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	subject text := format('cosignature of %s at size %s', left(NEW.origin, 200), NEW.tree_size);
 	m hcledger.members;
@@ -219,7 +222,7 @@ END $$;
 -- subscribes to the four tables above only, and the DDL guard keeps it so);
 -- should a subscription reach one anyway, what arrives is refused.
 CREATE FUNCTION receive_nothing() RETURNS trigger
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF TG_LEVEL = 'STATEMENT' THEN
 		RAISE EXCEPTION 'hcledger refused a replicated % of %.%', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -294,7 +297,8 @@ SELECT m.authority, a.display_name, m.subscription, s.subenabled AS enabled,
        m.left_at, m.missing_rows, ss.apply_error_count AS apply_errors,
        h.heard_at, date_trunc('second', clock_timestamp() - h.heard_at) AS state_age,
        m.left_at IS NULL AND hcledger.peer_max_age() > interval '0'
-         AND (h.heard_at IS NULL OR clock_timestamp() - h.heard_at > hcledger.peer_max_age()) AS stale
+         AND (h.heard_at IS NULL OR clock_timestamp() - h.heard_at > hcledger.peer_max_age()) AS stale,
+       pg_catalog.pg_get_userbyid(s.subowner) AS apply_role
   FROM hcledger.members m JOIN hcledger.authorities a USING (authority)
   CROSS JOIN LATERAL (SELECT hcledger.member_heard_at(m.authority) AS heard_at) h
   LEFT JOIN pg_catalog.pg_subscription s ON s.subname = m.subscription AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())

@@ -68,8 +68,13 @@ BEGIN
 	IF authority IS NULL THEN
 		RAISE EXCEPTION 'authority must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	-- a slot must be made before this transaction writes anything
-	PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+	-- a slot must be made before this transaction writes anything; on PostgreSQL 17+ a
+	-- failover slot, which a standby with sync_replication_slots keeps for after a failover
+	IF current_setting('server_version_num')::integer >= 170000 THEN
+		EXECUTE 'SELECT pg_catalog.pg_create_logical_replication_slot($1, ''pgoutput'', false, false, true)' USING slot;
+	ELSE
+		PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+	END IF;
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (authority, 'admitted', 'slot ' || slot);
 	RETURN slot;
 END $$;
@@ -111,6 +116,60 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	                         'hcledger.cosignatures'::regclass, 'hcledger.keys'::regclass)
 $$;
 REVOKE EXECUTE ON FUNCTION subscription_extra_tables(name) FROM PUBLIC;
+
+-- PostgreSQL 16+: every member's subscription belongs to hcledger_replicator,
+-- a role without superuser rights that may write the four tables a member
+-- sends and nothing else, and its apply worker runs as that role
+-- (run_as_owner; the receiving triggers run as the extension's owner).  The
+-- role can log in, as an apply worker's must, but no client may (src/
+-- replicator.c).  The subscription connects as a superuser's did
+-- (password_required = false: the connection string is set by join_member
+-- only).  Makes the role if missing
+-- and converts the subscriptions that are not so yet (made on 15 before a
+-- pg_upgrade, or by an older hcledger); returns how many.  PostgreSQL 15
+-- lets only superusers own subscriptions: there it changes nothing.
+CREATE FUNCTION restrict_subscriptions() RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r pg_catalog.pg_roles;
+	sub name;
+	n integer := 0;
+BEGIN
+	IF current_setting('server_version_num')::integer < 160000 THEN
+		RAISE NOTICE 'PostgreSQL % lets only superusers own subscriptions: the apply workers run as their owner', current_setting('server_version')
+			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them; call this again after upgrading.';
+		RETURN 0;
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = 'hcledger_replicator';
+	IF NOT FOUND THEN
+		-- (an apply worker starts as its subscription's owner: LOGIN is required)
+		CREATE ROLE hcledger_replicator LOGIN;
+	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin THEN
+		RAISE EXCEPTION 'role hcledger_replicator must not be a superuser nor bypass row security, and must have LOGIN'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'ALTER ROLE hcledger_replicator NOSUPERUSER NOBYPASSRLS LOGIN; members'' changes are applied as it.';
+	END IF;
+	GRANT USAGE ON SCHEMA hcledger TO hcledger_replicator;
+	-- (SELECT: an UPDATE or DELETE looks the row up by its replica identity)
+	GRANT SELECT, INSERT, UPDATE, DELETE ON hcledger.codes, hcledger.checkpoints, hcledger.cosignatures, hcledger.keys TO hcledger_replicator;
+	FOR sub IN SELECT s.subname FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
+	            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	              AND (s.subowner <> 'hcledger_replicator'::regrole OR s.subpasswordrequired OR NOT s.subrunasowner)
+	            ORDER BY s.subname LOOP
+		EXECUTE format('ALTER SUBSCRIPTION %I SET (password_required = false, run_as_owner = true)', sub);
+		EXECUTE format('ALTER SUBSCRIPTION %I OWNER TO hcledger_replicator', sub);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION restrict_subscriptions() IS 'PostgreSQL 16+: members'' subscriptions owned by hcledger_replicator, which writes the four consortium tables only (returns how many were changed)';
+REVOKE EXECUTE ON FUNCTION restrict_subscriptions() FROM PUBLIC;
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::integer >= 160000 THEN
+		PERFORM hcledger.restrict_subscriptions();
+	END IF;
+END $$;
 
 CREATE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -187,6 +246,9 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
 			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
+	END IF;
+	IF current_setting('server_version_num')::integer >= 160000 THEN
+		PERFORM hcledger.restrict_subscriptions();
 	END IF;
 	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
 	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
