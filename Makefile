@@ -79,7 +79,7 @@ uninstall-verify:
 	rm -f '$(DESTDIR)$(bindir)/hcledger-verify'
 
 # Throwaway keys for the regression server (never committed): checkpoint
-# signing, credential signing and the pseudonym secret, owned by whoever
+# signing, credential signing, the pseudonym secret and the node's SM2 key, owned by whoever
 # runs the tests, mode 0600 as the server demands.
 installcheck: regress-key
 .PHONY: regress-key
@@ -88,7 +88,8 @@ regress-key:
 	@[ -f test/keys/regress_node.pem ] || openssl genpkey -algorithm ed25519 -out test/keys/regress_node.pem
 	@[ -f test/keys/regress_credential.pem ] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out test/keys/regress_credential.pem
 	@[ -f test/keys/regress_pseudonym.key ] || openssl rand -out test/keys/regress_pseudonym.key 32
-	@chmod 600 test/keys/regress_node.pem test/keys/regress_credential.pem test/keys/regress_pseudonym.key
+	@[ -f test/keys/regress_sm2.pem ] || openssl genpkey -algorithm SM2 -out test/keys/regress_sm2.pem
+	@chmod 600 test/keys/regress_node.pem test/keys/regress_credential.pem test/keys/regress_pseudonym.key test/keys/regress_sm2.pem
 
 # Production checks, each a script of its own (see the README's "Testing").
 #   make fuzz           libFuzzer harnesses, each run for HCL_FUZZ_SECONDS

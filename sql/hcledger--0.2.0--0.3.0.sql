@@ -104,7 +104,7 @@ $$;
 
 -- The number the ledger's row-number sequence gives next (NULL if it has none).
 CREATE OR REPLACE FUNCTION next_row_number(tbl regclass) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	seq regclass := pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass;
 	n bigint;
@@ -1578,53 +1578,91 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION admit_member(text) IS 'let a member subscribe to this authority''s publications: makes its replication slot (run before it joins)';
 
+CREATE FUNCTION replicator_guard_active() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_replicator_guard_active' LANGUAGE C STABLE;
+COMMENT ON FUNCTION replicator_guard_active() IS 'whether this server refuses client connections as hcledger_replicator (hcledger in shared_preload_libraries)';
+
 -- PostgreSQL 16+: every member's subscription belongs to hcledger_replicator,
 -- a role without superuser rights that may write the four tables a member
 -- sends and nothing else, and its apply worker runs as that role
 -- (run_as_owner; the receiving triggers run as the extension's owner).  The
 -- role can log in, as an apply worker's must, but no client may (src/
--- replicator.c).  The subscription connects as a superuser's did
--- (password_required = false: the connection string is set by join_member
--- only).  Makes the role if missing
--- and converts the subscriptions that are not so yet (made on 15 before a
--- pg_upgrade, or by an older hcledger); returns how many.  PostgreSQL 15
--- lets only superusers own subscriptions: there it changes nothing.
+-- replicator.c), nobody holds it, and outside an apply worker its writes
+-- are refused (hcl_own_writes).  The subscription connects as a
+-- superuser's did (password_required = false: the connection string is set
+-- by join_member only).  Makes the role when there is a subscription to
+-- give it, and converts the subscriptions that are not its yet (made by
+-- hcledger 0.2.0); returns how many.  PostgreSQL 15 lets only superusers
+-- own subscriptions: there it changes nothing.
 CREATE FUNCTION restrict_subscriptions() RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	r pg_catalog.pg_roles;
+	r pg_catalog.pg_authid;
+	subs name[];
 	sub name;
-	n integer := 0;
 BEGIN
 	IF current_setting('server_version_num')::integer < 160000 THEN
 		RAISE NOTICE 'PostgreSQL % lets only superusers own subscriptions: the apply workers run as their owner', current_setting('server_version')
-			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them; call this again after upgrading.';
+			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them.';
 		RETURN 0;
 	END IF;
-	SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = 'hcledger_replicator';
+	SELECT coalesce(array_agg(s.subname ORDER BY s.subname), '{}') INTO subs
+	  FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
+	 WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	   AND (pg_catalog.pg_get_userbyid(s.subowner) <> 'hcledger_replicator' OR s.subpasswordrequired OR NOT s.subrunasowner);
+	IF cardinality(subs) = 0 THEN
+		RETURN 0;
+	END IF;
+	IF NOT hcledger.replicator_guard_active() THEN
+		RAISE EXCEPTION 'hcledger is not in shared_preload_libraries: nothing would keep clients from logging in as hcledger_replicator'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'A consortium member preloads hcledger (its sealer signs the checkpoints peers check): see docs/consortium.md, "Settings".';
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_authid x WHERE x.rolname = 'hcledger_replicator';
 	IF NOT FOUND THEN
 		-- (an apply worker starts as its subscription's owner: LOGIN is required)
 		CREATE ROLE hcledger_replicator LOGIN;
-	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin THEN
-		RAISE EXCEPTION 'role hcledger_replicator must not be a superuser nor bypass row security, and must have LOGIN'
+	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin OR r.rolreplication OR r.rolcreaterole OR r.rolcreatedb
+	      OR r.rolpassword IS NOT NULL
+	      OR EXISTS (SELECT FROM pg_catalog.pg_auth_members a WHERE a.roleid = r.oid OR a.member = r.oid) THEN
+		RAISE EXCEPTION 'role hcledger_replicator is not as hcledger made it'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = 'ALTER ROLE hcledger_replicator NOSUPERUSER NOBYPASSRLS LOGIN; members'' changes are applied as it.';
+			      DETAIL = 'Members'' changes are applied as it: it must be a LOGIN role without a password, superuser, BYPASSRLS, REPLICATION, CREATEROLE or CREATEDB, and without members or memberships.',
+			      HINT = 'Drop the role or make it so; hcledger makes it when it is missing.';
 	END IF;
 	GRANT USAGE ON SCHEMA hcledger TO hcledger_replicator;
 	-- (SELECT: an UPDATE or DELETE looks the row up by its replica identity)
 	GRANT SELECT, INSERT, UPDATE, DELETE ON hcledger.codes, hcledger.checkpoints, hcledger.cosignatures, hcledger.keys TO hcledger_replicator;
-	FOR sub IN SELECT s.subname FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
-	            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-	              AND (s.subowner <> 'hcledger_replicator'::regrole OR s.subpasswordrequired OR NOT s.subrunasowner)
-	            ORDER BY s.subname LOOP
+	FOREACH sub IN ARRAY subs LOOP
 		EXECUTE format('ALTER SUBSCRIPTION %I SET (password_required = false, run_as_owner = true)', sub);
 		EXECUTE format('ALTER SUBSCRIPTION %I OWNER TO hcledger_replicator', sub);
-		n := n + 1;
 	END LOOP;
-	RETURN n;
+	RETURN cardinality(subs);
 END $$;
 COMMENT ON FUNCTION restrict_subscriptions() IS 'PostgreSQL 16+: members'' subscriptions owned by hcledger_replicator, which writes the four consortium tables only (returns how many were changed)';
 REVOKE EXECUTE ON FUNCTION restrict_subscriptions() FROM PUBLIC;
+-- Outside an apply worker (session_replication_role = origin), the four
+-- tables a member sends are written by hcledger's own functions only, as
+-- the extension's owner, a superuser: whoever else holds write rights on
+-- them (hcledger_replicator, and so a role that could act as it) is
+-- refused.  Once per statement.
+CREATE FUNCTION only_own_writes() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false) THEN
+		RAISE EXCEPTION 'only hcledger''s own functions write %.%', TG_TABLE_SCHEMA, TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = format('Role %s is not a superuser; a member''s rows, checkpoints, cosignatures and keys arrive through its subscription only.', current_user);
+	END IF;
+	RETURN NULL;
+END $$;
+REVOKE EXECUTE ON FUNCTION only_own_writes() FROM PUBLIC;
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.codes FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.cosignatures FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.keys FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+
+-- subscriptions hcledger 0.2.0 made on PostgreSQL 16+ go to hcledger_replicator
 DO $$
 BEGIN
 	IF current_setting('server_version_num')::integer >= 160000 THEN
@@ -2254,3 +2292,25 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- SM3 and SM2 (sql/install/02_merkle.sql, 03_signature.sql).
+CREATE FUNCTION sm3(data bytea) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_sm3_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION sm3(bytea) IS 'SM3 (GB/T 32905) of data, as hash256';
+
+-- SM2 (GB/T 32918.2): SM3 over Z_A || message, Z_A from the signer's
+-- identity (GM/T 0009's default 1234567812345678) and the key.
+CREATE FUNCTION sm2_verify(public_key bytea, message bytea, signature bytea,
+						   signature_format text DEFAULT 'raw',
+						   signer_id bytea DEFAULT '\x31323334353637383132333435363738') RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_sm2_verify_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION sm2_verify(bytea, bytea, bytea, text, bytea) IS 'SM2 signature check with SM3 and the signer identity (default 1234567812345678); signature raw r||s or DER; key as a raw point, SubjectPublicKeyInfo DER or PEM';
+
+CREATE FUNCTION sm2_public_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_sm2_public_key' LANGUAGE C STABLE;
+COMMENT ON FUNCTION sm2_public_key() IS 'the raw SM2 public key (65-byte point) of hcledger.sm2_key_file (NULL if none is set)';
+
+CREATE FUNCTION sm2_sign(message bytea, signer_id bytea DEFAULT '\x31323334353637383132333435363738') RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_sm2_sign_sql' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION sm2_sign(bytea, bytea) IS 'the node''s SM2 signature (raw r||s) of message for the signer identity, with hcledger.sm2_key_file (NULL if none is set)';
+REVOKE EXECUTE ON FUNCTION sm2_sign(bytea, bytea) FROM PUBLIC;

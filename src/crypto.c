@@ -1,6 +1,7 @@
 /*
  * crypto.c
- *		The one file that calls OpenSSL: SHA-256, Ed25519 and ECDSA P-256.
+ *		The one file that calls OpenSSL: SHA-256, SM3, Ed25519, ECDSA P-256
+ *		and SM2.
  *
  * See crypto.h for the contract.  Every function frees what it allocated
  * before it returns and clears OpenSSL's error queue on failure, so a
@@ -21,7 +22,7 @@
 #include <openssl/x509.h>
 
 static EVP_PKEY *hcl_decode_public_key(const uint8_t *key, size_t keylen,
-									   bool want_ed25519,
+									   hcl_key_kind kind,
 									   hcl_verify_result *result);
 
 /* A digest context kept for the life of the process: hashing is hot. */
@@ -123,6 +124,21 @@ hcl_sha256_stream_end(uint8_t out[HCL_HASH_LEN])
 	return true;
 }
 
+bool
+hcl_sm3(const void *data, size_t len, uint8_t out[HCL_HASH_LEN])
+{
+	EVP_MD	   *md = EVP_MD_fetch(NULL, "SM3", NULL);
+	unsigned int outlen = 0;
+	bool		ok;
+
+	ok = md != NULL && EVP_Digest(data, len, out, &outlen, md, NULL) == 1 &&
+		outlen == HCL_HASH_LEN;
+	EVP_MD_free(md);
+	if (!ok)
+		ERR_clear_error();
+	return ok;
+}
+
 /* Is this buffer PEM text (it starts with the PEM boundary)? */
 static bool
 hcl_is_pem(const uint8_t *key, size_t keylen)
@@ -133,21 +149,31 @@ hcl_is_pem(const uint8_t *key, size_t keylen)
 		memcmp(key, marker, sizeof(marker) - 1) == 0;
 }
 
-/* A raw uncompressed (65 bytes) or compressed (33 bytes) P-256 point. */
+/* The curve of a kind of EC key, and OpenSSL's key type for it. */
+static const char *
+hcl_ec_group(hcl_key_kind kind)
+{
+	return kind == HCL_KEY_KIND_SM2 ? "SM2" : "prime256v1";
+}
+
+/*
+ * A raw uncompressed (65 bytes) or compressed (33 bytes) point on the curve
+ * of kind (P-256, or SM2's curve of GB/T 32918.5).
+ */
 static EVP_PKEY *
-hcl_p256_from_point(const uint8_t *key, size_t keylen)
+hcl_ec_from_point(const uint8_t *key, size_t keylen, hcl_key_kind kind)
 {
 	EVP_PKEY_CTX *ctx;
 	EVP_PKEY   *pkey = NULL;
 	OSSL_PARAM	params[3];
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-												 (char *) "prime256v1", 0);
+												 (char *) hcl_ec_group(kind), 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
 												  (void *) key, keylen);
 	params[2] = OSSL_PARAM_construct_end();
 
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, kind == HCL_KEY_KIND_SM2 ? "SM2" : "EC", NULL);
 	if (ctx == NULL)
 		return NULL;
 	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
@@ -157,21 +183,33 @@ hcl_p256_from_point(const uint8_t *key, size_t keylen)
 	return pkey;
 }
 
-/* SubjectPublicKeyInfo, DER: the whole buffer must be one structure. */
+/*
+ * SubjectPublicKeyInfo, DER: the whole buffer must be one structure, and
+ * in the one encoding of its key (OpenSSL's decoder lets some bytes vary,
+ * the BIT STRING's count of unused bits for one; a key registry that
+ * compares keys by their bytes must not see one key under two encodings).
+ */
 static EVP_PKEY *
 hcl_key_from_der(const uint8_t *key, size_t keylen)
 {
 	const unsigned char *p = key;
+	unsigned char *again = NULL;
 	EVP_PKEY   *pkey;
+	int			len;
 
 	if (keylen > (size_t) 0x7fffffff)
 		return NULL;
 	pkey = d2i_PUBKEY(NULL, &p, (long) keylen);
-	if (pkey != NULL && p != key + keylen)
+	if (pkey == NULL)
+		return NULL;
+	if (p != key + keylen ||
+		(len = i2d_PUBKEY(pkey, &again)) < 0 || (size_t) len != keylen ||
+		memcmp(again, key, keylen) != 0)
 	{
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
+	OPENSSL_free(again);
 	return pkey;
 }
 
@@ -204,7 +242,7 @@ hcl_key_from_pem(const uint8_t *key, size_t keylen)
 
 typedef struct hcl_cached_key
 {
-	bool		ed25519;
+	hcl_key_kind kind;
 	size_t		len;
 	uint8_t		bytes[HCL_KEY_CACHE_MAX_LEN];
 	EVP_PKEY   *pkey;
@@ -214,7 +252,7 @@ static hcl_cached_key hcl_key_cache[HCL_KEY_CACHE_SIZE];
 static int	hcl_key_cache_next = 0;
 
 static EVP_PKEY *
-hcl_key_cache_get(const uint8_t *key, size_t keylen, bool ed25519)
+hcl_key_cache_get(const uint8_t *key, size_t keylen, hcl_key_kind kind)
 {
 	int			i;
 
@@ -222,7 +260,7 @@ hcl_key_cache_get(const uint8_t *key, size_t keylen, bool ed25519)
 	{
 		hcl_cached_key *e = &hcl_key_cache[i];
 
-		if (e->pkey != NULL && e->ed25519 == ed25519 && e->len == keylen &&
+		if (e->pkey != NULL && e->kind == kind && e->len == keylen &&
 			memcmp(e->bytes, key, keylen) == 0)
 			return EVP_PKEY_up_ref(e->pkey) == 1 ? e->pkey : NULL;
 	}
@@ -230,7 +268,7 @@ hcl_key_cache_get(const uint8_t *key, size_t keylen, bool ed25519)
 }
 
 static void
-hcl_key_cache_put(const uint8_t *key, size_t keylen, bool ed25519,
+hcl_key_cache_put(const uint8_t *key, size_t keylen, hcl_key_kind kind,
 				  EVP_PKEY *pkey)
 {
 	hcl_cached_key *e = &hcl_key_cache[hcl_key_cache_next];
@@ -239,7 +277,7 @@ hcl_key_cache_put(const uint8_t *key, size_t keylen, bool ed25519,
 		return;
 	EVP_PKEY_free(e->pkey);
 	e->pkey = pkey;
-	e->ed25519 = ed25519;
+	e->kind = kind;
 	e->len = keylen;
 	memcpy(e->bytes, key, keylen);
 	hcl_key_cache_next = (hcl_key_cache_next + 1) % HCL_KEY_CACHE_SIZE;
@@ -247,27 +285,27 @@ hcl_key_cache_put(const uint8_t *key, size_t keylen, bool ed25519,
 
 /*
  * Parse a public key given as PEM, as raw bytes (32-byte Ed25519 key, or a
- * 65/33-byte P-256 point) or as SubjectPublicKeyInfo DER, and check that it
- * is a key of the wanted kind.  On failure *result says why.  The caller
- * frees the result.
+ * 65/33-byte P-256 or SM2 point) or as SubjectPublicKeyInfo DER, and check
+ * that it is a key of the wanted kind.  On failure *result says why.  The
+ * caller frees the result.
  */
 static EVP_PKEY *
-hcl_parse_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
+hcl_parse_public_key(const uint8_t *key, size_t keylen, hcl_key_kind kind,
 					 hcl_verify_result *result)
 {
-	EVP_PKEY   *pkey = hcl_key_cache_get(key, keylen, want_ed25519);
+	EVP_PKEY   *pkey = hcl_key_cache_get(key, keylen, kind);
 
 	if (pkey != NULL)
 		return pkey;
-	pkey = hcl_decode_public_key(key, keylen, want_ed25519, result);
+	pkey = hcl_decode_public_key(key, keylen, kind, result);
 	if (pkey != NULL)
-		hcl_key_cache_put(key, keylen, want_ed25519, pkey);
+		hcl_key_cache_put(key, keylen, kind, pkey);
 	return pkey;
 }
 
 /* Decode and check a public key, as hcl_parse_public_key says. */
 static EVP_PKEY *
-hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
+hcl_decode_public_key(const uint8_t *key, size_t keylen, hcl_key_kind kind,
 					  hcl_verify_result *result)
 {
 	EVP_PKEY   *pkey;
@@ -278,14 +316,14 @@ hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
 	 * key is that short): otherwise the raw form of such a key, which
 	 * hcl_public_key_raw returns, would not parse.
 	 */
-	if (want_ed25519 && keylen == 32)
+	if (kind == HCL_KEY_KIND_ED25519 && keylen == 32)
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, keylen);
 	else if (hcl_is_pem(key, keylen))
 		pkey = hcl_key_from_pem(key, keylen);
-	else if (!want_ed25519 &&
+	else if (kind != HCL_KEY_KIND_ED25519 &&
 			 ((keylen == 65 && key[0] == 0x04) ||
 			  (keylen == 33 && (key[0] == 0x02 || key[0] == 0x03))))
-		pkey = hcl_p256_from_point(key, keylen);
+		pkey = hcl_ec_from_point(key, keylen, kind);
 	else
 		pkey = hcl_key_from_der(key, keylen);
 
@@ -295,16 +333,17 @@ hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
 		return NULL;
 	}
 
-	if (want_ed25519)
+	if (kind == HCL_KEY_KIND_ED25519)
 		right_kind = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519;
 	else
 	{
 		char		group[64];
 		size_t		glen = 0;
 
-		right_kind = EVP_PKEY_is_a(pkey, "EC") &&
+		/* (OpenSSL decodes a key on SM2's curve as an "SM2" key) */
+		right_kind = (EVP_PKEY_is_a(pkey, "EC") || EVP_PKEY_is_a(pkey, "SM2")) &&
 			EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) == 1 &&
-			strcmp(group, "prime256v1") == 0;
+			strcmp(group, hcl_ec_group(kind)) == 0;
 	}
 	if (!right_kind)
 	{
@@ -315,19 +354,27 @@ hcl_decode_public_key(const uint8_t *key, size_t keylen, bool want_ed25519,
 	return pkey;
 }
 
-/* Run EVP_DigestVerify with the given digest (NULL for Ed25519). */
+/*
+ * Run EVP_DigestVerify with the given digest (NULL for Ed25519).  For SM2,
+ * id is the signer's distinguishing identifier that Z_A is computed from
+ * (set after the init, before any data: OpenSSL computes Z_A first); NULL
+ * for the others.
+ */
 static hcl_verify_result
 hcl_digest_verify(EVP_PKEY *pkey, const char *digest,
+				  const uint8_t *id, size_t idlen,
 				  const uint8_t *msg, size_t msglen,
 				  const uint8_t *sig, size_t siglen)
 {
 	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
 	hcl_verify_result result;
 	int			rc;
 
 	if (mctx == NULL)
 		return HCL_CRYPTO_FAILURE;
-	if (EVP_DigestVerifyInit_ex(mctx, NULL, digest, NULL, NULL, pkey, NULL) != 1)
+	if (EVP_DigestVerifyInit_ex(mctx, &pctx, digest, NULL, NULL, pkey, NULL) != 1 ||
+		(id != NULL && EVP_PKEY_CTX_set1_id(pctx, id, (int) idlen) != 1))
 		result = HCL_CRYPTO_FAILURE;
 	else
 	{
@@ -344,12 +391,12 @@ hcl_ed25519_verify(const uint8_t *key, size_t keylen,
 				   const uint8_t *sig, size_t siglen)
 {
 	hcl_verify_result result = HCL_SIG_INVALID;
-	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, true, &result);
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, HCL_KEY_KIND_ED25519, &result);
 
 	if (pkey != NULL)
 	{
 		if (siglen == 64)
-			result = hcl_digest_verify(pkey, NULL, msg, msglen, sig, siglen);
+			result = hcl_digest_verify(pkey, NULL, NULL, 0, msg, msglen, sig, siglen);
 		else
 			result = HCL_SIG_INVALID;
 		EVP_PKEY_free(pkey);
@@ -386,13 +433,16 @@ hcl_raw_to_der(const uint8_t *sig, uint8_t *der, size_t dersize)
 	return len > 0 ? (size_t) len : 0;
 }
 
-hcl_verify_result
-hcl_p256_verify(const uint8_t *key, size_t keylen,
-				const uint8_t *msg, size_t msglen,
-				const uint8_t *sig, size_t siglen, hcl_sig_format format)
+/* ECDSA (P-256, SHA-256) or SM2 (SM3, with id): raw or DER signatures. */
+static hcl_verify_result
+hcl_ec_verify(hcl_key_kind kind, const uint8_t *key, size_t keylen,
+			  const uint8_t *id, size_t idlen,
+			  const uint8_t *msg, size_t msglen,
+			  const uint8_t *sig, size_t siglen, hcl_sig_format format)
 {
 	hcl_verify_result result = HCL_SIG_INVALID;
-	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, false, &result);
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, kind, &result);
+	const char *digest = kind == HCL_KEY_KIND_SM2 ? "SM3" : "SHA256";
 	uint8_t		der[80];
 	size_t		derlen;
 
@@ -402,31 +452,61 @@ hcl_p256_verify(const uint8_t *key, size_t keylen,
 		return result;
 	}
 	if (format == HCL_SIG_DER)
-		result = hcl_digest_verify(pkey, "SHA256", msg, msglen, sig, siglen);
+		result = hcl_digest_verify(pkey, digest, id, idlen, msg, msglen, sig, siglen);
 	else if (siglen != 64)
 		result = HCL_SIG_INVALID;
 	else if ((derlen = hcl_raw_to_der(sig, der, sizeof(der))) == 0)
 		result = HCL_CRYPTO_FAILURE;
 	else
-		result = hcl_digest_verify(pkey, "SHA256", msg, msglen, der, derlen);
+		result = hcl_digest_verify(pkey, digest, id, idlen, msg, msglen, der, derlen);
 	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 	return result;
 }
 
 hcl_verify_result
+hcl_p256_verify(const uint8_t *key, size_t keylen,
+				const uint8_t *msg, size_t msglen,
+				const uint8_t *sig, size_t siglen, hcl_sig_format format)
+{
+	return hcl_ec_verify(HCL_KEY_KIND_P256, key, keylen, NULL, 0,
+						 msg, msglen, sig, siglen, format);
+}
+
+hcl_verify_result
+hcl_sm2_verify(const uint8_t *key, size_t keylen,
+			   const uint8_t *id, size_t idlen,
+			   const uint8_t *msg, size_t msglen,
+			   const uint8_t *sig, size_t siglen, hcl_sig_format format)
+{
+	if (idlen > HCL_SM2_ID_MAX)
+		return HCL_SIG_INVALID;
+	return hcl_ec_verify(HCL_KEY_KIND_SM2, key, keylen, id, idlen,
+						 msg, msglen, sig, siglen, format);
+}
+
+hcl_verify_result
 hcl_public_key_raw(const uint8_t *key, size_t keylen, bool ed25519,
 				   uint8_t *out, size_t *outlen)
 {
+	return hcl_public_key_raw_of(key, keylen,
+								 ed25519 ? HCL_KEY_KIND_ED25519 : HCL_KEY_KIND_P256,
+								 out, outlen);
+}
+
+hcl_verify_result
+hcl_public_key_raw_of(const uint8_t *key, size_t keylen, hcl_key_kind kind,
+					  uint8_t *out, size_t *outlen)
+{
 	hcl_verify_result result = HCL_SIG_VALID;
-	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, ed25519, &result);
+	EVP_PKEY   *pkey = hcl_parse_public_key(key, keylen, kind, &result);
 
 	if (pkey == NULL)
 	{
 		ERR_clear_error();
 		return result;
 	}
-	if (ed25519)
+	if (kind == HCL_KEY_KIND_ED25519)
 	{
 		*outlen = 32;
 		if (EVP_PKEY_get_raw_public_key(pkey, out, outlen) != 1 || *outlen != 32)
@@ -502,14 +582,21 @@ hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 	return result;
 }
 
-struct hcl_p256_signer
+struct hcl_ec_signer
 {
+	hcl_key_kind kind;
 	EVP_PKEY   *pkey;
 	EVP_MD_CTX *mctx;
 };
 
 void
 hcl_p256_signer_free(hcl_p256_signer *signer)
+{
+	hcl_sm2_signer_free(signer);
+}
+
+void
+hcl_sm2_signer_free(hcl_sm2_signer *signer)
 {
 	if (signer == NULL)
 		return;
@@ -518,22 +605,23 @@ hcl_p256_signer_free(hcl_p256_signer *signer)
 	OPENSSL_free(signer);
 }
 
-hcl_sign_result
-hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
-						 hcl_p256_signer **signer, uint8_t pub[65])
+/* A P-256 or SM2 private key (PEM) made into a signer, as the API says. */
+static hcl_sign_result
+hcl_ec_signer_from_pem(hcl_key_kind kind, const char *pem, size_t pemlen,
+					   struct hcl_ec_signer **signer, uint8_t pub[65])
 {
 	EVP_PKEY   *pkey = hcl_private_key_from_pem(pem, pemlen);
-	hcl_p256_signer *s;
+	struct hcl_ec_signer *s;
 	char		group[32];
 	size_t		publen = 0;
 
 	*signer = NULL;
 	if (pkey == NULL)
 		return HCL_SIGN_UNPARSEABLE;
-	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+	if (!(EVP_PKEY_is_a(pkey, "EC") || EVP_PKEY_is_a(pkey, "SM2")) ||
 		EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
 									   group, sizeof(group), NULL) != 1 ||
-		strcmp(group, "prime256v1") != 0)
+		strcmp(group, hcl_ec_group(kind)) != 0)
 	{
 		EVP_PKEY_free(pkey);
 		ERR_clear_error();
@@ -550,31 +638,50 @@ hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
 		ERR_clear_error();
 		return HCL_SIGN_FAILURE;
 	}
+	s->kind = kind;
 	s->pkey = pkey;
 	s->mctx = EVP_MD_CTX_new();
 	if (s->mctx == NULL)
 	{
-		hcl_p256_signer_free(s);
+		hcl_sm2_signer_free(s);
 		return HCL_SIGN_FAILURE;
 	}
 	*signer = s;
 	return HCL_SIGN_OK;
 }
 
-bool
-hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg, size_t msglen,
-			  uint8_t sig[64])
+hcl_sign_result
+hcl_p256_signer_from_pem(const char *pem, size_t pemlen,
+						 hcl_p256_signer **signer, uint8_t pub[65])
+{
+	return hcl_ec_signer_from_pem(HCL_KEY_KIND_P256, pem, pemlen, signer, pub);
+}
+
+hcl_sign_result
+hcl_sm2_signer_from_pem(const char *pem, size_t pemlen,
+						hcl_sm2_signer **signer, uint8_t pub[65])
+{
+	return hcl_ec_signer_from_pem(HCL_KEY_KIND_SM2, pem, pemlen, signer, pub);
+}
+
+/* ES256 or SM2 (with id) signature of msg, raw r || s. */
+static bool
+hcl_ec_sign(struct hcl_ec_signer *signer, const uint8_t *id, size_t idlen,
+			const uint8_t *msg, size_t msglen, uint8_t sig[64])
 {
 	uint8_t		der[80];
 	size_t		derlen = sizeof(der);
 	const uint8_t *p = der;
 	ECDSA_SIG  *es = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
 	const BIGNUM *r,
 			   *s;
 	bool		ok;
 
-	ok = EVP_DigestSignInit_ex(signer->mctx, NULL, "SHA256", NULL, NULL,
-							   signer->pkey, NULL) == 1 &&
+	ok = EVP_DigestSignInit_ex(signer->mctx, &pctx,
+							   signer->kind == HCL_KEY_KIND_SM2 ? "SM3" : "SHA256",
+							   NULL, NULL, signer->pkey, NULL) == 1 &&
+		(id == NULL || EVP_PKEY_CTX_set1_id(pctx, id, (int) idlen) == 1) &&
 		EVP_DigestSign(signer->mctx, der, &derlen, msg, msglen) == 1 &&
 		(es = d2i_ECDSA_SIG(NULL, &p, (long) derlen)) != NULL;
 	if (ok)
@@ -586,6 +693,22 @@ hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg, size_t msglen,
 	if (!ok)
 		ERR_clear_error();
 	return ok;
+}
+
+bool
+hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg, size_t msglen,
+			  uint8_t sig[64])
+{
+	return hcl_ec_sign(signer, NULL, 0, msg, msglen, sig);
+}
+
+bool
+hcl_sm2_sign(hcl_sm2_signer *signer, const uint8_t *id, size_t idlen,
+			 const uint8_t *msg, size_t msglen, uint8_t sig[64])
+{
+	if (idlen > HCL_SM2_ID_MAX)
+		return false;
+	return hcl_ec_sign(signer, id, idlen, msg, msglen, sig);
 }
 
 bool

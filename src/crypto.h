@@ -27,12 +27,29 @@ typedef enum hcl_verify_result
 	HCL_CRYPTO_FAILURE			/* OpenSSL failed internally (out of memory) */
 } hcl_verify_result;
 
-/* Which form an ECDSA signature is in. */
+/* The kinds of public keys. */
+typedef enum hcl_key_kind
+{
+	HCL_KEY_KIND_ED25519,		/* Ed25519 (RFC 8032) */
+	HCL_KEY_KIND_P256,			/* ECDSA over P-256 (prime256v1) */
+	HCL_KEY_KIND_SM2			/* SM2 over its curve (GB/T 32918.5) */
+} hcl_key_kind;
+
+/*
+ * The longest SM2 signer identity: Z_A carries its length in bits in two
+ * bytes (GB/T 32918.2, 5.5), so at most 65535 bits, 8191 whole bytes.
+ */
+#define HCL_SM2_ID_MAX 8191
+
+/* Which form an ECDSA or SM2 signature is in. */
 typedef enum hcl_sig_format
 {
 	HCL_SIG_RAW,				/* r || s, 32 bytes each (JOSE/COSE ES256) */
 	HCL_SIG_DER					/* DER SEQUENCE { INTEGER r, INTEGER s } */
 } hcl_sig_format;
+
+/* SM3 (GB/T 32905) of one buffer.  Returns false only if OpenSSL fails. */
+extern bool hcl_sm3(const void *data, size_t len, uint8_t out[HCL_HASH_LEN]);
 
 /* SHA-256 of one buffer.  Returns false only if OpenSSL fails. */
 extern bool hcl_sha256(const void *data, size_t len, uint8_t out[HCL_HASH_LEN]);
@@ -64,6 +81,17 @@ extern hcl_verify_result hcl_p256_verify(const uint8_t *key, size_t keylen,
 										 hcl_sig_format format);
 
 /*
+ * SM2 signature (GB/T 32918.2) of msg: SM3 over Z_A || msg, Z_A computed
+ * from the signer's identity id (idlen bytes, at most HCL_SM2_ID_MAX; a
+ * longer one never verifies) and the key.
+ */
+extern hcl_verify_result hcl_sm2_verify(const uint8_t *key, size_t keylen,
+										const uint8_t *id, size_t idlen,
+										const uint8_t *msg, size_t msglen,
+										const uint8_t *sig, size_t siglen,
+										hcl_sig_format format);
+
+/*
  * The raw form of a public key given in any form the verify functions take:
  * the 32-byte Ed25519 key, or the 65-byte uncompressed P-256 point.  out
  * needs room for 65 bytes.  Returns HCL_SIG_VALID on success, otherwise
@@ -72,6 +100,10 @@ extern hcl_verify_result hcl_p256_verify(const uint8_t *key, size_t keylen,
 extern hcl_verify_result hcl_public_key_raw(const uint8_t *key, size_t keylen,
 											bool ed25519,
 											uint8_t *out, size_t *outlen);
+/* The same for any kind (an SM2 key: its 65-byte uncompressed point). */
+extern hcl_verify_result hcl_public_key_raw_of(const uint8_t *key, size_t keylen,
+											   hcl_key_kind kind,
+											   uint8_t *out, size_t *outlen);
 
 /* Outcome of using a private key. */
 typedef enum hcl_sign_result
@@ -92,8 +124,9 @@ extern hcl_sign_result hcl_ed25519_sign_pem(const char *pem, size_t pemlen,
 											const uint8_t *msg, size_t msglen,
 											uint8_t sig[64], uint8_t pub[32]);
 
-/* An ECDSA P-256 private key, parsed once and kept (opaque). */
-typedef struct hcl_p256_signer hcl_p256_signer;
+/* An ECDSA P-256 or SM2 private key, parsed once and kept (opaque). */
+typedef struct hcl_ec_signer hcl_p256_signer;
+typedef struct hcl_ec_signer hcl_sm2_signer;
 
 /*
  * Parse a P-256 private key (PEM, unencrypted; PKCS#8 or SEC1) into *signer
@@ -109,6 +142,20 @@ extern bool hcl_p256_sign(hcl_p256_signer *signer, const uint8_t *msg,
 						  size_t msglen, uint8_t sig[64]);
 
 extern void hcl_p256_signer_free(hcl_p256_signer *signer);
+
+/* The same for an SM2 private key (its point on SM2's curve in pub). */
+extern hcl_sign_result hcl_sm2_signer_from_pem(const char *pem, size_t pemlen,
+											   hcl_sm2_signer **signer,
+											   uint8_t pub[65]);
+
+/*
+ * SM2 signature of msg for the signer identity id (SM3 over Z_A || msg,
+ * raw r || s).  False if OpenSSL fails or id is longer than HCL_SM2_ID_MAX.
+ */
+extern bool hcl_sm2_sign(hcl_sm2_signer *signer, const uint8_t *id, size_t idlen,
+						 const uint8_t *msg, size_t msglen, uint8_t sig[64]);
+
+extern void hcl_sm2_signer_free(hcl_sm2_signer *signer);
 
 /* HMAC-SHA-256 (RFC 2104).  False only if OpenSSL fails. */
 extern bool hcl_hmac_sha256(const uint8_t *key, size_t keylen,

@@ -241,3 +241,16 @@ hcl_sha256_bytea(PG_FUNCTION_ARGS)
 		hcl_crypto_failed("SHA-256");
 	PG_RETURN_HASH256_P(result);
 }
+
+/* SQL function: sm3(bytea) returns hash256 (GB/T 32905) */
+PG_FUNCTION_INFO_V1(hcl_sm3_bytea);
+Datum
+hcl_sm3_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	Hash256    *result = (Hash256 *) palloc(sizeof(Hash256));
+
+	if (!hcl_sm3(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), result->data))
+		hcl_crypto_failed("SM3");
+	PG_RETURN_HASH256_P(result);
+}

@@ -24,6 +24,9 @@ typedef struct Hash256
 /* Raise an internal error after a crypto-core failure (out of memory). */
 extern void hcl_crypto_failed(const char *what) pg_attribute_noreturn();
 
+/* An SM2 signer identity of at most HCL_SM2_ID_MAX bytes, or an error (22023). */
+extern void hcl_check_sm2_id(size_t idlen);
+
 /* A palloc'd hash256 holding a copy of the 32 bytes. */
 extern Hash256 *hcl_make_hash256(const uint8 *bytes);
 

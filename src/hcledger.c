@@ -47,6 +47,7 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	hcl_define_signing_settings();
+	hcl_define_sm2_settings();
 	hcl_define_signed_settings();
 	hcl_define_authority_settings();
 	MarkGUCPrefixReserved("hcledger");

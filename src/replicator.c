@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
@@ -21,6 +22,7 @@
 #define HCL_REPLICATOR "hcledger_replicator"
 
 static ClientAuthentication_hook_type hcl_prev_client_auth = NULL;
+static bool hcl_replicator_guarded = false;
 
 static void
 hcl_refuse_replicator(Port *port, int status)
@@ -41,4 +43,16 @@ hcl_install_replicator_guard(void)
 {
 	hcl_prev_client_auth = ClientAuthentication_hook;
 	ClientAuthentication_hook = hcl_refuse_replicator;
+	hcl_replicator_guarded = true;
+}
+
+/*
+ * SQL function: replicator_guard_active() returns boolean: whether this
+ * server refuses clients as hcledger_replicator (hcledger preloaded).
+ */
+PG_FUNCTION_INFO_V1(hcl_replicator_guard_active);
+Datum
+hcl_replicator_guard_active(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(hcl_replicator_guarded);
 }

@@ -29,6 +29,9 @@ extern bool hcl_key_file_result(hcl_sign_result rc, const char *what, const char
 
 extern void hcl_define_signing_settings(void);
 
+/* hcledger.sm2_key_file (sm2_signing.c). */
+extern void hcl_define_sm2_settings(void);
+
 /*
  * The signed note of a checkpoint body: body, a blank line, and the Ed25519
  * signature line under the key name origin.  NULL when no key is set;

@@ -41,6 +41,19 @@ hcl_tree_make() {
 	mount -t tmpfs -o mode=1777 shm "$hcl_dir/dev/shm" || return 1
 }
 
+# hcl_tree_trust_host TREE: the tree trusts what this machine trusts: its
+# local certificate authorities (a network that inspects TLS adds one) and
+# its npm settings, for the tests that fetch from the npm registry.  Needs
+# ca-certificates in the tree.
+hcl_tree_trust_host() {
+	local f
+	for f in /usr/local/share/ca-certificates/*.crt; do
+		[ -f "$f" ] && cp "$f" "$1/usr/local/share/ca-certificates/"
+	done
+	[ -f /etc/npmrc ] && cp /etc/npmrc "$1/etc/npmrc"
+	hcl_tree_run "$1" 'update-ca-certificates >/dev/null'
+}
+
 # hcl_tree_run TREE COMMAND: runs the shell command inside, as root, with a
 # clean environment.
 hcl_tree_run() {

@@ -16,6 +16,7 @@ trap hcl_tree_cleanup EXIT
 
 echo "hcledger: making a Debian 13 tree"
 hcl_tree_make tree trixie --include=ca-certificates,git
+hcl_tree_trust_host "$tree"
 hcl_checkout_copy "$tree/hcledger"
 # a git checkout there too (test/deb.sh and test/dist.sh read it with git)
 hcl_tree_run "$tree" 'cd /hcledger && git init -q && git add -A &&

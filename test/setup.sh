@@ -44,6 +44,10 @@ hcl_install_packages() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done
+	# Node.js and npm run sm-crypto, the independent SM2/SM3 implementation
+	# (test/t/022_sm2_interop.pl); a machine may have them from elsewhere
+	command -v node >/dev/null || missing="$missing nodejs"
+	command -v npm >/dev/null || missing="$missing npm"
 	if [ -n "$missing" ]; then
 		echo "hcledger: installing$missing"
 		export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,10 @@ CREATE FUNCTION sha256(data bytea) RETURNS hash256
 	AS 'MODULE_PATHNAME', 'hcl_sha256_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION sha256(bytea) IS 'SHA-256 of data, as hash256 (call it as hcledger.sha256: pg_catalog.sha256 returns bytea)';
 
+CREATE FUNCTION sm3(data bytea) RETURNS hash256
+	AS 'MODULE_PATHNAME', 'hcl_sm3_bytea' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION sm3(bytea) IS 'SM3 (GB/T 32905) of data, as hash256';
+
 CREATE FUNCTION leaf_hash(leaf bytea) RETURNS hash256
 	AS 'MODULE_PATHNAME', 'hcl_leaf_hash_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION leaf_hash(bytea) IS 'RFC 9162 leaf hash: SHA-256(0x00 || leaf)';

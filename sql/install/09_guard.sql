@@ -59,9 +59,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		  WHERE l.relid = tbl AND l.dropped_at IS NULL AND n.next_row <= n.floor)], NULL)
 $$;
 
--- The number the ledger's row-number sequence gives next (NULL if it has none).
+-- The number the ledger's row-number sequence gives next (NULL if it has none):
+-- VOLATILE, as a sequence's state is not the snapshot's.
 CREATE FUNCTION next_row_number(tbl regclass) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	seq regclass := pg_get_serial_sequence(tbl::text, 'hcl_row')::regclass;
 	n bigint;

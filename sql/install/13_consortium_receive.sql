@@ -264,6 +264,27 @@ BEGIN
 	END LOOP;
 END $$;
 
+-- Outside an apply worker (session_replication_role = origin), the four
+-- tables a member sends are written by hcledger's own functions only, as
+-- the extension's owner, a superuser: whoever else holds write rights on
+-- them (hcledger_replicator, and so a role that could act as it) is
+-- refused.  Once per statement.
+CREATE FUNCTION only_own_writes() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false) THEN
+		RAISE EXCEPTION 'only hcledger''s own functions write %.%', TG_TABLE_SCHEMA, TG_TABLE_NAME
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = format('Role %s is not a superuser; a member''s rows, checkpoints, cosignatures and keys arrive through its subscription only.', current_user);
+	END IF;
+	RETURN NULL;
+END $$;
+REVOKE EXECUTE ON FUNCTION only_own_writes() FROM PUBLIC;
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.codes FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.cosignatures FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.keys FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
+
 -- A split view: two checkpoints of one log at the same size with different
 -- roots, among our own, those we accepted, and those other witnesses cosigned.
 CREATE VIEW split_views AS

@@ -117,60 +117,69 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION subscription_extra_tables(name) FROM PUBLIC;
 
+CREATE FUNCTION replicator_guard_active() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hcl_replicator_guard_active' LANGUAGE C STABLE;
+COMMENT ON FUNCTION replicator_guard_active() IS 'whether this server refuses client connections as hcledger_replicator (hcledger in shared_preload_libraries)';
+
 -- PostgreSQL 16+: every member's subscription belongs to hcledger_replicator,
 -- a role without superuser rights that may write the four tables a member
 -- sends and nothing else, and its apply worker runs as that role
 -- (run_as_owner; the receiving triggers run as the extension's owner).  The
 -- role can log in, as an apply worker's must, but no client may (src/
--- replicator.c).  The subscription connects as a superuser's did
--- (password_required = false: the connection string is set by join_member
--- only).  Makes the role if missing
--- and converts the subscriptions that are not so yet (made on 15 before a
--- pg_upgrade, or by an older hcledger); returns how many.  PostgreSQL 15
--- lets only superusers own subscriptions: there it changes nothing.
+-- replicator.c), nobody holds it, and outside an apply worker its writes
+-- are refused (hcl_own_writes).  The subscription connects as a
+-- superuser's did (password_required = false: the connection string is set
+-- by join_member only).  Makes the role when there is a subscription to
+-- give it, and converts the subscriptions that are not its yet (made by
+-- hcledger 0.2.0); returns how many.  PostgreSQL 15 lets only superusers
+-- own subscriptions: there it changes nothing.
 CREATE FUNCTION restrict_subscriptions() RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	r pg_catalog.pg_roles;
+	r pg_catalog.pg_authid;
+	subs name[];
 	sub name;
-	n integer := 0;
 BEGIN
 	IF current_setting('server_version_num')::integer < 160000 THEN
 		RAISE NOTICE 'PostgreSQL % lets only superusers own subscriptions: the apply workers run as their owner', current_setting('server_version')
-			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them; call this again after upgrading.';
+			USING HINT = 'On PostgreSQL 16 or later, hcledger_replicator owns them.';
 		RETURN 0;
 	END IF;
-	SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = 'hcledger_replicator';
+	SELECT coalesce(array_agg(s.subname ORDER BY s.subname), '{}') INTO subs
+	  FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
+	 WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+	   AND (pg_catalog.pg_get_userbyid(s.subowner) <> 'hcledger_replicator' OR s.subpasswordrequired OR NOT s.subrunasowner);
+	IF cardinality(subs) = 0 THEN
+		RETURN 0;
+	END IF;
+	IF NOT hcledger.replicator_guard_active() THEN
+		RAISE EXCEPTION 'hcledger is not in shared_preload_libraries: nothing would keep clients from logging in as hcledger_replicator'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'A consortium member preloads hcledger (its sealer signs the checkpoints peers check): see docs/consortium.md, "Settings".';
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_authid x WHERE x.rolname = 'hcledger_replicator';
 	IF NOT FOUND THEN
 		-- (an apply worker starts as its subscription's owner: LOGIN is required)
 		CREATE ROLE hcledger_replicator LOGIN;
-	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin THEN
-		RAISE EXCEPTION 'role hcledger_replicator must not be a superuser nor bypass row security, and must have LOGIN'
+	ELSIF r.rolsuper OR r.rolbypassrls OR NOT r.rolcanlogin OR r.rolreplication OR r.rolcreaterole OR r.rolcreatedb
+	      OR r.rolpassword IS NOT NULL
+	      OR EXISTS (SELECT FROM pg_catalog.pg_auth_members a WHERE a.roleid = r.oid OR a.member = r.oid) THEN
+		RAISE EXCEPTION 'role hcledger_replicator is not as hcledger made it'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = 'ALTER ROLE hcledger_replicator NOSUPERUSER NOBYPASSRLS LOGIN; members'' changes are applied as it.';
+			      DETAIL = 'Members'' changes are applied as it: it must be a LOGIN role without a password, superuser, BYPASSRLS, REPLICATION, CREATEROLE or CREATEDB, and without members or memberships.',
+			      HINT = 'Drop the role or make it so; hcledger makes it when it is missing.';
 	END IF;
 	GRANT USAGE ON SCHEMA hcledger TO hcledger_replicator;
 	-- (SELECT: an UPDATE or DELETE looks the row up by its replica identity)
 	GRANT SELECT, INSERT, UPDATE, DELETE ON hcledger.codes, hcledger.checkpoints, hcledger.cosignatures, hcledger.keys TO hcledger_replicator;
-	FOR sub IN SELECT s.subname FROM pg_catalog.pg_subscription s JOIN hcledger.members m ON m.subscription = s.subname
-	            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-	              AND (s.subowner <> 'hcledger_replicator'::regrole OR s.subpasswordrequired OR NOT s.subrunasowner)
-	            ORDER BY s.subname LOOP
+	FOREACH sub IN ARRAY subs LOOP
 		EXECUTE format('ALTER SUBSCRIPTION %I SET (password_required = false, run_as_owner = true)', sub);
 		EXECUTE format('ALTER SUBSCRIPTION %I OWNER TO hcledger_replicator', sub);
-		n := n + 1;
 	END LOOP;
-	RETURN n;
+	RETURN cardinality(subs);
 END $$;
 COMMENT ON FUNCTION restrict_subscriptions() IS 'PostgreSQL 16+: members'' subscriptions owned by hcledger_replicator, which writes the four consortium tables only (returns how many were changed)';
 REVOKE EXECUTE ON FUNCTION restrict_subscriptions() FROM PUBLIC;
-DO $$
-BEGIN
-	IF current_setting('server_version_num')::integer >= 160000 THEN
-		PERFORM hcledger.restrict_subscriptions();
-	END IF;
-END $$;
-
 CREATE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -68,7 +68,12 @@ if ($version < 160000)
 	value($mo, 'CREATE ROLE hcledger_replicator LOGIN');
 	login_refused();
 	value($mo, 'DROP ROLE hcledger_replicator');
-	my ($rc, $out, $err) = $mo->psql('postgres', 'SELECT hcledger.restrict_subscriptions()');
+	# whoever is granted write rights on the four tables writes nothing with them
+	value($mo, 'CREATE ROLE mallory; GRANT USAGE ON SCHEMA hcledger TO mallory; GRANT INSERT, DELETE ON hcledger.keys TO mallory');
+	my ($rc, $out, $err) = $mo->psql('postgres', "SET ROLE mallory; DELETE FROM hcledger.keys");
+	like($err, qr/only hcledger's own functions write hcledger\.keys/, 'a role granted DELETE on hcledger.keys is refused');
+	is(value($mo, "SELECT count(*) > 0 FROM hcledger.keys"), 't', 'the keys are still there');
+	($rc, $out, $err) = $mo->psql('postgres', 'SELECT hcledger.restrict_subscriptions()');
 	is($out, '0', 'PostgreSQL 15: restrict_subscriptions changes nothing');
 	like($err, qr/lets only superusers own subscriptions/, 'and says why');
 	is(value($mo, 'SELECT apply_role FROM hcledger.member_status'), value($mo, 'SELECT current_user'),
@@ -93,7 +98,7 @@ is(value($mo, "SELECT apply_role FROM hcledger.member_status WHERE authority = '
 	'member_status names it');
 login_refused();
 is(value($gd, "SELECT failover FROM pg_replication_slots WHERE slot_name = hcledger.member_slot('macau')"),
-	$version >= 170000 ? 't' : 'f', 'the slot admit_member made is a failover slot on 17');
+	't', 'the slot admit_member made is a failover slot (PostgreSQL 17)') if $version >= 170000;
 
 # 2. What a member sends still arrives, through the triggers.
 my $code1 = issue('GD-1');
@@ -130,19 +135,16 @@ my $errors = apply_errors();
 value($gd, "INSERT INTO public.notes VALUES ('written by a member')");
 ok($mo->poll_query_until('postgres', "SELECT apply_errors > $errors FROM hcledger.member_status WHERE authority = 'guangdong'"),
 	'the apply worker fails on a row for public.notes');
-like(slurp_from($mo->logfile, $log_at), qr/permission denied for table notes/, 'with "permission denied"');
+ok($mo->wait_for_log(qr/permission denied for table notes/, $log_at), 'with "permission denied"');
 sleep 1;
 is(value($mo, 'SELECT count(*) FROM public.notes'), '0', 'nothing is written to public.notes');
 
 unguarded($gd, "ALTER PUBLICATION hcledger_feed DROP TABLE public.notes");
 refresh();
 $log_at = -s $mo->logfile;
-$errors = apply_errors();
 value($gd, "INSERT INTO hcledger.members (authority, origin, ledger_uuid, subscription)
             VALUES ('intruder', 'hcledger/hcledger.codes/00000000000000000000000000000000', '\\x00000000000000000000000000000000', 'x')");
-ok($mo->poll_query_until('postgres', "SELECT apply_errors > $errors FROM hcledger.member_status WHERE authority = 'guangdong'"),
-	'a row for hcledger.members fails too');
-like(slurp_from($mo->logfile, $log_at), qr/permission denied for table members/, 'with "permission denied"');
+ok($mo->wait_for_log(qr/permission denied for table members/, $log_at), 'a row for hcledger.members fails too, with "permission denied"');
 is(value($mo, "SELECT count(*) FROM hcledger.members WHERE authority = 'intruder'"), '0', 'no member is added');
 is(value($mo, 'SELECT count(*) FROM public.notes'), '0', 'and the earlier note never arrived');
 
@@ -162,12 +164,36 @@ is(value($mo, "SELECT pg_get_userbyid(subowner) || ' ' || subrunasowner FROM pg_
 is(value($mo, 'SELECT hcledger.restrict_subscriptions()'), '0', 'a second call changes nothing');
 wait_verdict(issue('GD-3'), 'valid', 'codes arrive after the change');
 
-value($mo, 'ALTER ROLE hcledger_replicator SUPERUSER');
-my ($rc, $out, $err) = $mo->psql('postgres', 'SELECT hcledger.restrict_subscriptions()');
-like($err, qr/role hcledger_replicator must not be a superuser/, 'a replicator made a superuser is refused');
-value($mo, 'ALTER ROLE hcledger_replicator NOSUPERUSER');
+# A role that is not as hcledger made it is refused, before anything is changed.
+value($mo, "ALTER SUBSCRIPTION $sub OWNER TO CURRENT_USER");
+for my $change ([ 'ALTER ROLE hcledger_replicator SUPERUSER', 'ALTER ROLE hcledger_replicator NOSUPERUSER', 'made a superuser' ],
+	[ "ALTER ROLE hcledger_replicator PASSWORD 'secret'", 'ALTER ROLE hcledger_replicator PASSWORD NULL', 'given a password' ],
+	[ 'CREATE ROLE mallory; GRANT hcledger_replicator TO mallory', 'DROP ROLE mallory', 'held by another role' ])
+{
+	value($mo, $change->[0]);
+	my ($rc, $out, $err) = $mo->psql('postgres', 'SELECT hcledger.restrict_subscriptions()');
+	like($err, qr/role hcledger_replicator is not as hcledger made it/, "a replicator $change->[2] is refused");
+	value($mo, $change->[1]);
+}
+is(value($mo, "SELECT pg_get_userbyid(subowner) = current_user FROM pg_subscription WHERE subname = '$sub'"), 't', 'and the subscription was left as it was');
+is(value($mo, 'SELECT hcledger.restrict_subscriptions()'), '1', 'restored, the role takes it again');
+my ($rc, $out, $err);
 ($rc, $out, $err) = $mo->psql('postgres', "SET ROLE hcledger_admin; SELECT hcledger.restrict_subscriptions()");
 like($err, qr/permission denied for function restrict_subscriptions/, 'only a superuser may call it');
+
+# Outside an apply worker, the replicator's rights write nothing.
+my $cosignatures = value($mo, 'SELECT count(*) FROM hcledger.cosignatures');
+for my $write ([ "INSERT INTO hcledger.keys (authority, key_id, algorithm, public_key) VALUES ('guangdong', 'forged-1', 'ed25519', '\\x00')", 'an INSERT into keys' ],
+	[ 'DELETE FROM hcledger.checkpoints', 'a DELETE from checkpoints' ],
+	[ 'INSERT INTO hcledger.codes OVERRIDING SYSTEM VALUE SELECT * FROM hcledger.codes LIMIT 1', 'an INSERT into codes' ],
+	[ 'DELETE FROM hcledger.cosignatures', 'a DELETE from cosignatures' ])
+{
+	($rc, $out, $err) = $mo->psql('postgres', "SET ROLE hcledger_replicator; $write->[0]");
+	like($err, qr/only hcledger's own functions write hcledger\./, "a session as hcledger_replicator is refused $write->[1]");
+}
+ok($cosignatures > 0 && value($mo, 'SELECT count(*) FROM hcledger.cosignatures') >= $cosignatures,
+	"no cosignature was deleted (Macau had made $cosignatures)");
+is(value($mo, "SELECT count(*) FROM hcledger.keys WHERE key_id = 'forged-1'"), '0', 'no key was added');
 
 # 5. PostgreSQL 17: a failover keeps the members' slots.
 if ($version >= 170000)
