@@ -2314,3 +2314,23 @@ CREATE FUNCTION sm2_sign(message bytea, signer_id bytea DEFAULT '\x3132333435363
 	AS 'MODULE_PATHNAME', 'hcl_sm2_sign_sql' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION sm2_sign(bytea, bytea) IS 'the node''s SM2 signature (raw r||s) of message for the signer identity, with hcledger.sm2_key_file (NULL if none is set)';
 REVOKE EXECUTE ON FUNCTION sm2_sign(bytea, bytea) FROM PUBLIC;
+
+-- SM2 keys in the registry (sql/install/05_receipt.sql).
+ALTER TABLE keys DROP CONSTRAINT keys_algorithm_check,
+	ADD CONSTRAINT keys_algorithm_check CHECK (algorithm IN ('ed25519', 'es256', 'sm2'));
+COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256 and sm2';
+CREATE OR REPLACE FUNCTION verify_signature(authority text, message bytea, signature bytea, signed_at timestamptz,
+								 key_id text DEFAULT NULL)
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(bool_or(CASE k.algorithm
+	                          WHEN 'ed25519' THEN hcledger.ed25519_verify(k.public_key, message, signature)
+	                          WHEN 'sm2' THEN hcledger.sm2_verify(k.public_key, message, signature)
+	                          ELSE hcledger.ecdsa_p256_verify(k.public_key, message, signature) END), false)
+	  FROM hcledger.keys k
+	 WHERE k.authority = verify_signature.authority
+	   AND (verify_signature.key_id IS NULL OR k.key_id = verify_signature.key_id)
+	   AND k.valid_from <= signed_at AND (k.valid_until IS NULL OR signed_at < k.valid_until)
+	   AND (k.revoked_at IS NULL OR signed_at < k.revoked_at)
+$$;
+COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, ES256 raw r||s, or SM2 raw r||s with the default identity)';

@@ -11,7 +11,10 @@
 --  - every one-byte change of key, message, identity or signature is
 --    rejected (false, or for a key that no longer parses, an error);
 --  - bad input: its SQLSTATE; the node's own SM2 signatures
---    (hcledger.sm2_key_file) verify, and only a superuser makes them.
+--    (hcledger.sm2_key_file) verify, and only a superuser makes them;
+--  - SM2 keys in the key registry: registered from any form as the raw
+--    point, never taken for P-256 keys, valid from/until, rotated and
+--    revoked as the others, checked by verify_signature.
 -- The other direction, sm-crypto verifying the node's signatures, is
 -- test/t/022_sm2_interop.pl.
 \set smcrypto `cat test/data/sm/sm-crypto.json`
@@ -83,7 +86,7 @@ UNION ALL
 SELECT c.n, 'DER key', i, pg_temp.check(pg_temp.flip(pg_temp.spki(c.point), i), c.msg, c.raw_sig, 'raw', c.id)
   FROM sm2_cases c, generate_series(0, 90) i WHERE c.n <= 10;
 
-SELECT plan(32);
+SELECT plan(40);
 
 -- SM3
 SELECT is(hcledger.sm3('abc')::text, '66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0',
@@ -153,5 +156,29 @@ SELECT throws_ok($$SELECT hcledger.sm2_sign('\x'::bytea, decode(repeat('41', 819
 SET ROLE hcledger_issuer;
 SELECT throws_ok($$SELECT hcledger.sm2_sign('\x'::bytea)$$, '42501', NULL, 'sm2_sign: for superusers only');
 RESET ROLE;
+
+-- SM2 keys in the registry
+SELECT hcledger.add_authority('sm2-authority', 'An authority signing with SM2', false);
+SELECT lives_ok($$SELECT hcledger.add_key('sm2-authority', 'sm2-1', 'sm2', pg_temp.pem(point), now() - interval '1 day') FROM sm2_cases WHERE n = 0$$,
+                'add_key takes an SM2 key (here as PEM)');
+SELECT is((SELECT encode(public_key, 'hex') FROM hcledger.keys WHERE authority = 'sm2-authority' AND key_id = 'sm2-1'),
+          (SELECT encode(point, 'hex') FROM sm2_cases WHERE n = 0), 'and keeps its raw 65-byte point');
+SELECT throws_ok($$SELECT hcledger.add_key('sm2-authority', 'sm2-x', 'es256', pg_temp.spki(point), now()) FROM sm2_cases WHERE n = 0$$,
+                 '22023', 'public key is not an ECDSA P-256 key', 'an SM2 key registered as es256 is refused');
+SELECT throws_ok($$SELECT hcledger.add_key('sm2-authority', 'sm2-x', 'sm2', '\x3059301306072a8648ce3d020106082a8648ce3d030107034200046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5'::bytea, now())$$,
+                 '22023', 'public key is not an SM2 key', 'a P-256 key registered as sm2 is refused');
+SELECT throws_ok($$SELECT hcledger.public_key_raw('sm3', '\x00'::bytea)$$, '22023', 'unknown signature algorithm "sm3"', 'an unknown algorithm is refused');
+SELECT ok((SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now()) FROM sm2_cases WHERE n = 0)
+          AND NOT (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now() - interval '2 days') FROM sm2_cases WHERE n = 0),
+          'verify_signature checks an SM2 signature with the key valid at the time, and not before it was');
+SELECT hcledger.rotate_key('sm2-authority', 'sm2-2', 'sm2', point, now() - interval '1 hour') FROM sm2_cases WHERE n = 1;
+SELECT ok((SELECT valid_until = (SELECT valid_from FROM hcledger.keys WHERE key_id = 'sm2-2') FROM hcledger.keys WHERE key_id = 'sm2-1')
+          AND (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now() - interval '2 hours') FROM sm2_cases WHERE n = 0)
+          AND NOT (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now()) FROM sm2_cases WHERE n = 0)
+          AND (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now(), 'sm2-2') FROM sm2_cases WHERE n = 1 AND id = '\x31323334353637383132333435363738'::bytea),
+          'rotate_key: the old SM2 key ends where the new one starts, each verifies in its own time');
+SELECT hcledger.revoke_key('sm2-authority', 'sm2-2', now() - interval '30 minutes', 'compromised');
+SELECT ok(NOT (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now(), 'sm2-2') FROM sm2_cases WHERE n = 1),
+          'revoke_key: an SM2 signature made after the revocation no longer verifies');
 
 SELECT * FROM finish();

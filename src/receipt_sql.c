@@ -16,13 +16,13 @@
 #include "receipt.h"
 #include "signing.h"
 
-/* A public key argument in raw form, or an error 22023. */
+/* A public key argument of the kind in raw form, or an error 22023. */
 static void
-hcl_raw_key_arg(bytea *key, bool ed25519, uint8 *out, size_t *outlen)
+hcl_raw_key_arg(bytea *key, hcl_key_kind kind, uint8 *out, size_t *outlen)
 {
-	hcl_verify_result rc = hcl_public_key_raw((uint8 *) VARDATA_ANY(key),
-											  VARSIZE_ANY_EXHDR(key), ed25519,
-											  out, outlen);
+	hcl_verify_result rc = hcl_public_key_raw_of((uint8 *) VARDATA_ANY(key),
+												 VARSIZE_ANY_EXHDR(key), kind,
+												 out, outlen);
 
 	if (rc == HCL_CRYPTO_FAILURE)
 		hcl_crypto_failed("key decoding");
@@ -31,7 +31,8 @@ hcl_raw_key_arg(bytea *key, bool ed25519, uint8 *out, size_t *outlen)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg(rc == HCL_KEY_WRONG_ALGORITHM ?
 						"public key is not an %s key" : "public key is not a valid %s key",
-						ed25519 ? "Ed25519" : "ECDSA P-256")));
+						kind == HCL_KEY_KIND_ED25519 ? "Ed25519" :
+						kind == HCL_KEY_KIND_SM2 ? "SM2" : "ECDSA P-256")));
 }
 
 /* SQL function: public_key_raw(algorithm text, public_key bytea) returns bytea */
@@ -43,13 +44,20 @@ hcl_public_key_raw_sql(PG_FUNCTION_ARGS)
 	uint8		raw[65];
 	size_t		len = 0;
 	bytea	   *result;
+	hcl_key_kind kind;
 
-	if (strcmp(alg, "ed25519") != 0 && strcmp(alg, "es256") != 0)
+	if (strcmp(alg, "ed25519") == 0)
+		kind = HCL_KEY_KIND_ED25519;
+	else if (strcmp(alg, "es256") == 0)
+		kind = HCL_KEY_KIND_P256;
+	else if (strcmp(alg, "sm2") == 0)
+		kind = HCL_KEY_KIND_SM2;
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown signature algorithm \"%s\"", alg),
-				 errhint("Use 'ed25519' or 'es256'.")));
-	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(1), strcmp(alg, "ed25519") == 0, raw, &len);
+				 errhint("Use 'ed25519', 'es256' or 'sm2'.")));
+	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(1), kind, raw, &len);
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), raw, len);
@@ -134,7 +142,7 @@ hcl_trusted_keys(FunctionCallInfo fcinfo, int keyarg, int autharg, const char *o
 	if (PG_ARGISNULL(keyarg))
 		return hcl_registry_keys(PG_ARGISNULL(autharg) ? NULL :
 								 text_to_cstring(PG_GETARG_TEXT_PP(autharg)), origin, nkeys);
-	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), true, pub, &len);
+	hcl_raw_key_arg(PG_GETARG_BYTEA_PP(keyarg), HCL_KEY_KIND_ED25519, pub, &len);
 	keys = palloc0(sizeof(hcl_trusted_key));
 	hcl_trust_always(&keys[0], pub, "given as public_key");
 	*nkeys = 1;

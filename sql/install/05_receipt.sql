@@ -50,12 +50,12 @@ COMMENT ON FUNCTION ledger_verifier_key(regclass) IS 'the verifier key (signed-n
 
 CREATE FUNCTION public_key_raw(algorithm text, public_key bytea) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_public_key_raw_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256';
+COMMENT ON FUNCTION public_key_raw(text, bytea) IS 'a public key (PEM, DER or raw) as raw bytes: 32 for ed25519, the 65-byte uncompressed point for es256 and sm2';
 
 CREATE TABLE keys (
 	authority		text NOT NULL CHECK (authority ~ '^[^/[:space:]]+$'),
 	key_id			text NOT NULL CHECK (key_id <> ''),
-	algorithm		text NOT NULL CHECK (algorithm IN ('ed25519', 'es256')),
+	algorithm		text NOT NULL CHECK (algorithm IN ('ed25519', 'es256', 'sm2')),
 	public_key		bytea NOT NULL CHECK (length(public_key) = CASE algorithm WHEN 'ed25519' THEN 32 ELSE 65 END),
 	valid_from		timestamptz NOT NULL,
 	valid_until		timestamptz CHECK (valid_until > valid_from),
@@ -244,6 +244,7 @@ RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT coalesce(bool_or(CASE k.algorithm
 	                          WHEN 'ed25519' THEN hcledger.ed25519_verify(k.public_key, message, signature)
+	                          WHEN 'sm2' THEN hcledger.sm2_verify(k.public_key, message, signature)
 	                          ELSE hcledger.ecdsa_p256_verify(k.public_key, message, signature) END), false)
 	  FROM hcledger.keys k
 	 WHERE k.authority = verify_signature.authority
@@ -251,7 +252,7 @@ AS $$
 	   AND k.valid_from <= signed_at AND (k.valid_until IS NULL OR signed_at < k.valid_until)
 	   AND (k.revoked_at IS NULL OR signed_at < k.revoked_at)
 $$;
-COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, or ES256 raw r||s)';
+COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, ES256 raw r||s, or SM2 raw r||s with the default identity)';
 
 CREATE FUNCTION verify_checkpoint(checkpoint text, public_key bytea DEFAULT NULL, authority text DEFAULT NULL,
 	OUT valid boolean, OUT reason text, OUT origin text, OUT tree_size bigint, OUT root hash256,

@@ -4,8 +4,8 @@
 #  - join_member gives the subscription to hcledger_replicator, a role with
 #    no superuser rights and write rights on the four consortium tables
 #    only, with run_as_owner; member_status shows it;
-#  - codes, checkpoints and keys still arrive and verify (the receiving
-#    triggers run as the extension's owner);
+#  - codes, checkpoints and keys (an SM2 key too) still arrive and verify
+#    (the receiving triggers run as the extension's owner);
 #  - a subscription widened behind the DDL guard's back (a superuser turns
 #    the guard off) to a table of anyone's (public.notes) or to one of
 #    ours (hcledger.members) writes nothing there: the apply worker fails
@@ -63,6 +63,20 @@ sub login_refused
 		'no client may connect as hcledger_replicator, whatever pg_hba.conf allows');
 }
 
+# An SM2 key a member registers reaches the other member as an sm2 key
+# (GM/T 0003.5's example key), with its revocation.
+sub sm2_key_arrives
+{
+	my $point = '0409f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13';
+	value($gd, "SELECT hcledger.add_key('guangdong', 'sm2-1', 'sm2', '\\x$point', now())");
+	ok($mo->poll_query_until('postgres', "SELECT count(*) = 1 FROM hcledger.keys WHERE authority = 'guangdong' AND key_id = 'sm2-1'
+	                                        AND algorithm = 'sm2' AND public_key = '\\x$point'"),
+		'an SM2 key of a member arrives as an sm2 key');
+	value($gd, "SELECT hcledger.revoke_key('guangdong', 'sm2-1', now(), 'rotated')");
+	ok($mo->poll_query_until('postgres', "SELECT revoked_at IS NOT NULL FROM hcledger.keys WHERE authority = 'guangdong' AND key_id = 'sm2-1'"),
+		'and so does its revocation');
+}
+
 if ($version < 160000)
 {
 	value($mo, 'CREATE ROLE hcledger_replicator LOGIN');
@@ -79,6 +93,7 @@ if ($version < 160000)
 	is(value($mo, 'SELECT apply_role FROM hcledger.member_status'), value($mo, 'SELECT current_user'),
 		'member_status names the superuser the apply worker runs as');
 	wait_verdict(issue('GD-1'), 'valid', 'codes arrive');
+	sm2_key_arrives();
 	done_testing();
 	exit;
 }
@@ -110,6 +125,7 @@ value($gd, "SELECT hcledger.revoke_key('guangdong', 'credential-2', now(), 'not 
 ok($mo->poll_query_until('postgres', "SELECT revoked_at IS NOT NULL FROM hcledger.keys WHERE authority = 'guangdong' AND key_id = 'credential-2'"),
 	'and its revocation (an UPDATE applied as hcledger_replicator)');
 is(value($mo, "SELECT count(*) FROM hcledger.codes WHERE authority = 'guangdong'"), '0', 'nothing of the member in our own ledger');
+sm2_key_arrives();
 
 # 3. Widened behind the guard's back: nothing written.
 value($mo, "CREATE TABLE public.notes (note text)");
