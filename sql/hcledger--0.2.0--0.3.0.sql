@@ -1663,10 +1663,16 @@ CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON h
 CREATE TRIGGER hcl_own_writes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hcledger.keys FOR EACH STATEMENT EXECUTE FUNCTION hcledger.only_own_writes();
 
 -- subscriptions hcledger 0.2.0 made on PostgreSQL 16+ go to hcledger_replicator
+-- (not without the login guard: then they stay as they were, and a warning says so)
 DO $$
 BEGIN
 	IF current_setting('server_version_num')::integer >= 160000 THEN
-		PERFORM hcledger.restrict_subscriptions();
+		IF hcledger.replicator_guard_active() THEN
+			PERFORM hcledger.restrict_subscriptions();
+		ELSIF EXISTS (SELECT FROM hcledger.members) THEN
+			RAISE WARNING 'members'' subscriptions still belong to a superuser: hcledger is not in shared_preload_libraries'
+				USING HINT = 'Preload hcledger, restart, then SELECT hcledger.restrict_subscriptions();';
+		END IF;
 	END IF;
 END $$;
 

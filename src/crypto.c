@@ -678,7 +678,9 @@ hcl_ec_sign(struct hcl_ec_signer *signer, const uint8_t *id, size_t idlen,
 			   *s;
 	bool		ok;
 
-	ok = EVP_DigestSignInit_ex(signer->mctx, &pctx,
+	/* a fresh context: nothing (an SM2 identity) carried over from the last */
+	ok = EVP_MD_CTX_reset(signer->mctx) == 1 &&
+		EVP_DigestSignInit_ex(signer->mctx, &pctx,
 							   signer->kind == HCL_KEY_KIND_SM2 ? "SM3" : "SHA256",
 							   NULL, NULL, signer->pkey, NULL) == 1 &&
 		(id == NULL || EVP_PKEY_CTX_set1_id(pctx, id, (int) idlen) == 1) &&

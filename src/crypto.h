@@ -37,9 +37,10 @@ typedef enum hcl_key_kind
 
 /*
  * The longest SM2 signer identity: Z_A carries its length in bits in two
- * bytes (GB/T 32918.2, 5.5), so at most 65535 bits, 8191 whole bytes.
+ * bytes (GB/T 32918.2, 5.5), so at most 65535 bits, 8191 whole bytes;
+ * OpenSSL 3 takes at most 8190.
  */
-#define HCL_SM2_ID_MAX 8191
+#define HCL_SM2_ID_MAX 8190
 
 /* Which form an ECDSA or SM2 signature is in. */
 typedef enum hcl_sig_format

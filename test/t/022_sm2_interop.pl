@@ -29,7 +29,7 @@ my ($out, $err);
 local $ENV{npm_config_cache} = "$dir/npm-cache";
 local $ENV{npm_config_update_notifier} = 'false';
 run([ 'npm', 'ci', '--no-audit', '--no-fund', '--prefix', $dir ], '>', \$out, '2>', \$err)
-  or BAIL_OUT("npm could not install sm-crypto from the registry: $err");
+  or die "npm could not install sm-crypto from the registry: $err";
 
 system('openssl', 'genpkey', '-algorithm', 'SM2', '-out', "$dir/sm2.pem") == 0 or die 'openssl genpkey failed';
 chmod 0600, "$dir/sm2.pem";
