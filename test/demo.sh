@@ -16,7 +16,12 @@ trap 'hcl_stop_server "$dir"; rm -rf "$dir"' EXIT
 	openssl rand -out "$dir/pseudonym.key" 32)
 chown postgres:postgres "$dir/node.pem" "$dir/credential.pem" "$dir/pseudonym.key"
 openssl pkey -in "$dir/node.pem" -pubout -out "$dir/node.pub"
-hcl_start_server "$dir" -c wal_level=logical -c hcledger.signing_key_file="$dir/node.pem" \
+# hcledger preloaded, as a consortium member's is (on PostgreSQL 16+
+# join_member needs its login guard), with the sealer on no database: the
+# demo seals by hand, step by step.
+preload="-c shared_preload_libraries=hcledger -c hcledger.database=none"
+# shellcheck disable=SC2086
+hcl_start_server "$dir" $preload -c wal_level=logical -c hcledger.signing_key_file="$dir/node.pem" \
 	-c hcledger.credential_key_file="$dir/credential.pem" -c hcledger.pseudonym_key_file="$dir/pseudonym.key"
 
 # Keys and signatures made outside the database, by openssl.
@@ -69,7 +74,7 @@ trap 'hcl_stop_server "$gd_dir"; rm -rf "$gd_dir"; hcl_stop_server "$dir"; rm -r
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$gd_dir/credential.pem" 2>/dev/null &&
 	openssl rand -out "$gd_dir/pseudonym.key" 32)
 chown postgres:postgres "$gd_dir/node.pem" "$gd_dir/credential.pem" "$gd_dir/pseudonym.key"
-gd_opts="-c wal_level=logical -c hcledger.signing_key_file=$gd_dir/node.pem -c hcledger.credential_key_file=$gd_dir/credential.pem -c hcledger.pseudonym_key_file=$gd_dir/pseudonym.key"
+gd_opts="$preload -c wal_level=logical -c hcledger.signing_key_file=$gd_dir/node.pem -c hcledger.credential_key_file=$gd_dir/credential.pem -c hcledger.pseudonym_key_file=$gd_dir/pseudonym.key"
 # shellcheck disable=SC2086
 (hcl_start_server "$gd_dir" $gd_opts)
 mo_conn="postgresql://postgres@/postgres?host=$dir&port=5432"
