@@ -486,15 +486,6 @@ hcl_sm2_verify(const uint8_t *key, size_t keylen,
 }
 
 hcl_verify_result
-hcl_public_key_raw(const uint8_t *key, size_t keylen, bool ed25519,
-				   uint8_t *out, size_t *outlen)
-{
-	return hcl_public_key_raw_of(key, keylen,
-								 ed25519 ? HCL_KEY_KIND_ED25519 : HCL_KEY_KIND_P256,
-								 out, outlen);
-}
-
-hcl_verify_result
 hcl_public_key_raw_of(const uint8_t *key, size_t keylen, hcl_key_kind kind,
 					  uint8_t *out, size_t *outlen)
 {

@@ -94,14 +94,10 @@ extern hcl_verify_result hcl_sm2_verify(const uint8_t *key, size_t keylen,
 
 /*
  * The raw form of a public key given in any form the verify functions take:
- * the 32-byte Ed25519 key, or the 65-byte uncompressed P-256 point.  out
- * needs room for 65 bytes.  Returns HCL_SIG_VALID on success, otherwise
+ * the 32-byte Ed25519 key, or the 65-byte uncompressed P-256 or SM2 point
+ * (as kind says).  out needs room for 65 bytes.  Returns HCL_SIG_VALID on success, otherwise
  * the key error.
  */
-extern hcl_verify_result hcl_public_key_raw(const uint8_t *key, size_t keylen,
-											bool ed25519,
-											uint8_t *out, size_t *outlen);
-/* The same for any kind (an SM2 key: its 65-byte uncompressed point). */
 extern hcl_verify_result hcl_public_key_raw_of(const uint8_t *key, size_t keylen,
 											   hcl_key_kind kind,
 											   uint8_t *out, size_t *outlen);

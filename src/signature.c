@@ -137,5 +137,5 @@ hcl_check_sm2_id(size_t idlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("SM2 signer identity is %zu bytes long, more than %d", idlen, HCL_SM2_ID_MAX),
-				 errdetail("Z_A carries the identity's length in bits in two bytes (GB/T 32918.2).")));
+				 errdetail("OpenSSL takes identities of at most %d bytes (Z_A carries the length in bits in two bytes, GB/T 32918.2).", HCL_SM2_ID_MAX)));
 }

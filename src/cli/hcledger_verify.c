@@ -132,7 +132,7 @@ main(int argc, char **argv)
 				return 2;
 			}
 			k = read_all(argv[++i], &klen);
-			rc = hcl_public_key_raw((const uint8_t *) k, klen, true, raw, &rawlen);
+			rc = hcl_public_key_raw_of((const uint8_t *) k, klen, HCL_KEY_KIND_ED25519, raw, &rawlen);
 			pg_free(k);
 			if (rc != HCL_SIG_VALID)
 			{
