@@ -36,6 +36,7 @@
 #     enabled, the time until the backlog is verifiable at B;
 #   - verify_code at B on a sample of the payloads issued under load
 #     (every HCL_BENCH_CONSORTIUM_SAMPLE-th code, default 200): all valid;
+#     then convert_code at B of each of those payloads (p50, p99, max);
 #     no refusals at B (hcledger.refused), no checkpoint left waiting; the
 #     count of errors and warnings in the servers' logs (printed if any).
 # HCL_BENCH_CONSORTIUM_DIR: where the servers' directory is made (default
@@ -261,6 +262,26 @@ qa -c 'COPY bench_sample TO STDOUT' | qb -c 'COPY bench_sample FROM STDIN'
 read -r sampled sample_bad < <(qb -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE v.verdict IS DISTINCT FROM 'valid')
                                               FROM bench_sample s, LATERAL hcledger.verify_code(s.payload) v")
 [ "$sample_bad" = 0 ] || echo "consortium: of $sampled payloads, $sample_bad do not verify at B: $(qb -c "SELECT v.verdict || coalesce(': ' || v.reason, ''), count(*) FROM bench_sample s, LATERAL hcledger.verify_code(s.payload) v WHERE v.verdict <> 'valid' GROUP BY 1")" >&2
+
+# convert_code at B of those payloads, one call each (verify_code, then
+# issuing B's own code with the provenance): per-call latency
+echo "consortium: convert_code at B of $sampled payloads ..." >&2
+qb -c "SELECT hcledger.add_key('guangdong', 'credential-1', 'es256', hcledger.credential_public_key(), now() - interval '1 minute')" >/dev/null
+read -r conv_n conv_p50 conv_p99 conv_max < <(qb -F ' ' <<'SQL'
+CREATE TEMP TABLE conv_ms (ms float8);
+DO $$
+DECLARE p text; t0 timestamptz;
+BEGIN
+	FOR p IN SELECT s.payload FROM bench_sample s LOOP
+		t0 := clock_timestamp();
+		PERFORM hcledger.convert_code(p);
+		INSERT INTO conv_ms VALUES (1000 * extract(epoch FROM clock_timestamp() - t0));
+	END LOOP;
+END $$;
+SELECT count(*), to_char(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), 'FM9990.00'),
+       to_char(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), 'FM9990.00'), to_char(max(ms), 'FM9990.00') FROM conv_ms;
+SQL
+)
 refused=$(qb -c 'SELECT count(*) FROM hcledger.refused')
 [ "$refused" = 0 ] || echo "consortium: refusals at B: $(qb -c 'SELECT * FROM hcledger.refused')" >&2
 waiting=$(qb -c "SELECT count(*) FROM hcledger.peer_checkpoints WHERE state = 'waiting'")
@@ -298,7 +319,9 @@ EOF
 fi
 cat <<EOF
 
-verify_code at B on $(num "$sampled") payloads issued under load: $(num $((sampled - sample_bad))) valid. Refusals at B: $refused; checkpoints received at B: $checkpoints ($waiting waiting); errors and warnings in the servers' logs: $log_errors.
+verify_code at B on $(num "$sampled") payloads issued under load: $(num $((sampled - sample_bad))) valid.
+
+\`convert_code\` at B of those $(num "$conv_n") codes of A's, one call each (verify_code, then B's own code issued with its provenance): p50 $conv_p50 ms, p99 $conv_p99 ms, max $conv_max ms (the seed's platform took about 100 s to receive, convert and generate a first code). Refusals at B: $refused; checkpoints received at B: $checkpoints ($waiting waiting); errors and warnings in the servers' logs: $log_errors.
 EOF
 [ "$bad" = 0 ] && [ "$sample_bad" = 0 ] && [ "$refused" = 0 ] && [ "$waiting" = 0 ] ||
 	fail "not every code issued at A is verifiable at B (see above)"

@@ -26,13 +26,14 @@ SELECT i, decode(lpad(to_hex(i), 128, '0'), 'hex') AS b FROM generate_series(1, 
 CREATE TABLE sigs AS
 SELECT convert_to(:'msg', 'UTF8') AS msg,
        convert_to(:'ed_pub', 'UTF8') AS ed_pub, decode(:'ed_sig', 'hex') AS ed_sig,
-       convert_to(:'ec_pub', 'UTF8') AS ec_pub, decode(:'ec_sig', 'hex') AS ec_sig
+       convert_to(:'ec_pub', 'UTF8') AS ec_pub, decode(:'ec_sig', 'hex') AS ec_sig,
+       convert_to(:'sm2_pub', 'UTF8') AS sm2_pub, decode(:'sm2_sig', 'hex') AS sm2_sig
 FROM generate_series(1, 20000);
 VACUUM ANALYZE msgs;
 VACUUM ANALYZE sigs;
 SELECT count(*) FROM msgs \gset warm_
 SELECT count(*) = 20000 AND bool_and(ed25519_verify(ed_pub, msg, ed_sig)) AND bool_and(ecdsa_p256_verify(ec_pub, msg, ec_sig, 'der'))
-       AS all_valid FROM sigs \gset
+       AND bool_and(sm2_verify(sm2_pub, msg, sm2_sig, 'der')) AS all_valid FROM sigs \gset
 \if :all_valid
 \else
 	\echo 'benchmark signatures do not verify'
@@ -44,7 +45,9 @@ SELECT best_rate('SELECT count(hcledger.sha256(b)) FROM msgs', 1000000) AS sha,
        best_rate('SELECT count(pg_catalog.sha256(b)) FROM msgs', 1000000) AS core,
        best_rate('SELECT merkle_root(b ORDER BY i) FROM msgs', 1000000) AS merkle,
        best_rate('SELECT count(*) FILTER (WHERE ed25519_verify(ed_pub, msg, ed_sig)) FROM sigs', 20000) AS ed,
-       best_rate('SELECT count(*) FILTER (WHERE ecdsa_p256_verify(ec_pub, msg, ec_sig, ''der'')) FROM sigs', 20000) AS ec
+       best_rate('SELECT count(*) FILTER (WHERE ecdsa_p256_verify(ec_pub, msg, ec_sig, ''der'')) FROM sigs', 20000) AS ec,
+       best_rate('SELECT count(hcledger.sm3(b)) FROM msgs', 1000000) AS sm3,
+       best_rate('SELECT count(*) FILTER (WHERE sm2_verify(sm2_pub, msg, sm2_sig, ''der'')) FROM sigs', 20000) AS sm2
 \gset r_
 
 CREATE TABLE results (pos int, operation text, unit text, hcledger numeric, reference numeric, reference_name text);
@@ -55,7 +58,9 @@ INSERT INTO results VALUES
 (4, '`merkle_root(leaf ORDER BY i)`, 10^6 leaves', 'leaves/s', :r_merkle, round(:openssl_sha256 / 2.0),
  'openssl sha256 / 2 (a leaf and a node hash per leaf)'),
 (5, 'ed25519_verify', 'verifications/s', :r_ed, :openssl_ed25519, '`openssl speed ed25519` (verify)'),
-(6, 'ecdsa_p256_verify (DER)', 'verifications/s', :r_ec, :openssl_ecdsa, '`openssl speed ecdsap256` (verify)');
+(6, 'ecdsa_p256_verify (DER)', 'verifications/s', :r_ec, :openssl_ecdsa, '`openssl speed ecdsap256` (verify)'),
+(7, 'hcledger.sm3, 64-byte input', 'hashes/s', :r_sm3, :openssl_sm3, '`openssl speed -bytes 64 -evp sm3`'),
+(8, 'sm2_verify (DER, default identity)', 'verifications/s', :r_sm2, :openssl_sm2, '`openssl speed sm2` (verify)');
 
 \pset tuples_only on
 \pset format unaligned

@@ -62,6 +62,9 @@ if [ "$quick" = 1 ]; then
 	set_default HCL_BENCH_CODES_CHECK 500
 	set_default HCL_BENCH_CODES_ISSUE_ROWS 2000
 	set_default HCL_BENCH_CODES_MONTH_SCALES 10000
+	set_default HCL_BENCH_OFFLINE_SCALES 10000
+	set_default HCL_BENCH_OFFLINE_BATCH 5000
+	set_default HCL_BENCH_OFFLINE_RUNS 30
 	set_default HCL_BENCH_CONSORTIUM_SECONDS 3
 	set_default HCL_BENCH_CONSORTIUM_RATES "500 max"
 	set_default HCL_BENCH_CONSORTIUM_SEAL_INTERVALS 200
@@ -317,6 +320,10 @@ section() { sed -e '/./,$!d' "$data/$1.md"; }  # without leading blank lines
 	echo "![verify_code latency CDF](verify_latency_cdf.png)"
 	echo
 	echo "![verify_code latency histogram](verify_latency_hist.png)"
+	echo
+	echo "## Offline verification"
+	echo
+	section offline
 	echo
 	echo "## Consortium"
 	echo

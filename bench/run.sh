@@ -8,7 +8,8 @@
 # issuing, and the seed's month at smaller scales (bench/codes.sh); the
 # consortium: from a code issued at one member to it being verifiable at
 # another, under an issuing load, on two servers of its own
-# (bench/consortium.sh).
+# (bench/consortium.sh); offline verification from trust bundles
+# (bench/offline.sh).
 # Usage: sudo make bench   (or: sudo bash bench/run.sh)
 # It is also the body of bench/report.sh (sudo make bench-report), which
 # sets, besides the scripts' own HCL_BENCH_* sizes and durations:
@@ -46,12 +47,14 @@ section() {
 }
 
 crypto() {
-	local secs sha ed ec keys
+	local secs sha ed ec sm3 sm2 keys
 	secs=${HCL_BENCH_SECONDS:-3}
 	echo "openssl speed ($secs s each) ..." >&2
 	sha=$(openssl speed -mr -seconds "$secs" -bytes 64 sha256 2>/dev/null | awk -F: '/^\+F:/ {print $4 / 64}')
 	ed=$(openssl speed -mr -seconds "$secs" ed25519 2>/dev/null | awk -F: '/^\+F6:/ {print $6}')
 	ec=$(openssl speed -mr -seconds "$secs" ecdsap256 2>/dev/null | awk -F: '/^\+F4:/ {print $5}')
+	sm3=$(openssl speed -mr -seconds "$secs" -bytes 64 -evp sm3 2>/dev/null | awk -F: '/^\+F:/ {print $4 / 64}')
+	sm2=$(openssl speed -mr -seconds "$secs" sm2 2>/dev/null | awk -F: '/^\+F7:/ {print $6}')
 
 	# A signature of each kind made by openssl for the database to check.
 	keys=$dir/keys
@@ -61,6 +64,9 @@ crypto() {
 	openssl pkeyutl -sign -rawin -inkey "$keys/ed.key" -in "$keys/msg" -out "$keys/ed.sig"
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/ec.key" 2>/dev/null
 	openssl dgst -sha256 -sign "$keys/ec.key" -out "$keys/ec.sig" "$keys/msg"
+	openssl genpkey -algorithm SM2 -out "$keys/sm2.key" 2>/dev/null
+	openssl pkeyutl -sign -rawin -digest sm3 -pkeyopt distid:1234567812345678 -inkey "$keys/sm2.key" \
+		-in "$keys/msg" -out "$keys/sm2.sig"
 
 	echo "database runs ..." >&2
 	psql -X -q -v ON_ERROR_STOP=1 \
@@ -69,7 +75,10 @@ crypto() {
 		-v ed_sig="$(od -An -v -tx1 "$keys/ed.sig" | tr -d ' \n')" \
 		-v ec_pub="$(openssl pkey -in "$keys/ec.key" -pubout)" \
 		-v ec_sig="$(od -An -v -tx1 "$keys/ec.sig" | tr -d ' \n')" \
+		-v sm2_pub="$(openssl pkey -in "$keys/sm2.key" -pubout)" \
+		-v sm2_sig="$(od -An -v -tx1 "$keys/sm2.sig" | tr -d ' \n')" \
 		-v openssl_sha256="$sha" -v openssl_ed25519="$ed" -v openssl_ecdsa="$ec" \
+		-v openssl_sm3="$sm3" -v openssl_sm2="$sm2" \
 		-f "$HCL_ROOT/bench/crypto.sql"
 }
 section crypto crypto
@@ -97,6 +106,9 @@ section proof proofs
 
 # Health codes: their own ES256 credential and pseudonym key files.
 section codes env HCL_BENCH_THROWAWAY=1 bash "$HCL_ROOT/bench/codes.sh"
+
+# Offline verification: trust bundles and hcledger-verify code (the key files codes.sh set).
+section offline bash "$HCL_ROOT/bench/offline.sh"
 
 # The consortium: two members on servers of its own (logical replication).
 section consortium bash "$HCL_ROOT/bench/consortium.sh"

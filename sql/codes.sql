@@ -3,7 +3,7 @@
 -- what each role may do.  The regression server has a credential key and a
 -- pseudonym key (test/regress.conf); it seals only when asked (seal()).
 SET search_path = public, hcledger;
-SELECT plan(120);
+SELECT plan(141);
 
 -- Base45 (RFC 9285) written again here, independently of src/codes.c, to
 -- take payloads apart and build altered ones.
@@ -221,13 +221,40 @@ SELECT results_eq($$SELECT verdict, colour FROM verify_code(pg_temp.p('dora'))$$
 
 -- Malformed payloads: an 'invalid' verdict with a reason, never an error
 SELECT results_eq($$SELECT verdict, reason FROM verify_code(NULL)$$, $$VALUES ('invalid', 'there is no payload (NULL)')$$, 'NULL');
-SELECT results_eq($$SELECT verdict, reason FROM verify_code('')$$, $$VALUES ('invalid', 'the payload does not start with HCL1:')$$, 'empty');
+SELECT results_eq($$SELECT verdict, reason FROM verify_code('')$$, $$VALUES ('invalid', 'the payload does not start with HCL1:, HCL2: or HCL3:')$$, 'empty');
 SELECT results_eq($$SELECT verdict, reason FROM verify_code('https://example.org/HCL1:')$$,
-                  $$VALUES ('invalid', 'the payload does not start with HCL1:')$$, 'a wrong prefix');
-SELECT results_eq($$SELECT verdict, reason FROM verify_code(replace(pg_temp.p('ana'), 'HCL1:', 'HCL2:'))$$,
-                  $$VALUES ('invalid', 'the payload is of an unknown version (only HCL1: is known)')$$, 'a wrong version');
+                  $$VALUES ('invalid', 'the payload does not start with HCL1:, HCL2: or HCL3:')$$, 'a wrong prefix');
+SELECT results_eq($$SELECT verdict, reason FROM verify_code(replace(pg_temp.p('ana'), 'HCL1:', 'HCL4:'))$$,
+                  $$VALUES ('invalid', 'the payload is of an unknown version (only HCL1:, HCL2: and HCL3: are known)')$$, 'a wrong version');
+SELECT results_eq($$SELECT verdict FROM verify_code(replace(pg_temp.p('ana'), 'HCL1:', 'HCL2:'))$$,
+                  $$VALUES ('invalid')$$, 'an ES256 code relabelled HCL2: is invalid (its first byte names no algorithm, or the rest is truncated)');
+SELECT is((SELECT algorithm FROM code_decode(pg_temp.p('ana'))), 'es256', 'code_decode: an HCL1: code is es256');
+SELECT is(code_message('a', 'k', '\x00000000000000000000000000000000', 'epoch', 'epoch', 'epoch'::timestamptz + interval '1 s',
+                       decode(repeat('00', 32), 'hex'), 'sm2'),
+          convert_to(E'hcledger-credential-sm2/1\na\nk\n00000000000000000000000000000000\n0\n0\n1\n' || repeat('0', 64) || E'\n', 'UTF8'),
+          'code_message: an SM2 code''s message names sm2 in its first line');
+SELECT throws_ok($$SELECT code_message('a', 'k', '\x00000000000000000000000000000000', 'epoch', 'epoch', 'epoch'::timestamptz + interval '1 s',
+                       decode(repeat('00', 32), 'hex'), 'ed25519')$$, '22023', 'a health code''s algorithm is es256 or sm2',
+                 'code_message: no third algorithm');
+-- docs/health-codes.md's SM2 test vector: decoded and checked with the key published there
+SELECT results_eq($$SELECT algorithm, authority, key_id, encode(credential_id, 'hex'), extract(epoch FROM issued_at)::bigint,
+                           encode(commitment, 'hex'), length(message)
+                      FROM code_decode('HCL2:PE0UFF*L8V/H5+VJDRFXT9VS*:L000H20BM2:F9000H20BM2:F9000H20XT3KTPST3/MOZ943YC3FVGJJ4$DYJD75TU8KR*F-717X1TO5Q70QC11QMVQ4HEP$+FQ4937UB5P+:NCQ7OQI6IP8CA9K9$14L2C9:J1VEKVK1YNPN30OHOU1:-EVCUPP1Y$E3/DGVC3/DEX5HNCTQEKF6NF6TF6020MPF%JC5LEY8DRFFGECWE41A6FA73Q5GVC PCF$DG/D+2C1%EYJCDJEWF7ITA2OA3W56466469F63Q5..DF$DWE4DF46$CSUEG7A4LE-3EIE42G41ECOPC..D7WETTCOH76LEG$C')$$,
+                  $$VALUES ('sm2', 'guangdong-hc', 'sm2-2026', '8f796843208e27fc44d7efeb41e2f8ae', 1796455242::bigint,
+                            '6e3ca80e072318ba4ccd3467d04309dd9a24c4f53275a93123e950fde3885915', 179)$$,
+                  'the documented SM2 code decodes to its documented fields');
+SELECT ok(sm2_verify('\x04e66d6803fbf2ba1a6121a78ce09abd13008212f45b7370726b3e22f7a0d8a089ed3d772ef0d40d531a3b224caeb5b29294594a90d2db7d2adbe4d3858e34146d',
+                     message, signature)
+          AND signature = '\xee1cf0c1e1215c64e9f7dd99b26d5a6a4ee64d9fba7d9d094d0dbd2be201550a1fb2992455c8487dd447ffee8cc6adbdd33bfd930cc8f1513e4abe1ff65f5b9e'
+          AND sm3(message)::text = 'ab6be770ff669fbf77da91c7cfe56967742547fd5e0df783629f068dde8f7499',
+          'its SM2 signature verifies with the documented key over the documented message')
+  FROM code_decode('HCL2:PE0UFF*L8V/H5+VJDRFXT9VS*:L000H20BM2:F9000H20BM2:F9000H20XT3KTPST3/MOZ943YC3FVGJJ4$DYJD75TU8KR*F-717X1TO5Q70QC11QMVQ4HEP$+FQ4937UB5P+:NCQ7OQI6IP8CA9K9$14L2C9:J1VEKVK1YNPN30OHOU1:-EVCUPP1Y$E3/DGVC3/DEX5HNCTQEKF6NF6TF6020MPF%JC5LEY8DRFFGECWE41A6FA73Q5GVC PCF$DG/D+2C1%EYJCDJEWF7ITA2OA3W56466469F63Q5..DF$DWE4DF46$CSUEG7A4LE-3EIE42G41ECOPC..D7WETTCOH76LEG$C');
+SELECT is(code_signature_valid('sm2', '\x04e66d6803fbf2ba1a6121a78ce09abd13008212f45b7370726b3e22f7a0d8a089ed3d772ef0d40d531a3b224caeb5b29294594a90d2db7d2adbe4d3858e34146d',
+                               code_message(authority, key_id, credential_id, issued_at, valid_from, valid_until, commitment, 'es256'), signature),
+          false, 'the same signature over the ES256 form of the message does not verify')
+  FROM code_decode('HCL2:PE0UFF*L8V/H5+VJDRFXT9VS*:L000H20BM2:F9000H20BM2:F9000H20XT3KTPST3/MOZ943YC3FVGJJ4$DYJD75TU8KR*F-717X1TO5Q70QC11QMVQ4HEP$+FQ4937UB5P+:NCQ7OQI6IP8CA9K9$14L2C9:J1VEKVK1YNPN30OHOU1:-EVCUPP1Y$E3/DGVC3/DEX5HNCTQEKF6NF6TF6020MPF%JC5LEY8DRFFGECWE41A6FA73Q5GVC PCF$DG/D+2C1%EYJCDJEWF7ITA2OA3W56466469F63Q5..DF$DWE4DF46$CSUEG7A4LE-3EIE42G41ECOPC..D7WETTCOH76LEG$C');
 SELECT results_eq($$SELECT verdict, reason FROM verify_code(lower(pg_temp.p('ana')))$$,
-                  $$VALUES ('invalid', 'the payload does not start with HCL1:')$$, 'lower case');
+                  $$VALUES ('invalid', 'the payload does not start with HCL1:, HCL2: or HCL3:')$$, 'lower case');
 SELECT results_eq($$SELECT verdict, reason FROM verify_code('HCL1:' || lower(substr(pg_temp.p('ana'), 6)))$$,
                   $$VALUES ('invalid', 'the payload is not valid Base45')$$, 'characters outside Base45');
 SELECT results_eq($$SELECT verdict, reason FROM verify_code('HCL1:GGW')$$,
@@ -348,6 +375,43 @@ SELECT results_eq($$SELECT verdict, reason FROM verify_code(pg_temp.p('eli'))$$,
                   'a validly signed code the ledger does not hold is not found');
 SELECT pg_temp.behind_the_back($$INSERT INTO hcledger.codes OVERRIDING SYSTEM VALUE SELECT * FROM kept$$);
 SELECT is(pg_temp.verdict(pg_temp.p('eli')), 'not yet valid', 'restored, it is known again');
+
+-- Selective disclosure (HCL3:, docs/health-codes.md): the claims shown are checked, no more
+INSERT INTO issued SELECT 'sid', * FROM issue_code(pg_temp.traveller('Sid Da', 'S1000001'), selective => true);
+SELECT seal('hcledger.codes');
+SELECT is(left(pg_temp.p('sid'), 5), 'HCL3:', 'a selective code is an HCL3: payload');
+SELECT is(pg_temp.verdict(pg_temp.p('sid')), 'valid', 'it verifies');
+SELECT is(code_claims(pg_temp.p('sid')), pg_temp.traveller('Sid Da', 'S1000001'), 'in full it shows every claim');
+SELECT is(code_claims(code_disclose(pg_temp.p('sid'), '{name,test_result}')), '{"name": "Sid Da", "test_result": "negative"}'::jsonb,
+          'a presentation shows only the claims named');
+SELECT is(pg_temp.verdict(code_disclose(pg_temp.p('sid'), '{name,test_result}')), 'valid', 'and verifies');
+SELECT is(pg_temp.verdict(code_disclose(pg_temp.p('sid'), '{declaration}')), 'valid', 'a nested claim is one claim');
+SELECT results_eq($$SELECT selective, disclosure_problem IS NULL, split_part(convert_from(message, 'UTF8'), E'\n', 1) = 'hcledger-credential/3'
+                      FROM code_decode(code_disclose(pg_temp.p('sid'), '{name}'))$$,
+                  $$VALUES (true, true, true)$$, 'code_decode: selective, nothing wrong, message version 3');
+SELECT is(convert_from(code_message('a', 'k', '\x00000000000000000000000000000000', '2026-01-01', '2026-01-01', '2026-01-02',
+                                    sha256(''), 'sm2', true), 'UTF8') ~ '^hcledger-credential-sm2/3\n', true,
+          'code_message makes version 3 of either algorithm''s message');
+-- the HCL3: test vector of docs/health-codes.md ("Selective disclosure")
+SELECT results_eq($$SELECT problem IS NULL, algorithm, selective, disclosure_problem IS NULL, authority, key_id, encode(credential_id, 'hex'),
+                           extract(epoch FROM issued_at)::bigint, extract(epoch FROM valid_from)::bigint, extract(epoch FROM valid_until)::bigint,
+                           encode(commitment, 'hex'), length(message),
+                           ecdsa_p256_verify('\x042f5151b4bb8482e7c3c6d4132fb4970774657d212cee12c4eabc01e157167c57a88e5154a901edab1d5d2a61291be208a8d4205ef1637e5f8a63a166028b073a',
+                                             message, signature),
+                           encode(signature, 'hex')
+                      FROM code_decode('HCL3:9B0D19PVH9XGP$NP/B4S48ZR3$S000H204O23YB000H204O23YB000H20QV3X0S7%6X/4SWR.SO6IEPBE1M92U3BPDCCNGJSP43V3V4JO$LVC8VXJS6.N-68Z07SEJ+FKA05YXRK+BEI3S4K3NFV8E8$5 NS 7QB$DGPCR EZQEBZD6$CSF69%6.861L0JY3.55Y%JW.4BL2T-ABQM4T3I/EYUND%A$*6RF4.*8F*1KQ11CWR50O-BR5JPXFZ7BVWV9EGRS93+E1FS3.GRVB%IPBUGGD23*60-3DBLAD6FIR9XHF8PIFSZ$2D5ASI5GITRH202K6C11BHWZGQ0HFDLAE11FAB3AX/JF0F15M*-I3FV8*6$66+6ITQ0Y7LUKPR8O-J0Z+FG 9EV3F-B9XQ$08UWTDH6IUN$TBM7UIISC9MFKNS1BV7NFQJV76%DC0NMSIJB9VEO1F8RH/PNPHO/B.OR%ANCM4KDD/%2$7UY%FAYC*JQ5JC:E0.R0*/3DCHZC3  PWHDQ%QI*KPUIQK5R42XM1RU2O.KX/RX:K5ESE8K%LOOAE114JKRV50214FFE4MOOW0-OA 5IN+A.PUXBJ*F4BECFZC3Q5LN8CECMF4')$$,
+                  $$VALUES (true, 'es256', true, true, 'macau-ssm', 'es256-1', 'f8476b8c058466bc895eab2494dbc2e4',
+                            1796476509::bigint, 1796476509::bigint, 1797081309::bigint,
+                            '1b8a6df557dec7323ff99db395dfa51730864357329c0268bd40027c224b2539', 171, true,
+                            '9d362b2754db4fc2ee71ee70c64b101d036b45b817e0e31888f5ddc133f90df6abe0f4bd57407f378298dda0ff2797db825e1f1af39f047ab570452e16e1abcf')$$,
+                  'the docs'' HCL3: vector decodes to its documented fields, and its ES256 signature verifies');
+SELECT is(code_claims('HCL3:9B0D19PVH9XGP$NP/B4S48ZR3$S000H204O23YB000H204O23YB000H20QV3X0S7%6X/4SWR.SO6IEPBE1M92U3BPDCCNGJSP43V3V4JO$LVC8VXJS6.N-68Z07SEJ+FKA05YXRK+BEI3S4K3NFV8E8$5 NS 7QB$DGPCR EZQEBZD6$CSF69%6.861L0JY3.55Y%JW.4BL2T-ABQM4T3I/EYUND%A$*6RF4.*8F*1KQ11CWR50O-BR5JPXFZ7BVWV9EGRS93+E1FS3.GRVB%IPBUGGD23*60-3DBLAD6FIR9XHF8PIFSZ$2D5ASI5GITRH202K6C11BHWZGQ0HFDLAE11FAB3AX/JF0F15M*-I3FV8*6$66+6ITQ0Y7LUKPR8O-J0Z+FG 9EV3F-B9XQ$08UWTDH6IUN$TBM7UIISC9MFKNS1BV7NFQJV76%DC0NMSIJB9VEO1F8RH/PNPHO/B.OR%ANCM4KDD/%2$7UY%FAYC*JQ5JC:E0.R0*/3DCHZC3  PWHDQ%QI*KPUIQK5R42XM1RU2O.KX/RX:K5ESE8K%LOOAE114JKRV50214FFE4MOOW0-OA 5IN+A.PUXBJ*F4BECFZC3Q5LN8CECMF4'), '{"name": "Chan"}'::jsonb, 'and shows the name only');
+SELECT throws_ok($$SELECT code_disclose(pg_temp.p('ana'), '{name}')$$, '22023', 'only an HCL3: code discloses its claims one by one',
+                 'an HCL1: code cannot be presented in part');
+SELECT throws_ok($$SELECT code_disclose(pg_temp.p('sid'), '{passport}')$$, '22023', 'the code discloses no claim named "passport"',
+                 'nor a claim it does not hold');
+SELECT throws_ok($$SELECT code_disclose(pg_temp.p('sid'), ARRAY[NULL])$$, '22004', NULL, 'a NULL name is refused');
+SELECT throws_ok($$SELECT code_disclose('HCL3:', '{name}')$$, '22P02', NULL, 'as is a payload that is no code');
 
 -- Key revocation: codes issued before it stay valid, after it do not
 SELECT pg_sleep(1.1);

@@ -757,22 +757,20 @@ BEGIN
 	RETURN hcledger.member_card();
 END $$;
 
--- Real time in verdicts and issuing.
-CREATE OR REPLACE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
-						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
+-- Real time in verdicts and issuing; HCL3: codes (selective).
+DROP FUNCTION issue_code(jsonb, text, interval, timestamptz);
+CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
+						   valid_from timestamptz DEFAULT now(), selective boolean DEFAULT false,
+						   OUT credential_id bytea, OUT payload text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t timestamptz := date_trunc('second', clock_timestamp());	-- not a long transaction's start
 	f timestamptz := date_trunc('second', valid_from);
 	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
-	auth text;
-	kid text;
-	pub bytea := hcledger.credential_public_key();
-	p record;
 BEGIN
-	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL THEN
-		RAISE EXCEPTION 'claims, colour, valid_for and valid_from must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL OR selective IS NULL THEN
+		RAISE EXCEPTION 'claims, colour, valid_for, valid_from and selective must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF colour NOT IN ('green', 'yellow', 'red') THEN
 		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
@@ -784,32 +782,130 @@ BEGIN
 		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
 			HINT = 'Give a later valid_from or a longer valid_for.';
 	END IF;
-	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
-			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
-	END IF;
-	IF pub IS NULL THEN
-		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
-			HINT = 'See docs/health-codes.md, "Deploying".';
-	END IF;
-	SELECT k.key_id INTO kid FROM hcledger.keys k
-	 WHERE k.authority = auth AND k.algorithm = 'es256' AND k.public_key = pub
-	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
-	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid es256 key of authority "%"', auth
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
-	END IF;
-	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
-	PERFORM hcledger.codes_ledger();
-	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
-	                            valid_until, key_id, signature)
-	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
-	credential_id := p.credential_id;
-	payload := p.payload;
+	SELECT e.credential_id, e.payload INTO credential_id, payload FROM hcledger.issue_entry(claims, colour, t, f, u, NULL, selective) e;
 END $$;
+COMMENT ON FUNCTION issue_code(jsonb, text, interval, timestamptz, boolean) IS 'issue a health code: records a commitment to the claims, never the claims; returns the traveller''s payload (selective: HCL3:, each claim disclosed or not on its own)';
+REVOKE EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz, boolean) TO hcledger_issuer;
+-- What an authority's ledger, as it is here, says of one credential at time
+-- t (verify_code's steps 4, 8 and 9 without the payload): its issue row, the
+-- colour and revocation after it, whether those rows are sealed, and what
+-- stands in the way for a member's code or a converted one.  Shared by
+-- verify_code and the status snapshots (docs/offline-verification.md), so
+-- that both read the ledger the same way.  issue_row is NULL if the ledger
+-- has no issue row of this credential.
+CREATE FUNCTION code_ledger_state(authority text, credential_id bytea, t timestamptz,
+	OUT issue_row bigint, OUT recorded_authority text, OUT commitment bytea, OUT issued_at timestamptz, OUT valid_from timestamptz,
+	OUT valid_until timestamptz, OUT key_id text, OUT colour text, OUT revoke_row bigint,
+	OUT revoke_at timestamptz, OUT revoke_reason text, OUT sealing text, OUT sealing_row bigint,
+	OUT checkpoint text, OUT member boolean, OUT missing_rows bigint, OUT stale_why text,
+	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e record;
+	issued hcledger.codes;
+	status_row bigint;
+	revoked hcledger.codes;
+	cp record;
+	chk record;
+	m hcledger.members;
+	src record;
+	src_state record;
+BEGIN
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = code_ledger_state.authority;
+	member := m.authority IS NOT NULL;
+	-- the ledger's entries of this credential: our own, or a member's as
+	-- replicated.  Its issue is the first in the log: a member's log may
+	-- hold a late row numbered below rows sealed before it (docs/format.md,
+	-- "Sealing order"), so a second issue numbered lower, sealed later,
+	-- cannot take the place of the one peers saw first.  Then its status
+	-- changes and revocation after it, in row-number order (each drawn after
+	-- the one before it committed).
+	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
+	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
+	           FROM (SELECT x.*, NULL::bigint AS log_position
+	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = code_ledger_state.credential_id
+	                 UNION ALL
+	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
+	                   FROM hcledger.peer_codes x
+	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+	                  WHERE x.authority = m.authority AND x.credential_id = code_ledger_state.credential_id) y
+	          WHERE y.entry = 'issue'
+	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
+		issued := e;
+		colour := e.colour;
+		status_row := e.hcl_row;
+	END LOOP;
+	IF issued.hcl_row IS NULL THEN
+		RETURN;
+	END IF;
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = code_ledger_state.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = code_ledger_state.credential_id
+	         ORDER BY hcl_row LOOP
+		IF e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
+			CONTINUE;
+		ELSIF e.entry = 'status' THEN
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
+			revoked := e;
+		END IF;
+	END LOOP;
+	issue_row := issued.hcl_row;
+	recorded_authority := issued.authority;
+	commitment := issued.commitment;
+	issued_at := issued.at;
+	valid_from := issued.valid_from;
+	valid_until := issued.valid_until;
+	key_id := issued.key_id;
+	revoke_row := revoked.hcl_row;
+	revoke_at := revoked.effective_at;
+	revoke_reason := revoked.reason;
+	missing_rows := coalesce(m.missing_rows, 0);
+
+	-- A code converted from another's (convert_code): what its source says here (revoked, tampered,
+	-- incomplete, stale), and the worse of its own colour and its source's
+	src := hcledger.code_provenance_parts(issued.reason);
+	source_colour := false;
+	IF src.source_authority IS NOT NULL THEN
+		src_state := hcledger.code_source_state(src.source_authority, src.source_credential_id, issued.valid_until, t);
+		source_verdict := src_state.verdict;
+		source_reason := src_state.reason;
+		IF array_position(ARRAY['green', 'yellow', 'red'], src_state.colour) > array_position(ARRAY['green', 'yellow', 'red'], colour) THEN
+			colour := src_state.colour;
+			source_colour := true;
+		END IF;
+		converted_from := format('converted from %s code %s (verified against its checkpoint of size %s)',
+		                         src.source_authority, encode(src.source_credential_id, 'hex'), src.checkpoint_size);
+	END IF;
+
+	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+		stale_why := hcledger.member_state_stale(m.authority, t);
+	END IF;
+	checkpoint := cp.note;
+	sealing := chk.state;
+	sealing_row := chk.row_number;
+END $$;
+COMMENT ON FUNCTION code_ledger_state(text, bytea, timestamptz) IS 'what the ledger here says of one credential at a time: issue row, colour, revocation, sealing, and what stands in the way (verify_code''s ledger steps, shared with status snapshots)';
+
+REVOKE EXECUTE ON FUNCTION code_ledger_state(text, bytea, timestamptz) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION verify_code(payload text)
 RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -818,14 +914,8 @@ DECLARE
 	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
 	d record;
 	k record;
-	e record;
-	issued hcledger.codes;
-	status_row bigint;
-	revoked hcledger.codes;
-	cp record;
-	chk record;
-	m record;
-	stale_why text;
+	s record;
+	left_at timestamptz;
 BEGIN
 	IF current_setting('transaction_isolation') <> 'read committed' THEN
 		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
@@ -845,16 +935,16 @@ BEGIN
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
-	IF m.left_at IS NOT NULL THEN
+	SELECT x.left_at INTO left_at FROM hcledger.members x WHERE x.authority = d.authority;
+	IF left_at IS NOT NULL THEN
 		verdict := 'unknown authority';
-		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
+		reason := format('authority "%s" left the consortium at %s', d.authority, left_at);
 		RETURN NEXT;
 		RETURN;
 	END IF;
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
-	IF NOT FOUND OR k.algorithm <> 'es256' THEN
-		reason := format('authority "%s" has no es256 key "%s"', d.authority, d.key_id);
+	IF NOT FOUND OR k.algorithm <> d.algorithm THEN
+		reason := format('authority "%s" has no %s key "%s"', d.authority, d.algorithm, d.key_id);
 	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
 		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
 	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
@@ -866,128 +956,91 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- the ledger's entries of this credential: our own, or a member's as
-	-- replicated.  Its issue is the first in the log: a member's log may
-	-- hold a late row numbered below rows sealed before it (docs/format.md,
-	-- "Sealing order"), so a second issue numbered lower, sealed later,
-	-- cannot take the place of the one peers saw first.  Then its status
-	-- changes and revocation after it, in row-number order (each drawn after
-	-- the one before it committed).
-	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
-	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
-	           FROM (SELECT x.*, NULL::bigint AS log_position
-	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
-	                 UNION ALL
-	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
-	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
-	                   FROM hcledger.peer_codes x
-	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
-	                  WHERE x.authority = m.authority AND x.credential_id = d.credential_id) y
-	          WHERE y.entry = 'issue'
-	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
-		issued := e;
-		colour := e.colour;
-		status_row := e.hcl_row;
-	END LOOP;
-	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
-	         UNION ALL
-	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
-	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
-	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
-	         ORDER BY hcl_row LOOP
-		IF issued.hcl_row IS NULL OR e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
-			CONTINUE;
-		ELSIF e.entry = 'status' THEN
-			colour := e.colour;
-			status_row := e.hcl_row;
-		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
-			revoked := e;
-		END IF;
-	END LOOP;
-
-	IF NOT hcledger.ecdsa_p256_verify(k.public_key, d.message, d.signature) THEN
-		IF issued.hcl_row IS NOT NULL AND issued.commitment <> d.commitment
-		   AND hcledger.ecdsa_p256_verify(k.public_key,
+	s := hcledger.code_ledger_state(d.authority, d.credential_id, t);
+	IF hcledger.code_signature_valid(d.algorithm, k.public_key, d.message, d.signature) IS NOT TRUE THEN
+		IF s.issue_row IS NOT NULL AND s.commitment <> d.commitment
+		   AND hcledger.code_signature_valid(d.algorithm, k.public_key,
 		         hcledger.code_message(d.authority, d.key_id, d.credential_id, d.issued_at, d.valid_from,
-		                               d.valid_until, issued.commitment), d.signature) THEN
+		                               d.valid_until, s.commitment, d.algorithm, d.selective), d.signature) THEN
 			verdict := 'tampered';
 			reason := 'the claims or salt are not those the authority signed';
 		ELSE
 			verdict := 'bad signature';
 			reason := 'the issuer''s signature does not verify';
 		END IF;
-		colour := NULL;
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	IF issued.hcl_row IS NULL THEN
+	IF s.issue_row IS NULL THEN
 		verdict := 'not found';
 		reason := format('the code is signed by "%s" but its ledger here has no record of it', d.authority);
-		colour := NULL;
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
-	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
-	   OR issued.commitment <> d.commitment THEN
+	IF s.recorded_authority <> d.authority OR s.key_id <> d.key_id OR s.issued_at <> d.issued_at OR s.valid_from <> d.valid_from
+	   OR s.valid_until <> d.valid_until OR s.commitment <> d.commitment THEN
 		verdict := 'tampered';
-		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
-		colour := NULL;
+		reason := format('ledger row %s does not record this code as it was signed', s.issue_row);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- an HCL3: code's shown claims: each must be one the authority signed a digest of
+	IF d.disclosure_problem IS NOT NULL THEN
+		verdict := 'tampered';
+		reason := d.disclosure_problem;
 		RETURN NEXT;
 		RETURN;
 	END IF;
 	valid_until := d.valid_until;
-
-	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
-	IF m.authority IS NOT NULL THEN
-		stale_why := hcledger.member_state_stale(m.authority, t);
-	END IF;
-	IF m.authority IS NULL THEN
-		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
-		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
-		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
-		 ORDER BY k2.tree_size DESC LIMIT 1;
-		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
-		                                  coalesce(cp.tree_size, 0));
-	ELSE
-		-- a member's: under the last checkpoint of theirs accepted here
-		SELECT m.checkpoint AS note, m.tree_size INTO cp;
-		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
-	END IF;
-	checkpoint := cp.note;
-	IF chk.state IN ('altered', 'missing') THEN
+	checkpoint := s.checkpoint;
+	colour := s.colour;
+	IF s.sealing IN ('altered', 'missing') THEN
 		verdict := 'tampered';
-		reason := format('ledger row %s does not match what was sealed', chk.row_number)
-		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
+		reason := format('ledger row %s does not match what was sealed', s.sealing_row)
+		          || CASE WHEN s.member THEN format(' in the log of "%s"', d.authority) ELSE '' END;
 		colour := NULL;
-	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
+	ELSIF s.revoke_row IS NOT NULL AND s.revoke_at <= t THEN
 		verdict := 'revoked';
-		reason := revoked.reason || CASE WHEN chk.state = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+		reason := s.revoke_reason || CASE WHEN s.sealing = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+	ELSIF s.source_verdict = 'revoked' THEN
+		verdict := 'revoked';
+		reason := s.source_reason;
+	ELSIF s.source_verdict = 'tampered' THEN
+		verdict := 'tampered';
+		reason := s.source_reason;
+		colour := NULL;
 	ELSIF t >= d.valid_until THEN
 		verdict := 'expired';
 		reason := format('valid until %s', d.valid_until);
 	ELSIF t < d.valid_from THEN
 		verdict := 'not yet valid';
 		reason := format('valid from %s', d.valid_from);
-	ELSIF m.missing_rows > 0 THEN
+	ELSIF s.source_verdict IS NOT NULL THEN
+		-- its source here is incomplete or stale: a revocation of it may not have reached us
+		verdict := s.source_verdict;
+		reason := s.source_reason;
+	ELSIF s.missing_rows > 0 THEN
 		-- a partial view of the member's log: a withheld revocation may be among the missing rows
 		verdict := 'incomplete';
 		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived (or not as sealed); one may change this code',
-		                 m.authority, m.missing_rows);
-	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
+		                 d.authority, s.missing_rows);
+	ELSIF s.sealing = 'pending' OR s.checkpoint IS NULL THEN
 		verdict := 'not yet sealed';
-		reason := CASE WHEN chk.state = 'pending'
-		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
+		reason := CASE WHEN s.sealing = 'pending'
+		               THEN format('ledger row %s is not yet sealed under a checkpoint', s.sealing_row)
 		               ELSE 'the ledger''s checkpoints are not signed' END;
-	ELSIF stale_why IS NOT NULL THEN
+	ELSIF s.stale_why IS NOT NULL THEN
 		-- a member's word as old as its last sign of life here: a revocation since cannot be known
 		verdict := 'stale';
-		reason := stale_why;
+		reason := s.stale_why;
 	ELSE
 		verdict := 'valid';
-		IF revoked.hcl_row IS NOT NULL THEN
-			reason := format('revocation scheduled for %s', revoked.effective_at);
+		IF s.revoke_row IS NOT NULL THEN
+			reason := format('revocation scheduled for %s', s.revoke_at);
 		END IF;
+		-- what it was converted from, as its issuer recorded it (never the recorded text itself)
+		reason := nullif(concat_ws('; ', reason, s.converted_from,
+		                           CASE WHEN s.source_colour THEN format('the source is now %s', colour) END), '');
 	END IF;
 	RETURN NEXT;
 END $$;
@@ -1424,6 +1477,9 @@ BEGIN
 			why := 'a key''s validity can only be shortened';
 		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
 			why := 'a revocation cannot be changed';
+		ELSIF NOT hcledger.key_usable(NEW.algorithm, NEW.public_key) THEN
+			-- a key no signature check can use would make every check of it an error
+			why := format('its public key is not a valid %s key in raw form', NEW.algorithm);
 		ELSIF NOT hcledger.key_endorsed(NEW) THEN
 			-- a new key, or a change of one, is taken only on the word of a key the member already had
 			why := CASE WHEN NEW.endorsement IS NULL THEN 'it is not signed by a key the member already had (no endorsement)'
@@ -2340,3 +2396,917 @@ AS $$
 	   AND (k.revoked_at IS NULL OR signed_at < k.revoked_at)
 $$;
 COMMENT ON FUNCTION verify_signature(text, bytea, bytea, timestamptz, text) IS 'does a key of the authority valid (and not revoked) at signed_at verify the signature? (Ed25519, ES256 raw r||s, or SM2 raw r||s with the default identity)';
+
+-- Health codes signed with SM2 (docs/health-codes.md, "Payload format"):
+-- the credential key may be SM2; code_decode says a code's algorithm and
+-- code_message makes an SM2 code's message (their result types change).
+COMMENT ON FUNCTION credential_public_key() IS 'the raw public key (65-byte point, P-256 or SM2) of hcledger.credential_key_file (NULL if none is set)';
+CREATE FUNCTION credential_key_algorithm() RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_credential_key_algorithm' LANGUAGE C STABLE;
+COMMENT ON FUNCTION credential_key_algorithm() IS 'es256 or sm2: what the key of hcledger.credential_key_file signs codes with (NULL if none is set)';
+DROP FUNCTION code_decode(text);
+DROP FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea);
+CREATE FUNCTION code_decode(payload text,
+	OUT problem text, OUT authority text, OUT key_id text, OUT credential_id bytea, OUT issued_at timestamptz,
+	OUT valid_from timestamptz, OUT valid_until timestamptz, OUT commitment bytea, OUT signature bytea,
+	OUT message bytea, OUT algorithm text, OUT selective boolean, OUT disclosure_problem text)
+	AS 'MODULE_PATHNAME', 'hcl_code_decode_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION code_decode(text) IS 'the fields of a health code payload and the message its issuer signed (problem: why it is not one; disclosure_problem: an HCL3: code disclosing a claim its issuer did not sign)';
+CREATE FUNCTION code_message(authority text, key_id text, credential_id bytea, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz, commitment bytea, algorithm text DEFAULT 'es256',
+	selective boolean DEFAULT false) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hcl_code_message_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea, text, boolean) IS 'the message an authority signs for a credential, ES256 or SM2, HCL3: (selective) or not (docs/health-codes.md, "Credential")';
+-- Does key (of algorithm, a code's) verify signature over a code's message?
+CREATE FUNCTION code_signature_valid(algorithm text, public_key bytea, message bytea, signature bytea) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE algorithm WHEN 'es256' THEN hcledger.ecdsa_p256_verify(public_key, message, signature)
+	                      WHEN 'sm2' THEN hcledger.sm2_verify(public_key, message, signature) END
+$$;
+COMMENT ON FUNCTION code_signature_valid(text, bytea, bytea, bytea) IS 'does the key verify a code''s ES256 or SM2 (default identity) signature? (NULL for another algorithm)';
+
+-- Selective disclosure (HCL3:, docs/health-codes.md): issuing takes selective,
+-- code_disclose presents a subset of an HCL3: code's claims.
+DROP FUNCTION code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz);
+CREATE FUNCTION code_issue_parts(claims jsonb, authority text, key_id text, issued_at timestamptz,
+	valid_from timestamptz, valid_until timestamptz, selective boolean DEFAULT false,
+	OUT credential_id bytea, OUT subject bytea, OUT commitment bytea, OUT signature bytea, OUT payload text)
+	AS 'MODULE_PATHNAME', 'hcl_code_issue_parts' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz, boolean) FROM PUBLIC;
+CREATE FUNCTION code_disclose(payload text, claims text[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_code_disclose' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_disclose(text, text[]) IS 'an HCL3: code presenting only the named claims (docs/health-codes.md, "Selective disclosure"); needs no key, reads no table';
+COMMENT ON FUNCTION code_claims(text) IS 'the claims a payload carries (the traveller''s own data, for display; of an HCL3: code, those it discloses); reads no table';
+
+-- Converting a member's code (sql/install/17_code_conversion.sql), and issue_code's
+-- inside that it shares.
+-- Sign and record a code of the local authority: claims, colour, issued at
+-- t, valid from f until u, and for a converted code its provenance (the
+-- issue row's reason; docs/health-codes.md, "Converting a member's code").
+-- Inside issue_code and convert_code only.
+CREATE OR REPLACE FUNCTION issue_entry(claims jsonb, colour text, t timestamptz, f timestamptz, u timestamptz,
+                            provenance text, selective boolean, OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	auth text;
+	kid text;
+	pub bytea := hcledger.credential_public_key();
+	alg text := hcledger.credential_key_algorithm();
+	p record;
+BEGIN
+	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	IF pub IS NULL THEN
+		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'See docs/health-codes.md, "Deploying".';
+	END IF;
+	SELECT k.key_id INTO kid FROM hcledger.keys k
+	 WHERE k.authority = auth AND k.algorithm = alg AND k.public_key = pub
+	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
+	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid % key of authority "%"', alg, auth
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = format('An administrator registers it with hcledger.add_key(authority, key_id, %L, hcledger.credential_public_key()).', alg);
+	END IF;
+	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u, selective);
+	PERFORM hcledger.codes_ledger();
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature, reason)
+	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature, provenance);
+	credential_id := p.credential_id;
+	payload := p.payload;
+END $$;
+REVOKE EXECUTE ON FUNCTION issue_entry(jsonb, text, timestamptz, timestamptz, timestamptz, text, boolean) FROM PUBLIC;
+
+
+-- The provenance of a converted code, as its issue row's reason records
+-- it: the source's authority and credential id, and the signed checkpoint
+-- of the source's log the source was verified against.
+CREATE FUNCTION code_provenance(source_authority text, source_credential_id bytea, checkpoint_origin text,
+                                checkpoint_size bigint, checkpoint_root hash256) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT format('converted from %s code %s under checkpoint %s %s %s', source_authority,
+	              encode(source_credential_id, 'hex'), checkpoint_origin, checkpoint_size, checkpoint_root::text)
+$$;
+COMMENT ON FUNCTION code_provenance(text, bytea, text, bigint, hash256) IS 'the reason an issue row of a converted code records: its source and the checkpoint it was verified against';
+
+-- The provenance a converted code's issue row records, parsed: NULL
+-- unless the reason is exactly code_provenance's line.
+CREATE FUNCTION code_provenance_parts(reason text, OUT source_authority text, OUT source_credential_id bytea,
+                                      OUT checkpoint_origin text, OUT checkpoint_size bigint, OUT checkpoint_root text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p[1], decode(p[2], 'hex'), p[3], p[4]::bigint, p[5]
+	  FROM (SELECT regexp_match(reason, '^converted from (\S+) code ([0-9a-f]{32}) under checkpoint (\S+) ([0-9]{1,18}) ([0-9a-f]{64})$') AS p) x
+$$;
+COMMENT ON FUNCTION code_provenance_parts(text) IS 'the source and checkpoint a converted code''s issue row records (NULL for any other reason)';
+
+-- What the source of a converted code says here at t, as verify_code would
+-- judge its ledger rows: NULL verdict if nothing stands in the way, else
+-- revoked, tampered, incomplete or stale with the reason; and the source's
+-- latest colour.  A source whose authority's log is not followed here (or
+-- no longer) is stale: its revocation could not be known.
+CREATE FUNCTION code_source_state(source_authority text, source_credential_id bytea, converted_until timestamptz,
+                                  t timestamptz, OUT verdict text, OUT reason text, OUT colour text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m hcledger.members;
+	is_local boolean := EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = source_authority AND a.is_local);
+	what text := format('the %s code %s it was converted from', source_authority, encode(source_credential_id, 'hex'));
+	iss record;
+	k record;
+	st record;
+	rev record;
+	chk record;
+	stale_why text;
+BEGIN
+	IF NOT is_local THEN
+		SELECT * INTO m FROM hcledger.members x WHERE x.authority = source_authority;
+		IF m.authority IS NULL OR m.left_at IS NOT NULL THEN
+			verdict := 'stale';
+			reason := format('the log of "%s" is not followed here%s: a revocation of %s could not be known',
+			                 source_authority, CASE WHEN m.left_at IS NOT NULL THEN format(' since it left (%s)', m.left_at) ELSE '' END, what);
+			RETURN;
+		END IF;
+	END IF;
+	-- its issue row, the first in its authority's log; then its status and revocation rows after it
+	SELECT y.* INTO iss
+	  FROM (SELECT x.hcl_row, x.at, x.key_id, x.valid_until, x.colour, NULL::bigint AS log_position
+	          FROM hcledger.codes x WHERE is_local AND x.credential_id = source_credential_id AND x.entry = 'issue'
+	        UNION ALL
+	        SELECT x.hcl_row, x.at, x.key_id, x.valid_until, x.colour, l.log_position
+	          FROM hcledger.peer_codes x
+	          LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+	         WHERE NOT is_local AND x.authority = source_authority AND x.credential_id = source_credential_id AND x.entry = 'issue') y
+	 ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1;
+	IF iss.hcl_row IS NULL THEN
+		verdict := 'incomplete';
+		reason := format('%s is not in the log of "%s" as it has reached us', what, source_authority);
+		RETURN;
+	END IF;
+	colour := iss.colour;
+	IF converted_until > iss.valid_until THEN
+		verdict := 'tampered';
+		reason := format('it is valid until %s, longer than %s (%s)', converted_until, what, iss.valid_until);
+		RETURN;
+	END IF;
+	SELECT y.hcl_row, y.colour INTO st
+	  FROM (SELECT x.hcl_row, x.colour FROM hcledger.codes x
+	         WHERE is_local AND x.credential_id = source_credential_id AND x.entry = 'status'
+	        UNION ALL
+	        SELECT x.hcl_row, x.colour FROM hcledger.peer_codes x
+	         WHERE NOT is_local AND x.authority = source_authority AND x.credential_id = source_credential_id AND x.entry = 'status') y
+	 WHERE y.hcl_row > iss.hcl_row ORDER BY y.hcl_row DESC LIMIT 1;
+	colour := coalesce(st.colour, colour);
+	SELECT y.hcl_row, y.effective_at, y.reason INTO rev
+	  FROM (SELECT x.hcl_row, x.effective_at, x.reason FROM hcledger.codes x
+	         WHERE is_local AND x.credential_id = source_credential_id AND x.entry = 'revoke'
+	        UNION ALL
+	        SELECT x.hcl_row, x.effective_at, x.reason FROM hcledger.peer_codes x
+	         WHERE NOT is_local AND x.authority = source_authority AND x.credential_id = source_credential_id AND x.entry = 'revoke') y
+	 WHERE y.hcl_row > iss.hcl_row ORDER BY y.hcl_row LIMIT 1;
+	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = source_authority AND x.key_id = iss.key_id;
+	IF rev.hcl_row IS NOT NULL AND rev.effective_at <= t THEN
+		verdict := 'revoked';
+		reason := format('source revoked: %s is revoked (%s)', what, rev.reason);
+	ELSIF k.key_id IS NULL OR date_trunc('second', k.revoked_at) <= iss.at THEN
+		verdict := 'revoked';
+		reason := format('source revoked: the key "%s" that signed %s %s', iss.key_id, what,
+		                 CASE WHEN k.key_id IS NULL THEN 'is not registered here' ELSE format('was revoked at %s', k.revoked_at) END);
+	END IF;
+	IF verdict IS NOT NULL THEN
+		RETURN;
+	END IF;
+	-- its rows as sealed; a partial or silent log cannot vouch for it
+	IF is_local THEN
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[iss.hcl_row, st.hcl_row],
+		         coalesce((SELECT max(c.tree_size) FROM hcledger.checkpoints c
+		                    WHERE c.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                                          WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)), 0));
+	ELSE
+		chk := hcledger.peer_rows_check(source_authority, ARRAY[iss.hcl_row, st.hcl_row]);
+		stale_why := hcledger.member_state_stale(source_authority, t);
+	END IF;
+	IF chk.state IN ('altered', 'missing') THEN
+		verdict := 'tampered';
+		reason := format('row %s of the log of "%s", of %s, does not match what was sealed', chk.row_number, source_authority, what);
+	ELSIF m.missing_rows > 0 THEN
+		verdict := 'incomplete';
+		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived; one may change %s',
+		                 source_authority, m.missing_rows, what);
+	ELSIF stale_why IS NOT NULL THEN
+		verdict := 'stale';
+		reason := format('of %s: %s', what, stale_why);
+	END IF;
+END $$;
+COMMENT ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) IS 'what stands in the way of a converted code here because of its source (revoked, tampered, incomplete, stale), and the source''s colour';
+REVOKE EXECUTE ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION convert_code(source_payload text, valid_for interval DEFAULT '7 days',
+                             OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := date_trunc('second', clock_timestamp());
+	v record;
+	d record;
+	cp record;
+	auth text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+BEGIN
+	IF source_payload IS NULL OR valid_for IS NULL THEN
+		RAISE EXCEPTION 'source_payload and valid_for must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF valid_for < interval '1 second' THEN
+		RAISE EXCEPTION 'valid_for must be at least one second' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF auth IS NULL THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	-- the verdict here and now (it refuses a REPEATABLE READ snapshot, as verify_code does)
+	SELECT * INTO v FROM hcledger.verify_code(source_payload);
+	d := hcledger.code_decode(source_payload);
+	IF v.verdict = 'valid' AND d.authority = auth THEN
+		RAISE EXCEPTION 'the code is of this authority ("%"): it needs no conversion', auth
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF v.verdict = 'valid' AND EXISTS (SELECT FROM hcledger.peer_codes x
+	                                    WHERE x.authority = d.authority AND x.credential_id = d.credential_id AND x.entry = 'issue'
+	                                      AND (hcledger.code_provenance_parts(x.reason)).source_authority IS NOT NULL) THEN
+		-- its source's revocation would not reach a code converted from it: convert the source
+		RAISE EXCEPTION 'the code was itself converted from another: convert that one instead'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = v.reason;
+	END IF;
+	IF v.verdict <> 'valid' THEN
+		RAISE EXCEPTION 'the code cannot be converted: it is %', v.verdict
+			USING ERRCODE = CASE WHEN v.verdict IN ('invalid', 'bad signature', 'tampered', 'unknown authority', 'not found')
+			                     THEN 'invalid_parameter_value' ELSE 'object_not_in_prerequisite_state' END,
+			      DETAIL = v.reason,
+			      HINT = 'Only a code that verify_code finds valid here is converted.';
+	END IF;
+	-- the member's checkpoint it was verified against (accepted here, so signed by a key of theirs)
+	SELECT * INTO cp FROM hcledger.verify_checkpoint(v.checkpoint, NULL, d.authority);
+	IF cp.valid IS NOT TRUE THEN
+		RAISE EXCEPTION 'the code cannot be converted: the checkpoint it was verified against does not verify'
+			USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = cp.reason;
+	END IF;
+	-- never valid longer than its source, and from now
+	SELECT e.credential_id, e.payload INTO credential_id, payload
+	  FROM hcledger.issue_entry(hcledger.code_claims(source_payload), v.colour, t, t,
+	                            CASE WHEN valid_for >= d.valid_until - t THEN d.valid_until
+	                                 ELSE date_trunc('second', t + valid_for) END,
+	                            hcledger.code_provenance(d.authority, d.credential_id, cp.origin, cp.tree_size, cp.root),
+	                            d.selective) e;
+END $$;
+COMMENT ON FUNCTION convert_code(text, interval) IS 'issue a local code from a member''s code that verifies here: the claims its payload carries, never valid longer than it, its provenance in the ledger';
+REVOKE EXECUTE ON FUNCTION convert_code(text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION convert_code(text, interval) TO hcledger_issuer;
+
+-- rotate_key names the key it retires when an authority has two of one
+-- algorithm valid (an SM2 credential key and an SM2 node key).
+DROP FUNCTION rotate_key(text, text, text, bytea, timestamptz);
+CREATE FUNCTION rotate_key(authority text, new_key_id text, algorithm text, public_key bytea,
+						   at timestamptz DEFAULT now(), replaces text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+	ids text;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- the key(s) of that algorithm valid at "at": one, or the one named
+	SELECT count(*), string_agg(k.key_id, ', ' ORDER BY k.key_id) INTO n, ids FROM hcledger.keys k
+	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND (replaces IS NULL OR k.key_id = replaces)
+	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
+	IF n = 0 THEN
+		RAISE EXCEPTION 'authority "%" has no % key%valid at % to rotate', authority, algorithm,
+			coalesce(format(' "%s" ', replaces), ' '), at
+			USING ERRCODE = 'no_data_found', HINT = 'Use hcledger.add_key() for a first key.';
+	ELSIF n > 1 THEN
+		-- an SM2 credential key and an SM2 node key, say: never end both
+		RAISE EXCEPTION 'authority "%" has % % keys valid at % (%): name the one to retire', authority, n, algorithm, at, ids
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Call rotate_key(..., replaces => key_id).';
+	END IF;
+	UPDATE hcledger.keys k SET valid_until = at
+	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND (replaces IS NULL OR k.key_id = replaces)
+	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
+	PERFORM hcledger.add_key(authority, new_key_id, algorithm, public_key, at, NULL);
+END $$;
+COMMENT ON FUNCTION rotate_key(text, text, text, bytea, timestamptz, text) IS 'retire an authority''s current key of an algorithm (the one named by replaces, if it has several) at a time and make a new one valid from then (admin only)';
+REVOKE EXECUTE ON FUNCTION rotate_key(text, text, text, bytea, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rotate_key(text, text, text, bytea, timestamptz, text) TO hcledger_admin;
+-- SM2 checkpoint signatures (issue 18, item 2): with hcledger.sm2_key_file set,
+-- checkpoints carry an SM2 line beside the Ed25519 one; a member's card says so
+-- and its peers then require it (sql/install/05_receipt.sql, 12_consortium_accept.sql,
+-- 14_consortium_members.sql).
+ALTER TABLE members ADD COLUMN checkpoint_sm2 boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN members.checkpoint_sm2 IS 'the member''s card says its checkpoints carry an SM2 signature line: one that lacks it, or whose SM2 line does not verify under a key of the member valid at its time, is refused';
+CREATE FUNCTION verify_checkpoint_sm2(checkpoint text, authority text, required boolean DEFAULT true,
+	OUT valid boolean, OUT reason text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_checkpoint_sm2' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_checkpoint_sm2(text, text, boolean) IS 'check a signed checkpoint note''s SM2 lines against the authority''s registered sm2 keys at its time (required: one must verify, and no line under the origin''s name may be by an unregistered key)';
+
+CREATE OR REPLACE FUNCTION decide_checkpoint(id bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c hcledger.peer_checkpoints;
+	m hcledger.members;
+	v record;
+	body text;
+	cp_last_row bigint;
+	n bigint;
+	start bigint;
+	bad record;
+	x record;
+	why text;
+	size bigint;
+	sm2 record;
+BEGIN
+	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = decide_checkpoint.id FOR UPDATE;
+	SELECT * INTO m FROM hcledger.members p WHERE p.authority = c.authority FOR UPDATE;
+	IF c.note IS NULL THEN
+		why := 'the checkpoint is not signed';
+	ELSE
+		v := hcledger.verify_checkpoint(c.note, NULL, m.authority);
+		size := v.tree_size;
+		body := left(c.note, position(E'\n\n' IN c.note));
+		cp_last_row := substring(body FROM E'\nhcledger-row (-?[0-9]{1,19})\n')::bigint;
+		n := length(c.leaves) / 40;
+		start := v.tree_size - n;
+		IF NOT v.valid THEN
+			why := 'its signature does not verify under the member''s registered keys: ' || v.reason;
+		ELSIF v.origin <> m.origin THEN
+			why := format('it is signed for origin %s, not the member''s %s', v.origin, m.origin);
+		ELSIF cp_last_row IS NULL THEN
+			why := 'its body has no hcledger-row line';
+		ELSIF c.leaves IS NULL OR length(c.leaves) % 40 <> 0 OR n = 0 OR start < 0 THEN
+			why := 'its published log entries are missing or malformed';
+		END IF;
+		-- its SM2 line (docs/consortium.md, "SM2 checkpoint signatures"): required if the
+		-- member's card says so; a line by a registered SM2 key must verify in any case
+		IF why IS NULL THEN
+			sm2 := hcledger.verify_checkpoint_sm2(c.note, m.authority, m.checkpoint_sm2);
+			IF NOT sm2.valid THEN
+				why := CASE WHEN m.checkpoint_sm2
+				            THEN 'its SM2 signature, which the member''s card requires, is not good: '
+				            ELSE 'its SM2 signature line does not verify under the member''s registered keys: ' END
+				       || sm2.reason;
+			END IF;
+		END IF;
+	END IF;
+	IF why IS NULL AND start > m.tree_size THEN
+		IF EXISTS (SELECT FROM hcledger.peer_checkpoints p WHERE p.authority = m.authority AND p.state = 'refused'
+		           AND p.tree_size = start) THEN
+			-- quarantine: what extends a refused checkpoint is refused too
+			why := format('it extends the refused checkpoint of size %s; this member''s log is accepted up to size %s only',
+			              start, m.tree_size);
+		ELSE
+			UPDATE hcledger.peer_checkpoints p SET reason = format('covers log positions %s to %s; positions %s to %s have not arrived',
+			                                                       start, v.tree_size - 1, m.tree_size, start - 1)
+			 WHERE p.id = c.id;
+			RETURN 'waiting';
+		END IF;
+	END IF;
+	IF why IS NULL AND start < m.tree_size THEN
+		-- entries already accepted must be the same
+		SELECT start + e.entry AS pos, e.row_number, l.row_number AS had_row INTO bad
+		  FROM hcledger.log_entries(c.leaves) e
+		  LEFT JOIN hcledger.peer_leaves l ON l.authority = m.authority AND l.log_position = start + e.entry
+		 WHERE start + e.entry < m.tree_size
+		   AND (l.leaf_hash IS NULL OR l.leaf_hash OPERATOR(hcledger.<>) e.leaf_hash OR l.row_number <> e.row_number)
+		 ORDER BY e.entry LIMIT 1;
+		IF FOUND THEN
+			why := format('rewritten history: log position %s (row %s) differs from the log accepted up to size %s',
+			              bad.pos, bad.row_number, m.tree_size);
+		ELSIF v.tree_size <= m.tree_size THEN
+			IF (SELECT hcledger.merkle_root_of_leaf_hashes(l.leaf_hash ORDER BY l.log_position)
+			      FROM hcledger.peer_leaves l WHERE l.authority = m.authority AND l.log_position < v.tree_size)
+			   OPERATOR(hcledger.=) v.root THEN
+				UPDATE hcledger.peer_checkpoints p SET state = 'duplicate', tree_size = v.tree_size, root = v.root,
+				       reason = 'already covered by an accepted checkpoint', decided_at = clock_timestamp()
+				 WHERE p.id = c.id;
+				RETURN 'duplicate';
+			END IF;
+			why := format('rewritten history: its root at size %s is not that of the accepted log', v.tree_size);
+		END IF;
+	END IF;
+	IF why IS NULL THEN
+		x := hcledger.log_extend(m.frontier, m.tree_size, substring(c.leaves FROM ((m.tree_size - start) * 40 + 1)::integer));
+		IF x.root OPERATOR(hcledger.<>) v.root THEN
+			why := format('not consistent with the accepted checkpoint of size %s: its log entries do not extend that log to its signed root',
+			              m.tree_size);
+		ELSIF EXISTS (SELECT FROM hcledger.log_entries(c.leaves) e
+		               WHERE start + e.entry >= m.tree_size
+		                 AND (e.row_number < 1
+		                      OR EXISTS (SELECT FROM hcledger.peer_leaves l
+		                                  WHERE l.authority = m.authority AND l.row_number = e.row_number)))
+		   OR (SELECT count(*) <> count(DISTINCT e.row_number) FROM hcledger.log_entries(c.leaves) e
+		        WHERE start + e.entry >= m.tree_size) THEN
+			-- rows may be sealed out of row-number order (docs/format.md, "Sealing order"), but each once
+			why := 'its log entries list a row number twice (or one below 1)';
+		ELSIF cp_last_row <> (SELECT greatest(m.last_row, max(e.row_number)) FROM hcledger.log_entries(c.leaves) e
+		                      WHERE start + e.entry >= m.tree_size) THEN
+			why := 'its hcledger-row line is not the highest row number of its log';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE hcledger.peer_checkpoints p SET state = 'refused', reason = why, decided_at = clock_timestamp()
+		 WHERE p.id = c.id;
+		PERFORM hcledger.refuse(m.authority, 'checkpoint', format('checkpoint of size %s', coalesce(size, c.tree_size)), why);
+		RETURN 'refused';
+	END IF;
+
+	INSERT INTO hcledger.peer_leaves (authority, row_number, log_position, leaf_hash)
+	SELECT m.authority, e.row_number, start + e.entry, e.leaf_hash
+	  FROM hcledger.log_entries(c.leaves) e WHERE start + e.entry >= m.tree_size;
+	-- leaves whose row has not arrived (yet): until it does, the member's codes are incomplete here
+	UPDATE hcledger.members p SET tree_size = v.tree_size, last_row = cp_last_row, root = v.root,
+	       frontier = x.frontier, checkpoint = c.note, accepted_at = clock_timestamp(),
+	       missing_rows = p.missing_rows + (SELECT count(*) FROM hcledger.log_entries(c.leaves) e
+	                                        WHERE start + e.entry >= m.tree_size
+	                                          AND NOT EXISTS (SELECT FROM hcledger.peer_codes r
+	                                                          WHERE r.authority = m.authority AND r.hcl_row = e.row_number
+	                                                            AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, r)
+	                                                                OPERATOR(hcledger.=) e.leaf_hash))
+	 WHERE p.authority = m.authority;
+	UPDATE hcledger.peer_checkpoints p SET state = 'accepted', tree_size = v.tree_size, root = v.root,
+	       reason = NULL, decided_at = clock_timestamp(), frontier = x.frontier
+	 WHERE p.id = c.id;
+	-- rows received before their checkpoint: each must be what the member sealed
+	PERFORM hcledger.refuse(m.authority, 'row', format('row %s', p.hcl_row),
+	                        format('its content does not match its leaf at log position %s', l.log_position))
+	   FROM hcledger.peer_codes p
+	   JOIN hcledger.peer_leaves l ON l.authority = p.authority AND l.row_number = p.hcl_row
+	  WHERE p.authority = m.authority AND l.log_position >= m.tree_size AND l.log_position < v.tree_size
+	    AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, p) OPERATOR(hcledger.<>) l.leaf_hash;
+	PERFORM hcledger.note_peer_roots(m.authority, m.tree_size);
+	BEGIN
+		PERFORM hcledger.cosign(m.origin, v.tree_size, v.root, body);
+	EXCEPTION WHEN OTHERS THEN
+		-- our own key's problem is no reason to refuse the member's checkpoint
+		RAISE WARNING 'hcledger could not cosign the checkpoint of size % of "%": %', v.tree_size, m.authority, SQLERRM;
+	END;
+	RETURN 'accepted';
+END $$;
+
+CREATE OR REPLACE FUNCTION member_card() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT jsonb_build_object(
+		'hcledger_member', 1,
+		'authority', a.authority,
+		'display_name', a.display_name,
+		'origin', l.origin,
+		'verifier_key', hcledger.verifier_key(l.origin, hcledger.signing_public_key()),
+		'connection', a.connection,
+		'publications', jsonb_build_array('hcledger_feed', 'hcledger_keys'),
+		-- its checkpoints carry an SM2 line (hcledger.sm2_key_file), by this registered key
+		'checkpoint_sm2', hcledger.sm2_public_key() IS NOT NULL,
+		'checkpoint_sm2_key_id', (SELECT k.key_id FROM hcledger.keys k
+		                           WHERE k.authority = a.authority AND k.algorithm = 'sm2'
+		                             AND k.public_key = hcledger.sm2_public_key() AND k.revoked_at IS NULL
+		                           ORDER BY k.valid_from DESC, k.key_id LIMIT 1),
+		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		                  'key_id', k.key_id, 'algorithm', k.algorithm, 'public_key', encode(k.public_key, 'hex'),
+		                  'valid_from', k.valid_from, 'valid_until', k.valid_until,
+		                  'revoked_at', k.revoked_at, 'revocation_reason', k.revocation_reason) ORDER BY k.key_id), '[]')
+		           FROM hcledger.keys k WHERE k.authority = a.authority))
+	  FROM hcledger.authorities a, hcledger.ledgers l
+	 WHERE a.is_local AND l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
+$$;
+COMMENT ON FUNCTION member_card() IS 'this authority''s card for its peers: name, log origin, connection details, public keys and whether its checkpoints carry an SM2 line (nothing secret)';
+
+CREATE OR REPLACE FUNCTION publish(connection text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	ledger integer;
+BEGIN
+	IF current_setting('wal_level') <> 'logical' THEN
+		RAISE EXCEPTION 'publishing needs wal_level = logical, not %', current_setting('wal_level')
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set it in postgresql.conf and restart the server.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'ed25519'
+	               AND k.public_key = hcledger.signing_public_key() AND k.revoked_at IS NULL
+	               AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.signing_key_file is not a registered, valid ed25519 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
+	END IF;
+	IF hcledger.sm2_public_key() IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'sm2'
+	                   AND k.public_key = hcledger.sm2_public_key() AND k.revoked_at IS NULL
+	                   AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.sm2_key_file is not a registered, valid sm2 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'With hcledger.sm2_key_file set, every checkpoint carries an SM2 signature line, and the card tells peers to require it.',
+			      HINT = 'Peers check that line against it: hcledger.add_key(authority, key_id, ''sm2'', hcledger.sm2_public_key()); or clear hcledger.sm2_key_file.';
+	END IF;
+	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
+	ledger := hcledger.codes_ledger();
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = 'hcledger_feed') THEN
+		EXECUTE format('CREATE PUBLICATION hcledger_feed FOR TABLE hcledger.codes,'
+		               ' hcledger.checkpoints WHERE (ledger_id = %s), hcledger.cosignatures WHERE (witness = %L)'
+		               ' WITH (publish = ''insert'')', ledger, me);
+		EXECUTE format('CREATE PUBLICATION hcledger_keys FOR TABLE hcledger.keys WHERE (authority = %L)'
+		               ' WITH (publish = ''insert, update, delete'')', me);
+		INSERT INTO hcledger.member_events (authority, event) VALUES (me, 'published');
+	END IF;
+	RETURN hcledger.member_card();
+END $$;
+COMMENT ON FUNCTION publish(text) IS 'publish this authority''s ledger, checkpoints, cosignatures and keys (publications hcledger_feed and hcledger_keys); returns its card';
+
+CREATE OR REPLACE FUNCTION join_member(card jsonb, conninfo text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	a text := card ->> 'authority';
+	origin text := card ->> 'origin';
+	sub text := 'hcledger_from_' || substr(hcledger.member_slot(a), 10);
+	k jsonb;
+	had hcledger.keys;
+	was hcledger.members;
+	extra text;
+	sm2 boolean;
+BEGIN
+	IF card IS NULL OR conninfo IS NULL THEN
+		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF jsonb_typeof(card) <> 'object' OR card -> 'hcledger_member' IS DISTINCT FROM '1'::jsonb OR a IS NULL
+	   OR origin IS NULL OR origin !~ '^hcledger/hcledger\.codes/[0-9a-f]{32}$'
+	   OR jsonb_typeof(card -> 'keys') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'this is not a member card' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A member''s card is what hcledger.publish() or hcledger.member_card() returns on its server.';
+	END IF;
+	IF a = me THEN
+		RAISE EXCEPTION 'authority "%" is this database itself', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass the card the peer''s hcledger.publish() returned, not this database''s own.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'ed25519'
+	               AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The peer registers its node key (add_key with signing_public_key()) and calls publish() again for a new card.';
+	END IF;
+	IF jsonb_typeof(card -> 'checkpoint_sm2') NOT IN ('boolean', 'null') THEN
+		RAISE EXCEPTION 'the card of "%" says checkpoint_sm2 is %, not true or false', a, card -> 'checkpoint_sm2'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	sm2 := coalesce((card ->> 'checkpoint_sm2')::boolean, false);
+	IF sm2 AND NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'sm2'
+	                       AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" says its checkpoints carry an SM2 line but has no sm2 key to check it with', a
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'The peer registers its SM2 key (add_key with sm2_public_key()) and calls publish() again for a new card.';
+	END IF;
+	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
+	IF FOUND AND was.left_at IS NULL THEN
+		RAISE EXCEPTION 'authority "%" is already a member', a USING ERRCODE = 'duplicate_object',
+			HINT = 'To join again, leave_member(authority, reason) first.';
+	END IF;
+	IF FOUND AND was.origin <> origin THEN
+		RAISE EXCEPTION 'authority "%" had log % when it left, and now shows %', a, was.origin, origin
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'A member''s log cannot change; check with the member.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM hcledger.authorities x WHERE x.authority = a) THEN
+		PERFORM hcledger.add_authority(a, coalesce(card ->> 'display_name', a), false);
+	END IF;
+	-- peers' rows are checked as rows of our own codes ledger: registered, even if we never issued
+	PERFORM hcledger.codes_ledger();
+	FOR k IN SELECT * FROM jsonb_array_elements(card -> 'keys') LOOP
+		SELECT * INTO had FROM hcledger.keys x WHERE x.authority = a AND x.key_id = k ->> 'key_id';
+		IF NOT FOUND THEN
+			PERFORM hcledger.add_key(a, k ->> 'key_id', k ->> 'algorithm', decode(k ->> 'public_key', 'hex'),
+			                         (k ->> 'valid_from')::timestamptz, (k ->> 'valid_until')::timestamptz);
+			IF k ->> 'revoked_at' IS NOT NULL THEN
+				PERFORM hcledger.revoke_key(a, k ->> 'key_id', (k ->> 'revoked_at')::timestamptz, k ->> 'revocation_reason');
+			END IF;
+		ELSIF had.public_key <> decode(k ->> 'public_key', 'hex') OR had.algorithm <> k ->> 'algorithm' THEN
+			RAISE EXCEPTION 'key "%" of "%" is registered here with another public key', k ->> 'key_id', a
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Key ids are never reused; check with the member.';
+		END IF;
+	END LOOP;
+	IF was.authority IS NULL THEN
+		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription, checkpoint_sm2)
+		VALUES (a, origin, decode(substr(origin, 25), 'hex'), card ->> 'connection', sub, sm2);
+	ELSE
+		UPDATE hcledger.members m SET left_at = NULL, connection = card ->> 'connection', joined_at = now(),
+		       joined_by = session_user, checkpoint_sm2 = sm2
+		 WHERE m.authority = a;
+	END IF;
+	-- made disabled: the tables it would write are checked before anything is received
+	EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION hcledger_feed, hcledger_keys'
+	               ' WITH (create_slot = false, slot_name = %L, copy_data = true, enabled = false)',
+	               sub, conninfo, hcledger.member_slot(me));
+	extra := hcledger.subscription_extra_tables(sub);
+	IF extra IS NOT NULL THEN
+		RAISE EXCEPTION 'the publications of "%" carry tables other than the consortium''s: %', a, extra
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A member publishes hcledger.codes, hcledger.checkpoints, hcledger.cosignatures and hcledger.keys, nothing else; the apply worker would write the others with a superuser''s rights.',
+			      HINT = 'Nothing was joined. Ask the member to remove the other tables from its publications hcledger_feed and hcledger_keys.';
+	END IF;
+	IF current_setting('server_version_num')::integer >= 160000 THEN
+		PERFORM hcledger.restrict_subscriptions();
+	END IF;
+	EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I ENABLE', sub);
+	INSERT INTO hcledger.member_events (authority, event, detail) VALUES (a, 'joined', 'subscription ' || sub);
+END $$;
+COMMENT ON FUNCTION join_member(jsonb, text) IS 'register a member from its card and subscribe to its publications (it must have admitted us)';
+
+-- A member's key that no signature check can use is refused on arrival.
+-- Is public_key a key of algorithm in the raw form the registry keeps
+-- (what add_key stores)?  Never an error.
+CREATE FUNCTION key_usable(algorithm text, public_key bytea) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hcledger.public_key_raw(algorithm, public_key) = public_key;
+EXCEPTION WHEN invalid_parameter_value THEN
+	RETURN false;
+END $$;
+REVOKE EXECUTE ON FUNCTION key_usable(text, bytea) FROM PUBLIC;
+
+-- Offline verification (docs/offline-verification.md): status snapshots and
+-- the trust bundle a border post verifies codes from with no connection.
+
+-- Unix seconds of a time, truncated to the second (as verify_code compares key times).
+CREATE FUNCTION unix_seconds(t timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT floor(extract(epoch FROM t))::bigint
+$$;
+REVOKE EXECUTE ON FUNCTION unix_seconds(timestamptz) FROM PUBLIC;
+
+-- ledger_rows_check row by row (docs/format.md): for checking the rows of
+-- every current code at once.
+CREATE FUNCTION ledger_rows_states(ledger regclass, rows bigint[], tree_size bigint)
+RETURNS TABLE (row_number bigint, state text)
+	AS 'MODULE_PATHNAME', 'hcl_ledger_rows_states' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ledger_rows_states(regclass, bigint[], bigint) IS 'each row''s state within tree_size leaves (sealed, pending, missing, altered), as ledger_rows_check judges them';
+REVOKE EXECUTE ON FUNCTION ledger_rows_states(regclass, bigint[], bigint) FROM PUBLIC;
+
+-- code_ledger_state (sql/install/11_codes.sql) for every current code of an
+-- authority at once: each credential whose first issue row here is of that
+-- authority and valid at t.  The same facts, read in a few passes over
+-- the authority's ledger instead of a few queries per code; the status
+-- snapshots use it, and test/t/027 checks it against code_ledger_state.
+CREATE FUNCTION current_code_states(authority text, t timestamptz)
+RETURNS TABLE (credential_id bytea, issue_row bigint, recorded_authority text, commitment bytea,
+	issued_at timestamptz, valid_from timestamptz, valid_until timestamptz, key_id text, colour text,
+	revoke_row bigint, revoke_at timestamptz, revoke_reason text, sealing text, sealing_row bigint,
+	checkpoint text, member boolean, missing_rows bigint, stale_why text, source_verdict text,
+	source_reason text, source_colour boolean, converted_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	m hcledger.members;
+	cp record;
+	stale text;
+BEGIN
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = current_code_states.authority;
+	IF m.authority IS NULL AND current_code_states.authority IS DISTINCT FROM me THEN
+		RETURN;		-- an authority whose ledger does not reach us
+	END IF;
+	IF m.authority IS NULL THEN
+		SELECT k.note, k.tree_size INTO cp FROM hcledger.checkpoints k
+		 WHERE k.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k.tree_size DESC LIMIT 1;
+		IF NOT FOUND THEN
+			SELECT NULL::text AS note, 0::bigint AS tree_size INTO cp;
+		END IF;
+	ELSE
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		stale := hcledger.member_state_stale(m.authority, t);
+	END IF;
+	RETURN QUERY
+	WITH e AS MATERIALIZED (
+		SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.commitment, x.valid_from, x.valid_until,
+		       x.key_id, x.effective_at, x.reason, x.hcl_row, NULL::bigint AS log_position,
+		       NULL::hcledger.hash256 AS leaf_hash, NULL::hcledger.hash256 AS row_hash
+		  FROM hcledger.codes x WHERE m.authority IS NULL
+		UNION ALL
+		SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.commitment, x.valid_from, x.valid_until,
+		       x.key_id, x.effective_at, x.reason, x.hcl_row, l.log_position,
+		       l.leaf_hash, hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, x)
+		  FROM hcledger.peer_codes x
+		  LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+		 WHERE x.authority = m.authority),
+	iss AS (
+		SELECT DISTINCT ON (e.credential_id) e.*
+		  FROM e WHERE e.entry = 'issue'
+		 ORDER BY e.credential_id, e.log_position NULLS LAST, e.hcl_row),
+	cur AS (
+		SELECT i.* FROM iss i
+		 WHERE i.valid_until > t AND (m.authority IS NOT NULL OR i.authority = me)),
+	later AS (
+		SELECT c.credential_id,
+		       (array_agg(y.hcl_row ORDER BY y.hcl_row DESC) FILTER (WHERE y.entry = 'status'))[1] AS status_row,
+		       (array_agg(y.colour ORDER BY y.hcl_row DESC) FILTER (WHERE y.entry = 'status'))[1] AS status_colour,
+		       (array_agg(y.hcl_row ORDER BY y.hcl_row) FILTER (WHERE y.entry = 'revoke'))[1] AS revoke_row,
+		       (array_agg(y.effective_at ORDER BY y.hcl_row) FILTER (WHERE y.entry = 'revoke'))[1] AS revoke_at,
+		       (array_agg(y.reason ORDER BY y.hcl_row) FILTER (WHERE y.entry = 'revoke'))[1] AS revoke_reason
+		  FROM cur c JOIN e y ON y.credential_id = c.credential_id AND y.hcl_row > c.hcl_row AND y.authority = c.authority
+		 GROUP BY c.credential_id),
+	rows_used AS (
+		SELECT c.credential_id, r.row_number, r.ord
+		  FROM cur c LEFT JOIN later l ON l.credential_id = c.credential_id,
+		       LATERAL unnest(ARRAY[c.hcl_row, coalesce(l.status_row, c.hcl_row), l.revoke_row]) WITH ORDINALITY r(row_number, ord)
+		 WHERE r.row_number IS NOT NULL),
+	home_states AS (
+		SELECT s.row_number, s.state
+		  FROM hcledger.ledger_rows_states('hcledger.codes',
+		         (SELECT coalesce(array_agg(DISTINCT u.row_number), '{}') FROM rows_used u WHERE m.authority IS NULL),
+		         coalesce(cp.tree_size, 0)) s
+		 WHERE m.authority IS NULL),
+	row_states AS (
+		SELECT u.credential_id, u.row_number, u.ord,
+		       CASE WHEN m.authority IS NULL THEN h.state
+		            WHEN y.leaf_hash IS NULL THEN 'pending'
+		            WHEN y.row_hash OPERATOR(hcledger.<>) y.leaf_hash THEN 'altered'
+		            ELSE 'sealed' END AS state
+		  FROM rows_used u
+		  LEFT JOIN home_states h ON m.authority IS NULL AND h.row_number = u.row_number
+		  LEFT JOIN e y ON m.authority IS NOT NULL AND y.hcl_row = u.row_number),
+	worst AS (
+		-- the worst state of a code's rows; of rows equally bad, the first in
+		-- [issue, status, revoke] order at home (ledger_rows_check), the
+		-- lowest numbered for a member (peer_rows_check)
+		SELECT DISTINCT ON (r.credential_id) r.credential_id, r.state, r.row_number
+		  FROM row_states r
+		 ORDER BY r.credential_id, array_position(ARRAY['altered', 'missing', 'pending', 'sealed'], r.state),
+		          CASE WHEN m.authority IS NULL THEN r.ord ELSE r.row_number END),
+	src AS (
+		SELECT c.credential_id, p.source_authority, p.source_credential_id, p.checkpoint_size,
+		       hcledger.code_source_state(p.source_authority, p.source_credential_id, c.valid_until, t) AS st
+		  FROM cur c, LATERAL hcledger.code_provenance_parts(c.reason) p
+		 WHERE c.reason IS NOT NULL AND p.source_authority IS NOT NULL)
+	SELECT c.credential_id, c.hcl_row, c.authority, c.commitment, c.at, c.valid_from, c.valid_until, c.key_id,
+	       CASE WHEN array_position(ARRAY['green', 'yellow', 'red'], (s.st).colour)
+	                 > array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour))
+	            THEN (s.st).colour ELSE coalesce(l.status_colour, c.colour) END,
+	       l.revoke_row, l.revoke_at, l.revoke_reason,
+	       w.state, CASE WHEN m.authority IS NULL AND w.state = 'sealed' THEN NULL ELSE w.row_number END,
+	       cp.note, m.authority IS NOT NULL, coalesce(m.missing_rows, 0), stale,
+	       (s.st).verdict, (s.st).reason,
+	       coalesce(array_position(ARRAY['green', 'yellow', 'red'], (s.st).colour)
+	                > array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)), false),
+	       CASE WHEN s.source_authority IS NOT NULL THEN
+	         format('converted from %s code %s (verified against its checkpoint of size %s)',
+	                s.source_authority, encode(s.source_credential_id, 'hex'), s.checkpoint_size) END
+	  FROM cur c
+	  LEFT JOIN later l ON l.credential_id = c.credential_id
+	  LEFT JOIN worst w ON w.credential_id = c.credential_id
+	  LEFT JOIN src s ON s.credential_id = c.credential_id;
+END $$;
+COMMENT ON FUNCTION current_code_states(text, timestamptz) IS 'code_ledger_state of every code of an authority current at t, read in bulk (for status snapshots)';
+REVOKE EXECUTE ON FUNCTION current_code_states(text, timestamptz) FROM PUBLIC;
+
+-- One authority's status snapshot ("Status snapshots"): every code of its
+-- ledger here that has not expired, as verify_code's ledger steps see it
+-- now, keyed by a salted hash of its credential id, with decoys.  STABLE so
+-- that, called from trust_bundle, it reads the same snapshot as the rest
+-- of the bundle (it draws random salts and decoys all the same).
+CREATE FUNCTION status_snapshot(authority text) RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t timestamptz := clock_timestamp();
+	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	m hcledger.members;
+	salt bytea := uuid_send(gen_random_uuid());
+	as_of timestamptz;
+	cp record;
+	n bigint;
+	decoys integer;
+	body bytea;
+BEGIN
+	IF NOT EXISTS (SELECT FROM hcledger.authorities a WHERE a.authority = status_snapshot.authority) THEN
+		RAISE EXCEPTION 'authority "%" is not registered here', authority USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = status_snapshot.authority;
+	SELECT NULL::bigint AS tree_size, NULL::text AS note INTO cp;
+	IF m.authority IS NOT NULL THEN
+		-- a member's: its log as accepted here, known as of its last sign of life
+		as_of := coalesce(hcledger.member_heard_at(authority), '-infinity');
+		SELECT m.tree_size, m.checkpoint AS note INTO cp;
+	ELSIF authority = me THEN
+		as_of := t;
+		SELECT k.tree_size, k.note INTO cp FROM hcledger.checkpoints k
+		 WHERE k.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k.tree_size DESC LIMIT 1;
+	ELSE
+		-- an authority whose ledger does not reach us: none of its codes is found here
+		as_of := t;
+	END IF;
+
+	-- each code: key and check, then its state byte and a revocation's time;
+	-- decoys: random keys and checks, each with the state of a code drawn at random
+	WITH x AS MATERIALIZED (
+		SELECT row_number() OVER () AS rn,
+		       substr(sha256(convert_to(E'hcledger-status-key/1\n', 'UTF8') || salt || c.credential_id), 1, 4)
+		       || substr(sha256(convert_to(E'hcledger-status-check/1\n', 'UTF8') || salt || c.credential_id
+		                        || c.commitment || convert_to(c.key_id, 'UTF8') || '\x0a'::bytea
+		                        || int8send(hcledger.unix_seconds(c.issued_at))
+		                        || int8send(hcledger.unix_seconds(c.valid_from))
+		                        || int8send(hcledger.unix_seconds(c.valid_until))), 1, 4) AS kc,
+		       set_byte('\x00'::bytea, 0,
+		         array_position(ARRAY['green', 'yellow', 'red'], c.colour) - 1
+		         + CASE WHEN c.revoke_row IS NOT NULL THEN 4 ELSE 0 END
+		         + CASE WHEN c.sealing = 'pending' OR c.checkpoint IS NULL THEN 8 ELSE 0 END
+		         + CASE WHEN c.sealing IN ('altered', 'missing') THEN 16 ELSE 0 END
+		         + CASE c.source_verdict WHEN 'revoked' THEN 32 WHEN 'tampered' THEN 64
+		                                 WHEN 'incomplete' THEN 128 WHEN 'stale' THEN 128 ELSE 0 END)
+		       || CASE WHEN c.revoke_row IS NOT NULL
+		               THEN int8send(floor(extract(epoch FROM c.revoke_at) * 1000000)::bigint) ELSE '' END AS state
+		  FROM hcledger.current_code_states(status_snapshot.authority, t) c),
+	cnt AS MATERIALIZED (
+		SELECT count(*) AS n, 64 + floor(random() * (count(*) / 32 + 1))::integer AS decoys FROM x),
+	picks AS MATERIALIZED (
+		SELECT substr(sha256(uuid_send(gen_random_uuid())), 1, 8) AS kc,
+		       CASE WHEN cnt.n = 0 THEN NULL ELSE 1 + floor(random() * cnt.n)::bigint END AS rn
+		  FROM cnt, generate_series(1, cnt.decoys)),
+	e AS (
+		SELECT x.kc || x.state AS b FROM x
+		UNION ALL
+		SELECT p.kc || coalesce(x.state, '\x00'::bytea) FROM picks p LEFT JOIN x ON x.rn = p.rn)
+	SELECT (SELECT cnt.n FROM cnt), (SELECT cnt.decoys FROM cnt), string_agg(e.b, ''::bytea ORDER BY e.b)
+	  INTO n, decoys, body
+	  FROM e;
+
+	RETURN convert_to(format(E'hcledger-status/1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n',
+	                         authority, hcledger.unix_seconds(greatest(as_of, '1970-01-01 00:00:00+00')),
+	                         hcledger.unix_seconds(t), coalesce(cp.tree_size, 0),
+	                         coalesce(m.missing_rows, 0), encode(salt, 'hex'), n + decoys), 'UTF8')
+	       || coalesce(body, '');
+END $$;
+COMMENT ON FUNCTION status_snapshot(text) IS 'an authority''s status snapshot: every unexpired code''s standing here, keyed by a salted hash of its credential id, with decoys (docs/offline-verification.md)';
+REVOKE EXECUTE ON FUNCTION status_snapshot(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION status_snapshot(text) TO hcledger_admin, hcledger_auditor;
+
+-- The trust bundle ("The trust bundle"): a signed note naming the exporting
+-- authority, the export time and the SHA-256 of the body, then the body:
+-- the authorities, their keys, each one's latest checkpoint here and its
+-- status snapshot.  STABLE: everything in it is read from one snapshot.
+CREATE FUNCTION trust_bundle() RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	t bigint := hcledger.unix_seconds(clock_timestamp());
+	origin text := 'hcledger-bundle/' || me;
+	body bytea := '';
+	a record;
+	snap bytea;
+	text_part text;
+	note text;
+BEGIN
+	IF hcledger.signing_public_key() IS NULL THEN
+		RAISE EXCEPTION 'this node has no signing key: a trust bundle must be signed'
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set hcledger.signing_key_file.';
+	END IF;
+	FOR a IN SELECT x.authority,
+	                CASE WHEN x.is_local THEN
+	                  (SELECT k.note FROM hcledger.checkpoints k
+	                    WHERE k.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+	                                          WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+	                    ORDER BY k.tree_size DESC LIMIT 1)
+	                ELSE (SELECT m.checkpoint FROM hcledger.members m WHERE m.authority = x.authority) END AS checkpoint
+	           FROM hcledger.authorities x
+	          WHERE NOT EXISTS (SELECT FROM hcledger.members m WHERE m.authority = x.authority AND m.left_at IS NOT NULL)
+	          ORDER BY x.authority COLLATE "C" LOOP
+		snap := hcledger.status_snapshot(a.authority);
+		body := body || convert_to(format(E'authority %s\n', a.authority), 'UTF8')
+		        || coalesce((SELECT convert_to(string_agg(format(E'key %s %s %s %s %s %s %s\n', a.authority,
+		                                               translate(encode(convert_to(k.key_id, 'UTF8'), 'base64'), E'\n', ''),
+		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
+		                                               hcledger.unix_seconds(k.valid_from),
+		                                               coalesce(hcledger.unix_seconds(k.valid_until)::text, '-'),
+		                                               coalesce(hcledger.unix_seconds(k.revoked_at)::text, '-')),
+		                                        '' ORDER BY k.key_id COLLATE "C"), 'UTF8')
+		                       FROM hcledger.keys k WHERE k.authority = a.authority), '')
+		        || CASE WHEN a.checkpoint IS NULL THEN '' ELSE
+		           convert_to(format(E'checkpoint %s %s\n', a.authority,
+		                             translate(encode(convert_to(a.checkpoint, 'UTF8'), 'base64'), E'\n', '')), 'UTF8') END
+		        || convert_to(format(E'snapshot %s %s\n', a.authority, length(snap)), 'UTF8') || snap;
+	END LOOP;
+	text_part := format(E'%s\n%s\n%s\nhcledger-time %s\n', origin, t,
+	                    translate(encode(sha256(body), 'base64'), E'\n', ''), t);
+	note := text_part || E'\n' || E'\u2014 ' || origin || ' '
+	        || translate(encode(substr(sha256(convert_to(origin, 'UTF8') || '\x0a01'::bytea || hcledger.signing_public_key()), 1, 4)
+	                            || hcledger.node_sign(convert_to(text_part, 'UTF8')), 'base64'), E'\n', '') || E'\n';
+	RETURN convert_to(format(E'hcledger-bundle/1\n%s\n', octet_length(note)) || note, 'UTF8') || body;
+END $$;
+COMMENT ON FUNCTION trust_bundle() IS 'what an offline verifier needs, signed by this node: authorities, keys, checkpoints and status snapshots (docs/offline-verification.md)';
+REVOKE EXECUTE ON FUNCTION trust_bundle() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin, hcledger_auditor;

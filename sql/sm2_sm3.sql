@@ -86,7 +86,7 @@ UNION ALL
 SELECT c.n, 'DER key', i, pg_temp.check(pg_temp.flip(pg_temp.spki(c.point), i), c.msg, c.raw_sig, 'raw', c.id)
   FROM sm2_cases c, generate_series(0, 90) i WHERE c.n <= 10;
 
-SELECT plan(40);
+SELECT plan(46);
 
 -- SM3
 SELECT is(hcledger.sm3('abc')::text, '66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0',
@@ -181,5 +181,25 @@ SELECT ok((SELECT valid_until = (SELECT valid_from FROM hcledger.keys WHERE key_
 SELECT hcledger.revoke_key('sm2-authority', 'sm2-2', now() - interval '30 minutes', 'compromised');
 SELECT ok(NOT (SELECT hcledger.verify_signature('sm2-authority', msg, raw_sig, now(), 'sm2-2') FROM sm2_cases WHERE n = 1),
           'revoke_key: an SM2 signature made after the revocation no longer verifies');
+-- two SM2 keys valid at once (a credential key and a node key): rotate_key ends only the one named
+SELECT hcledger.add_key('sm2-authority', 'sm2-cred', 'sm2', point, now() - interval '20 minutes') FROM sm2_cases WHERE n = 2;
+SELECT hcledger.add_key('sm2-authority', 'sm2-node', 'sm2', point, now() - interval '20 minutes') FROM sm2_cases WHERE n = 3;
+SELECT throws_ok($$SELECT hcledger.rotate_key('sm2-authority', 'sm2-cred-2', 'sm2', point) FROM sm2_cases WHERE n = 4$$,
+                 '22023', NULL, 'rotate_key refuses to guess which of two valid SM2 keys to retire');
+SELECT is((SELECT count(*) FROM hcledger.keys WHERE authority = 'sm2-authority' AND valid_until IS NULL AND revoked_at IS NULL),
+          2::bigint, 'and ends neither');
+SELECT lives_ok($$SELECT hcledger.rotate_key('sm2-authority', 'sm2-cred-2', 'sm2', point, now(), replaces => 'sm2-cred') FROM sm2_cases WHERE n = 4$$,
+                'rotate_key(..., replaces => key_id) rotates the one named');
+SELECT results_eq($$SELECT key_id, valid_until IS NULL FROM hcledger.keys WHERE authority = 'sm2-authority' AND key_id IN ('sm2-cred', 'sm2-node', 'sm2-cred-2') ORDER BY key_id$$,
+                  $$VALUES ('sm2-cred', false), ('sm2-cred-2', true), ('sm2-node', true)$$, 'the other SM2 key stays valid');
+SELECT throws_ok($$SELECT hcledger.rotate_key('sm2-authority', 'sm2-9', 'sm2', point, now(), replaces => 'sm2-cred') FROM sm2_cases WHERE n = 5$$,
+                 'P0002', NULL, 'a key already retired cannot be rotated again');
+
+-- what receive_key takes from a member: a key every signature check can use
+SELECT ok(hcledger.key_usable('sm2', point) AND NOT hcledger.key_usable('es256', point)
+          AND NOT hcledger.key_usable('sm2', '\x046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5'::bytea)
+          AND NOT hcledger.key_usable('sm2', pg_temp.spki(point)) AND NOT hcledger.key_usable('sm3', point),
+          'key_usable: a raw SM2 point as sm2 only; not a P-256 point, a DER key or an unknown algorithm (never an error)')
+  FROM sm2_cases WHERE n = 0;
 
 SELECT * FROM finish();

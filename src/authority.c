@@ -1,6 +1,6 @@
 /*
  * authority.c
- *		The issuing authority's two secrets: the ES256 key that signs
+ *		The issuing authority's two secrets: the ES256 or SM2 key that signs
  *		credentials (hcledger.credential_key_file) and the HMAC key of
  *		subject pseudonyms (hcledger.pseudonym_key_file).
  *
@@ -41,6 +41,7 @@ char	   *hcl_pseudonym_key_file = NULL;
 typedef struct HclSecretState
 {
 	bool		usable;
+	hcl_key_kind kind;			/* a credential key's: P-256 or SM2 */
 	uint8		fingerprint[65];	/* public point, or SHA-256 of the secret */
 	char		problem[256];
 } HclSecretState;
@@ -53,10 +54,13 @@ static hcl_p256_signer *hcl_signer = NULL;
 static uint8 hcl_pseudonym_key[HCL_PSEUDONYM_KEY_MAX];
 static size_t hcl_pseudonym_keylen = 0;
 
-/* Load the credential key file: its signer (if signer) and public point. */
+/*
+ * Load the credential key file: its signer (if signer), its kind (a P-256
+ * key signs ES256, a key on SM2's curve SM2) and its public point.
+ */
 static bool
-hcl_load_credential_key(const char *path, hcl_p256_signer **signer, uint8 pub[65],
-						char *problem, size_t problemlen)
+hcl_load_credential_key(const char *path, hcl_p256_signer **signer, hcl_key_kind *kind,
+						uint8 pub[65], char *problem, size_t problemlen)
 {
 	char		buf[HCL_KEY_FILE_MAX];
 	size_t		len;
@@ -69,13 +73,19 @@ hcl_load_credential_key(const char *path, hcl_p256_signer **signer, uint8 pub[65
 		explicit_bzero(buf, sizeof(buf));
 		return false;
 	}
+	*kind = HCL_KEY_KIND_P256;
 	rc = hcl_p256_signer_from_pem(buf, len, &s, pub);
+	if (rc == HCL_SIGN_WRONG_ALGORITHM)
+	{
+		*kind = HCL_KEY_KIND_SM2;
+		rc = hcl_sm2_signer_from_pem(buf, len, &s, pub);
+	}
 	explicit_bzero(buf, sizeof(buf));
 	if (signer != NULL)
 		*signer = s;
 	else
 		hcl_p256_signer_free(s);
-	return hcl_key_file_result(rc, "credential key file", path, "ECDSA P-256 (ES256)",
+	return hcl_key_file_result(rc, "credential key file", path, "ECDSA P-256 (ES256) or SM2",
 							   problem, problemlen);
 }
 
@@ -136,7 +146,7 @@ hcl_check_credential_key_file(char **newval, void **extra, GucSource source)
 		return true;
 	if ((state = hcl_new_state()) == NULL)
 		return false;
-	state->usable = hcl_load_credential_key(*newval, NULL, state->fingerprint,
+	state->usable = hcl_load_credential_key(*newval, NULL, &state->kind, state->fingerprint,
 											state->problem, sizeof(state->problem));
 	if (!state->usable)
 		hcl_warn_unusable("hcledger.credential_key_file", state);
@@ -189,7 +199,7 @@ void
 hcl_define_authority_settings(void)
 {
 	DefineCustomStringVariable("hcledger.credential_key_file",
-							   "PEM file with the ECDSA P-256 private key that signs health codes (ES256).",
+							   "PEM file with the private key that signs health codes: ECDSA P-256 (ES256) or SM2.",
 							   "Empty: this server does not issue codes. A relative path is relative to the data directory.",
 							   &hcl_credential_key_file,
 							   "",
@@ -225,23 +235,31 @@ hcl_secret_state(HclSecretState *state, const char *setting)
 	return state;
 }
 
+hcl_key_kind
+hcl_credential_kind(void)
+{
+	return hcl_secret_state(hcl_credential_state, "hcledger.credential_key_file")->kind;
+}
+
 void
-hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64])
+hcl_credential_sign(hcl_key_kind kind, const uint8 *msg, size_t msglen, uint8 sig[64])
 {
 	HclSecretState *state = hcl_secret_state(hcl_credential_state, "hcledger.credential_key_file");
+	bool		ok;
 
 	if (hcl_signer == NULL)
 	{
 		char		problem[256];
 		uint8		pub[65];
+		hcl_key_kind loaded;
 
-		if (!hcl_load_credential_key(hcl_credential_key_file, &hcl_signer, pub,
+		if (!hcl_load_credential_key(hcl_credential_key_file, &hcl_signer, &loaded, pub,
 									 problem, sizeof(problem)))
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIG_FILE_ERROR),
 					 errmsg("could not sign a health code: %s", problem),
 					 errhint("Fix the file (a PEM key, readable only by the server's user), then reload the configuration (SELECT pg_reload_conf()).")));
-		if (memcmp(pub, state->fingerprint, 65) != 0)
+		if (loaded != state->kind || memcmp(pub, state->fingerprint, 65) != 0)
 		{
 			hcl_p256_signer_free(hcl_signer);
 			hcl_signer = NULL;
@@ -252,8 +270,19 @@ hcl_credential_sign(const uint8 *msg, size_t msglen, uint8 sig[64])
 					 errhint("Reload the configuration to rotate to the new key, after registering it with hcledger.rotate_key().")));
 		}
 	}
-	if (!hcl_p256_sign(hcl_signer, msg, msglen, sig))
-		elog(ERROR, "hcledger: ES256 signing failed in OpenSSL");
+	/* the caller built the message for the kind it read: never sign another's */
+	if (kind != state->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not sign a health code: the credential key changed algorithm while it was being made"),
+				 errhint("Issue the code again.")));
+	if (kind == HCL_KEY_KIND_SM2)
+		ok = hcl_sm2_sign(hcl_signer, (const uint8 *) HCL_SM2_DEFAULT_ID, strlen(HCL_SM2_DEFAULT_ID),
+						  msg, msglen, sig);
+	else
+		ok = hcl_p256_sign(hcl_signer, msg, msglen, sig);
+	if (!ok)
+		elog(ERROR, "hcledger: %s signing failed in OpenSSL", kind == HCL_KEY_KIND_SM2 ? "SM2" : "ES256");
 }
 
 void
@@ -305,4 +334,17 @@ hcl_credential_public_key(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = hcl_secret_state(hcl_credential_state, "hcledger.credential_key_file");
 	PG_RETURN_BYTEA_P(cstring_to_text_with_len((const char *) state->fingerprint, 65));
+}
+
+/*
+ * SQL function: credential_key_algorithm() returns text: 'es256' or 'sm2',
+ * the algorithm the credential key signs with (NULL: none set).
+ */
+PG_FUNCTION_INFO_V1(hcl_credential_key_algorithm);
+Datum
+hcl_credential_key_algorithm(PG_FUNCTION_ARGS)
+{
+	if (hcl_credential_state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(hcl_credential_kind() == HCL_KEY_KIND_SM2 ? "sm2" : "es256"));
 }

@@ -1,8 +1,8 @@
 /*
  * codes.c
  *		Health codes: canonical claims, the signed credential message, and
- *		the traveller's payload (HCL1: + Base45), as docs/health-codes.md
- *		defines them.
+ *		the traveller's payload (HCL1: or HCL2: + Base45), as
+ *		docs/health-codes.md defines them.
  *
  * The SQL around them (issue_code, set_status, revoke_code, verify_code)
  * is in sql/hcledger.sql; this file holds what must be exact to the byte.
@@ -12,10 +12,12 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "funcapi.h"
 #include "port/pg_bswap.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -25,20 +27,7 @@
 #include "ledger.h"
 #include "pgcompat.h"
 #include "crypto.h"
-
-#define HCL_CODE_PREFIX		"HCL1:"
-#define HCL_CODE_PREFIX_LEN	5
-#define HCL_CODE_MAX		4096	/* characters of a payload */
-#define HCL_CLAIMS_MAX		2048	/* bytes of canonical claims */
-#define HCL_CLAIMS_DEPTH	8
-#define HCL_KEY_NAME_MAX	64
-#define HCL_SALT_LEN		16
-#define HCL_SALT_MAX		64
-#define HCL_ID_LEN			16
-#define HCL_TIME_MAX		INT64CONST(253402300799)	/* 9999-12-31 23:59:59 UTC */
-#define HCL_SAFE_INTEGER	INT64CONST(9007199254740991)	/* 2^53 - 1 */
-
-static const char hcl_b45[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+#include "code_payload.h"
 
 /* ---------- canonical claims (RFC 8785 for the JSON subset allowed) ---------- */
 
@@ -142,37 +131,17 @@ hcl_member_cmp(const void *a, const void *b)
 	return c != 0 ? c : ka->val.string.len - kb->val.string.len;
 }
 
-static bool
-hcl_key_name_ok(const char *s, int len)
+/* The members of an object, sorted by key, each key checked. */
+static HclMember *
+hcl_object_members(JsonbContainer *jc, int *count)
 {
-	if (len < 1 || len > HCL_KEY_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
-	return true;
-}
-
-/* A container (object or array), members in key order. */
-static void
-hcl_canon_container(JsonbContainer *jc, StringInfo out, int depth)
-{
-	JsonbIterator *it;
+	JsonbIterator *it = JsonbIteratorInit(jc);
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	bool		object;
 	HclMember  *members = NULL;
 	int			n = 0,
 				cap = 0;
 
-	if (depth > HCL_CLAIMS_DEPTH)
-		hcl_claims_error("nested more than 8 deep");
-	it = JsonbIteratorInit(jc);
-	tok = JsonbIteratorNext(&it, &v, true);
-	object = (tok == WJB_BEGIN_OBJECT);
-	if (tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar)
-		hcl_claims_error("not a JSON object");
-	appendStringInfoChar(out, object ? '{' : '[');
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
@@ -187,19 +156,29 @@ hcl_canon_container(JsonbContainer *jc, StringInfo out, int depth)
 			}
 			members[n].key = v;
 		}
-		else if (tok == WJB_VALUE && object)
+		else if (tok == WJB_VALUE)
 			members[n++].value = v;
-		else if (tok == WJB_ELEM)
-		{
-			if (out->data[out->len - 1] != '[')
-				appendStringInfoChar(out, ',');
-			hcl_canon_value(&v, out, depth);
-		}
 	}
-	if (object)
+	if (n > 1)
+		qsort(members, n, sizeof(HclMember), hcl_member_cmp);
+	*count = n;
+	return members;
+}
+
+/* A container (object or array), members in key order. */
+static void
+hcl_canon_container(JsonbContainer *jc, StringInfo out, int depth)
+{
+	if (depth > HCL_CLAIMS_DEPTH)
+		hcl_claims_error("nested more than 8 deep");
+	if (JsonContainerIsScalar(jc))
+		hcl_claims_error("not a JSON object");
+	if (JsonContainerIsObject(jc))
 	{
-		if (n > 1)
-			qsort(members, n, sizeof(HclMember), hcl_member_cmp);
+		int			n;
+		HclMember  *members = hcl_object_members(jc, &n);
+
+		appendStringInfoChar(out, '{');
 		for (int i = 0; i < n; i++)
 		{
 			if (i > 0)
@@ -208,8 +187,25 @@ hcl_canon_container(JsonbContainer *jc, StringInfo out, int depth)
 			appendStringInfoChar(out, ':');
 			hcl_canon_value(&members[i].value, out, depth);
 		}
+		appendStringInfoChar(out, '}');
 	}
-	appendStringInfoChar(out, object ? '}' : ']');
+	else
+	{
+		JsonbIterator *it = JsonbIteratorInit(jc);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		appendStringInfoChar(out, '[');
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (out->data[out->len - 1] != '[')
+				appendStringInfoChar(out, ',');
+			hcl_canon_value(&v, out, depth);
+		}
+		appendStringInfoChar(out, ']');
+	}
 }
 
 static void
@@ -271,101 +267,6 @@ hcl_canonical_claims_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }
 
-/* ---------- Base45 (RFC 9285) ---------- */
-
-static void
-hcl_base45_encode(const uint8 *in, size_t len, StringInfo out)
-{
-	size_t		i;
-
-	for (i = 0; i + 1 < len; i += 2)
-	{
-		uint32		n = in[i] * 256 + in[i + 1];
-
-		appendStringInfoChar(out, hcl_b45[n % 45]);
-		appendStringInfoChar(out, hcl_b45[(n / 45) % 45]);
-		appendStringInfoChar(out, hcl_b45[n / 2025]);
-	}
-	if (i < len)
-	{
-		appendStringInfoChar(out, hcl_b45[in[i] % 45]);
-		appendStringInfoChar(out, hcl_b45[in[i] / 45]);
-	}
-}
-
-static int
-hcl_b45_value(char c)
-{
-	const char *p = c == '\0' ? NULL : strchr(hcl_b45, c);
-
-	return p == NULL ? -1 : (int) (p - hcl_b45);
-}
-
-/* Decode Base45 into out (len * 2 / 3 bytes); -1 if not valid Base45. */
-static int
-hcl_base45_decode(const char *in, size_t len, uint8 *out)
-{
-	size_t		i;
-	int			n = 0;
-
-	if (len % 3 == 1)
-		return -1;
-	for (i = 0; i < len; i += 3)
-	{
-		int			c = hcl_b45_value(in[i]);
-		int			d = hcl_b45_value(in[i + 1]);
-		int			e = i + 2 < len ? hcl_b45_value(in[i + 2]) : 0;
-		uint32		v;
-
-		if (c < 0 || d < 0 || e < 0)
-			return -1;
-		v = c + d * 45 + e * 2025;
-		if (i + 2 < len)
-		{
-			if (v > 0xFFFF)
-				return -1;
-			out[n++] = v >> 8;
-			out[n++] = v & 0xFF;
-		}
-		else
-		{
-			if (v > 0xFF)
-				return -1;
-			out[n++] = v;
-		}
-	}
-	return n;
-}
-
-/* ---------- the credential and its payload ---------- */
-
-typedef struct HclCode
-{
-	uint8		id[HCL_ID_LEN];
-	int64		issued_at;		/* unix seconds */
-	int64		valid_from;
-	int64		valid_until;
-	uint8		sig[64];
-	int			saltlen;
-	uint8		salt[HCL_SALT_MAX];
-	char	   *authority;		/* NUL-terminated */
-	char	   *key_id;
-	const char *claims;			/* canonical claims (not terminated) */
-	int			claimslen;
-} HclCode;
-
-/* A name fit for a line of the signed message: 1-255 bytes, no controls. */
-static bool
-hcl_line_ok(const char *s, size_t len)
-{
-	if (len < 1 || len > 255)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7F)
-			return false;
-	return true;
-}
-
 /* An authority and key id fit for the signed message, or an error. */
 static void
 hcl_check_names(const char *authority, const char *key_id)
@@ -376,33 +277,44 @@ hcl_check_names(const char *authority, const char *key_id)
 				 errmsg("an authority or key id must be 1 to 255 bytes without control characters")));
 }
 
-/* The message an authority signs (docs/health-codes.md, "Credential"). */
+/*
+ * The message an authority signs (docs/health-codes.md, "Credential"), as
+ * bytea.  Its first line names the algorithm of an SM2 code, so that no
+ * signature is read as one over a message of the other algorithm.
+ */
 static bytea *
-hcl_code_message(const char *authority, const char *key_id, const uint8 id[HCL_ID_LEN],
-				 int64 issued_at, int64 valid_from, int64 valid_until,
-				 const uint8 commitment[32])
+hcl_code_message(hcl_key_kind alg, bool selective, const char *authority, const char *key_id,
+				 const uint8 id[HCL_ID_LEN], int64 issued_at, int64 valid_from,
+				 int64 valid_until, const uint8 commitment[32])
 {
 	StringInfoData m;
-	char		hex[65];
 
 	initStringInfo(&m);
 	appendBinaryStringInfo(&m, "\0\0\0\0", VARHDRSZ);
-	appendStringInfo(&m, "hcledger-credential/1\n%s\n%s\n", authority, key_id);
-	hex[hex_encode((const char *) id, HCL_ID_LEN, hex)] = '\0';
-	appendStringInfo(&m, "%s\n" INT64_FORMAT "\n" INT64_FORMAT "\n" INT64_FORMAT "\n",
-					 hex, issued_at, valid_from, valid_until);
-	hex[hex_encode((const char *) commitment, 32, hex)] = '\0';
-	appendStringInfo(&m, "%s\n", hex);
+	hcl_code_message_append(&m, alg, selective, authority, key_id, id, issued_at, valid_from,
+							valid_until, commitment);
 	SET_VARSIZE(m.data, m.len);
 	return (bytea *) m.data;
 }
 
-static bool
-hcl_commitment(const HclCode *c, uint8 out[32])
+/* A code's algorithm as SQL names it, and back (an error if unknown). */
+static const char *
+hcl_code_algorithm_name(hcl_key_kind alg)
 {
-	/* SHA-256(salt || claims); the salt is never empty */
-	return hcl_sha256_prefixed(c->salt[0], c->salt + 1, c->saltlen - 1,
-							   c->claims, c->claimslen, out);
+	return alg == HCL_KEY_KIND_SM2 ? "sm2" : "es256";
+}
+
+static hcl_key_kind
+hcl_code_algorithm_of(const char *name)
+{
+	if (strcmp(name, "es256") == 0)
+		return HCL_KEY_KIND_P256;
+	if (strcmp(name, "sm2") == 0)
+		return HCL_KEY_KIND_SM2;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("a health code's algorithm is es256 or sm2")));
+	return HCL_KEY_KIND_P256;	/* not reached */
 }
 
 static void
@@ -413,7 +325,10 @@ hcl_put_be64(StringInfo out, int64 v)
 	appendBinaryStringInfo(out, (char *) &be, 8);
 }
 
-/* The payload text: HCL1: and the Base45 of the binary layout. */
+/*
+ * The payload text: HCL1: and the Base45 of the binary layout, or for SM2
+ * HCL2: and the Base45 of the algorithm byte and the same layout.
+ */
 static text *
 hcl_code_payload(const HclCode *c)
 {
@@ -423,26 +338,52 @@ hcl_code_payload(const HclCode *c)
 	uint16		len16;
 
 	initStringInfo(&bin);
+	if (c->alg == HCL_KEY_KIND_SM2 || c->selective)
+	{
+		len8 = c->alg == HCL_KEY_KIND_SM2 ? HCL_CODE_ALG_SM2 : HCL_CODE_ALG_ES256;
+		appendBinaryStringInfo(&bin, (char *) &len8, 1);
+	}
 	appendBinaryStringInfo(&bin, (const char *) c->id, HCL_ID_LEN);
 	hcl_put_be64(&bin, c->issued_at);
 	hcl_put_be64(&bin, c->valid_from);
 	hcl_put_be64(&bin, c->valid_until);
 	appendBinaryStringInfo(&bin, (const char *) c->sig, 64);
-	len8 = c->saltlen;
-	appendBinaryStringInfo(&bin, (char *) &len8, 1);
-	appendBinaryStringInfo(&bin, (const char *) c->salt, c->saltlen);
+	if (!c->selective)
+	{
+		len8 = c->saltlen;
+		appendBinaryStringInfo(&bin, (char *) &len8, 1);
+		appendBinaryStringInfo(&bin, (const char *) c->salt, c->saltlen);
+	}
 	len8 = strlen(c->authority);
 	appendBinaryStringInfo(&bin, (char *) &len8, 1);
 	appendBinaryStringInfo(&bin, c->authority, len8);
 	len8 = strlen(c->key_id);
 	appendBinaryStringInfo(&bin, (char *) &len8, 1);
 	appendBinaryStringInfo(&bin, c->key_id, len8);
-	len16 = pg_hton16((uint16) c->claimslen);
-	appendBinaryStringInfo(&bin, (char *) &len16, 2);
-	appendBinaryStringInfo(&bin, c->claims, c->claimslen);
+	if (c->selective)
+	{
+		len8 = c->ndigests;
+		appendBinaryStringInfo(&bin, (char *) &len8, 1);
+		appendBinaryStringInfo(&bin, (const char *) c->digests, c->ndigests * 32);
+		len8 = c->ndisclosed;
+		appendBinaryStringInfo(&bin, (char *) &len8, 1);
+		for (int i = 0; i < c->ndisclosed; i++)
+		{
+			len16 = pg_hton16((uint16) c->disclosurelen[i]);
+			appendBinaryStringInfo(&bin, (char *) &len16, 2);
+			appendBinaryStringInfo(&bin, (const char *) c->disclosures[i], c->disclosurelen[i]);
+		}
+	}
+	else
+	{
+		len16 = pg_hton16((uint16) c->claimslen);
+		appendBinaryStringInfo(&bin, (char *) &len16, 2);
+		appendBinaryStringInfo(&bin, c->claims, c->claimslen);
+	}
 
 	initStringInfo(&txt);
-	appendStringInfoString(&txt, HCL_CODE_PREFIX);
+	appendStringInfoString(&txt, c->selective ? HCL_CODE_PREFIX_SD :
+						   c->alg == HCL_KEY_KIND_SM2 ? HCL_CODE_PREFIX_SM2 : HCL_CODE_PREFIX);
 	hcl_base45_encode((uint8 *) bin.data, bin.len, &txt);
 	if (txt.len > HCL_CODE_MAX)
 		ereport(ERROR,
@@ -453,110 +394,11 @@ hcl_code_payload(const HclCode *c)
 	return cstring_to_text_with_len(txt.data, txt.len);
 }
 
-/* A cursor over the payload bytes. */
-typedef struct HclReader
-{
-	const uint8 *p;
-	const uint8 *end;
-} HclReader;
-
-static bool
-hcl_take(HclReader *r, void *dst, size_t n)
-{
-	if ((size_t) (r->end - r->p) < n)
-		return false;
-	memcpy(dst, r->p, n);
-	r->p += n;
-	return true;
-}
-
-static bool
-hcl_take_be64(HclReader *r, int64 *v)
-{
-	uint64		be;
-
-	if (!hcl_take(r, &be, 8))
-		return false;
-	*v = (int64) pg_ntoh64(be);
-	return true;
-}
-
-/* A length-prefixed name; NULL if it is missing or not a valid line. */
-static char *
-hcl_take_name(HclReader *r)
-{
-	uint8		len;
-	char	   *s;
-
-	if (!hcl_take(r, &len, 1) || len == 0 || (size_t) (r->end - r->p) < len)
-		return NULL;
-	s = pnstrdup((const char *) r->p, len);
-	if (strlen(s) != len || !hcl_line_ok(s, len) || !pg_verifymbstr(s, len, true))
-		return NULL;
-	r->p += len;
-	return s;
-}
-
-/*
- * Decode a payload.  NULL on success, else why it is not a health code
- * (the reason never quotes the payload).
- */
+/* Decode a payload given as text (see hcl_code_decode). */
 static const char *
-hcl_code_decode(text *payload, HclCode *c)
+hcl_code_decode_text(text *payload, HclCode *c)
 {
-	const char *s = VARDATA_ANY(payload);
-	size_t		len = VARSIZE_ANY_EXHDR(payload);
-	uint8	   *bin;
-	int			n;
-	HclReader	r;
-	uint8		len8;
-	uint16		len16;
-
-	memset(c, 0, sizeof(*c));
-	if (len > HCL_CODE_MAX)
-		return "the payload is longer than 4096 characters";
-	if (len < 4 || memcmp(s, "HCL", 3) != 0)
-		return "the payload does not start with HCL1:";
-	if (len < HCL_CODE_PREFIX_LEN || memcmp(s, HCL_CODE_PREFIX, HCL_CODE_PREFIX_LEN) != 0)
-		return "the payload is of an unknown version (only HCL1: is known)";
-	bin = palloc(len);
-	n = hcl_base45_decode(s + HCL_CODE_PREFIX_LEN, len - HCL_CODE_PREFIX_LEN, bin);
-	if (n < 0)
-		return "the payload is not valid Base45";
-	r.p = bin;
-	r.end = bin + n;
-	if (!hcl_take(&r, c->id, HCL_ID_LEN) ||
-		!hcl_take_be64(&r, &c->issued_at) ||
-		!hcl_take_be64(&r, &c->valid_from) ||
-		!hcl_take_be64(&r, &c->valid_until) ||
-		!hcl_take(&r, c->sig, 64) ||
-		!hcl_take(&r, &len8, 1))
-		return "the payload is truncated";
-	if (len8 < HCL_SALT_LEN || len8 > HCL_SALT_MAX)
-		return "the payload's salt is not 16 to 64 bytes";
-	c->saltlen = len8;
-	if (!hcl_take(&r, c->salt, c->saltlen))
-		return "the payload is truncated";
-	if ((c->authority = hcl_take_name(&r)) == NULL)
-		return "the payload's authority is missing or not a valid name";
-	if ((c->key_id = hcl_take_name(&r)) == NULL)
-		return "the payload's key id is missing or not a valid name";
-	if (!hcl_take(&r, &len16, 2))
-		return "the payload is truncated";
-	c->claimslen = pg_ntoh16(len16);
-	if (c->claimslen == 0 || c->claimslen > HCL_CLAIMS_MAX ||
-		(size_t) (r.end - r.p) < (size_t) c->claimslen)
-		return "the payload's claims are missing, truncated or too long";
-	c->claims = (const char *) r.p;
-	r.p += c->claimslen;
-	if (r.p != r.end)
-		return "the payload has bytes after its claims";
-	if (c->issued_at < 0 || c->valid_from < 0 || c->issued_at > HCL_TIME_MAX ||
-		c->valid_from > HCL_TIME_MAX || c->valid_until > HCL_TIME_MAX)
-		return "the payload's times are out of range";
-	if (c->valid_until <= c->valid_from)
-		return "the payload's times are not in order";
-	return NULL;
+	return hcl_code_decode(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), c);
 }
 
 static TimestampTz
@@ -573,6 +415,59 @@ hcl_whole_seconds(TimestampTz t, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite time after 1970 in whole seconds", what)));
 	return (int64) timestamptz_to_time_t(t);
+}
+
+static int
+hcl_digest_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/*
+ * HCL3: a disclosure per top-level claim, each with its own salt, in order
+ * of the names; their digests and decoys (random 32-byte values, so that
+ * the count is the next multiple of 8 above the claims'), sorted.
+ */
+static void
+hcl_sd_make(HclCode *c, Jsonb *claims)
+{
+	int			n;
+	HclMember  *m = hcl_object_members(&claims->root, &n);
+	int			ndigests = (n / HCL_SD_DIGEST_STEP + 1) * HCL_SD_DIGEST_STEP;
+	uint8	   *digests;
+
+	if (n > HCL_SD_CLAIMS_MAX)
+		hcl_claims_error("more than 31 claims for a code with selective disclosure");
+	digests = palloc((Size) ndigests * 32);
+	for (int i = 0; i < n; i++)
+	{
+		StringInfoData d;
+		uint8		salt[HCL_SALT_LEN];
+
+		initStringInfo(&d);
+		if (!pg_strong_random(salt, HCL_SALT_LEN))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not draw random bytes for a health code")));
+		appendBinaryStringInfo(&d, (const char *) salt, HCL_SALT_LEN);
+		appendStringInfoChar(&d, '[');
+		hcl_canon_string(m[i].key.val.string.val, m[i].key.val.string.len, &d);
+		appendStringInfoChar(&d, ',');
+		hcl_canon_value(&m[i].value, &d, 1);
+		appendStringInfoChar(&d, ']');
+		c->disclosures[i] = (const uint8 *) d.data;
+		c->disclosurelen[i] = d.len;
+		if (!hcl_sha256(d.data, d.len, digests + 32 * i))
+			elog(ERROR, "hcledger: SHA-256 failed");
+	}
+	if (!pg_strong_random(digests + 32 * n, (size_t) (ndigests - n) * 32))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not draw random bytes for a health code")));
+	qsort(digests, ndigests, 32, hcl_digest_cmp);
+	c->ndigests = ndigests;
+	c->digests = digests;
+	c->ndisclosed = n;
 }
 
 /*
@@ -597,7 +492,7 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	bool		nulls[5] = {false};
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -618,6 +513,11 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("valid_until must be after valid_from")));
+	c.alg = hcl_credential_kind();
+	/* 0.2.0's SQL, until ALTER EXTENSION UPDATE, passes no selective */
+	c.selective = PG_NARGS() > 6 && PG_GETARG_BOOL(6);
+	if (c.selective)
+		hcl_sd_make(&c, PG_GETARG_JSONB_P(0));
 	c.saltlen = HCL_SALT_LEN;
 	if (!pg_strong_random(c.id, HCL_ID_LEN) || !pg_strong_random(c.salt, c.saltlen))
 		ereport(ERROR,
@@ -629,9 +529,9 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
 
 	if (!hcl_commitment(&c, commitment))
 		elog(ERROR, "hcledger: SHA-256 failed");
-	msg = hcl_code_message(c.authority, c.key_id, c.id, c.issued_at, c.valid_from,
+	msg = hcl_code_message(c.alg, c.selective, c.authority, c.key_id, c.id, c.issued_at, c.valid_from,
 						   c.valid_until, commitment);
-	hcl_credential_sign((uint8 *) VARDATA(msg), VARSIZE(msg) - VARHDRSZ, c.sig);
+	hcl_credential_sign(c.alg, (uint8 *) VARDATA(msg), VARSIZE(msg) - VARHDRSZ, c.sig);
 
 	values[0] = PointerGetDatum(hcl_bytea_of(c.id, HCL_ID_LEN));
 	values[1] = PointerGetDatum(hcl_bytea_of(pseudonym, 32));
@@ -646,7 +546,8 @@ hcl_code_issue_parts(PG_FUNCTION_ARGS)
  * SQL function: code_decode(payload text, OUT problem text, OUT authority
  *   text, OUT key_id text, OUT credential_id bytea, OUT issued_at
  *   timestamptz, OUT valid_from timestamptz, OUT valid_until timestamptz,
- *   OUT commitment bytea, OUT signature bytea, OUT message bytea)
+ *   OUT commitment bytea, OUT signature bytea, OUT message bytea,
+ *   OUT algorithm text, OUT selective boolean, OUT disclosure_problem text)
  * Never errors on a bad payload: problem says what is wrong, the rest is NULL.
  */
 PG_FUNCTION_INFO_V1(hcl_code_decode_sql);
@@ -657,8 +558,8 @@ hcl_code_decode_sql(PG_FUNCTION_ARGS)
 	const char *problem = NULL;
 	uint8		commitment[32];
 	TupleDesc	tupdesc;
-	Datum		values[10];
-	bool		nulls[10];
+	Datum		values[13];
+	bool		nulls[13];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "hcledger: code_decode must return a record");
@@ -666,7 +567,7 @@ hcl_code_decode_sql(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		problem = "there is no payload (NULL)";
 	else
-		problem = hcl_code_decode(PG_GETARG_TEXT_PP(0), &c);
+		problem = hcl_code_decode_text(PG_GETARG_TEXT_PP(0), &c);
 	if (problem == NULL)
 	{
 		if (!hcl_commitment(&c, commitment))
@@ -679,9 +580,21 @@ hcl_code_decode_sql(PG_FUNCTION_ARGS)
 		values[6] = TimestampTzGetDatum(hcl_to_timestamptz(c.valid_until));
 		values[7] = PointerGetDatum(hcl_bytea_of(commitment, 32));
 		values[8] = PointerGetDatum(hcl_bytea_of(c.sig, 64));
-		values[9] = PointerGetDatum(hcl_code_message(c.authority, c.key_id, c.id, c.issued_at,
-													 c.valid_from, c.valid_until, commitment));
-		memset(nulls + 1, false, sizeof(bool) * 9);
+		values[9] = PointerGetDatum(hcl_code_message(c.alg, c.selective, c.authority, c.key_id, c.id,
+													 c.issued_at, c.valid_from, c.valid_until, commitment));
+		values[10] = CStringGetTextDatum(hcl_code_algorithm_name(c.alg));
+		memset(nulls + 1, false, sizeof(bool) * 10);
+		/* 0.2.0's SQL, until ALTER EXTENSION UPDATE, has 11 columns */
+		if (tupdesc->natts >= 13)
+		{
+			values[11] = BoolGetDatum(c.selective);
+			nulls[11] = false;
+			if (c.disclosure_problem != NULL)
+			{
+				values[12] = CStringGetTextDatum(c.disclosure_problem);
+				nulls[12] = false;
+			}
+		}
 	}
 	else
 	{
@@ -695,7 +608,8 @@ hcl_code_decode_sql(PG_FUNCTION_ARGS)
 /*
  * SQL function: code_message(authority text, key_id text, credential_id
  *   bytea, issued_at timestamptz, valid_from timestamptz, valid_until
- *   timestamptz, commitment bytea) returns bytea
+ *   timestamptz, commitment bytea, algorithm text DEFAULT 'es256',
+ *   selective boolean DEFAULT false) returns bytea
  */
 PG_FUNCTION_INFO_V1(hcl_code_message_sql);
 Datum
@@ -705,13 +619,17 @@ hcl_code_message_sql(PG_FUNCTION_ARGS)
 	char	   *key_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bytea	   *id = PG_GETARG_BYTEA_PP(2);
 	bytea	   *commitment = PG_GETARG_BYTEA_PP(6);
+	/* 0.2.0's SQL, until ALTER EXTENSION UPDATE, passes no algorithm */
+	hcl_key_kind alg = PG_NARGS() > 7 ? hcl_code_algorithm_of(text_to_cstring(PG_GETARG_TEXT_PP(7)))
+		: HCL_KEY_KIND_P256;
+	bool		selective = PG_NARGS() > 8 && PG_GETARG_BOOL(8);
 
 	if (VARSIZE_ANY_EXHDR(id) != HCL_ID_LEN || VARSIZE_ANY_EXHDR(commitment) != 32)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a credential id is 16 bytes and a commitment 32")));
 	hcl_check_names(authority, key_id);
-	PG_RETURN_BYTEA_P(hcl_code_message(authority, key_id, (uint8 *) VARDATA_ANY(id),
+	PG_RETURN_BYTEA_P(hcl_code_message(alg, selective, authority, key_id, (uint8 *) VARDATA_ANY(id),
 									   hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(3), "issued_at"),
 									   hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(4), "valid_from"),
 									   hcl_whole_seconds(PG_GETARG_TIMESTAMPTZ(5), "valid_until"),
@@ -719,23 +637,81 @@ hcl_code_message_sql(PG_FUNCTION_ARGS)
 }
 
 /*
+ * An HCL3: code's disclosed claims as one JSON object text: each
+ * ["name",value] becomes "name":value, in the disclosures' order (by name).
+ */
+static void
+hcl_sd_claims(const HclCode *c, StringInfo out)
+{
+	initStringInfo(out);
+	appendStringInfoChar(out, '{');
+	for (int i = 0; i < c->ndisclosed; i++)
+	{
+		const char *name;
+		int			namelen = hcl_disclosure_name(c->disclosures[i], c->disclosurelen[i], &name);
+		const char *value = name + namelen + 2;	/* after the quote and the comma */
+		int			valuelen = c->disclosurelen[i] - HCL_SALT_LEN - (namelen + 4) - 1;
+
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		appendStringInfoChar(out, '"');
+		appendBinaryStringInfo(out, name, namelen);
+		appendStringInfoString(out, "\":");
+		appendBinaryStringInfo(out, value, valuelen);
+	}
+	appendStringInfoChar(out, '}');
+}
+
+/*
  * SQL function: code_claims(payload text) returns jsonb: the claims a
- * payload carries (what the traveller shows), or an error if it is no
- * health code.  Reads no table.
+ * payload carries (what the traveller shows: of an HCL3: code, those it
+ * discloses, each checked against the signed digests), or an error if it
+ * is no health code.  Reads no table.
  */
 PG_FUNCTION_INFO_V1(hcl_code_claims);
 Datum
 hcl_code_claims(PG_FUNCTION_ARGS)
 {
 	HclCode		c;
-	const char *problem = hcl_code_decode(PG_GETARG_TEXT_PP(0), &c);
+	const char *problem = hcl_code_decode_text(PG_GETARG_TEXT_PP(0), &c);
+	const char *claims = NULL;
+	int			claimslen = 0;
 
-	if (problem == NULL && !pg_verifymbstr(c.claims, c.claimslen, true))
+	if (problem == NULL && c.selective)
+	{
+		StringInfoData sd;
+
+		problem = c.disclosure_problem;
+		/*
+		 * each disclosure on its own is JSON (and UTF-8), so that with the
+		 * object they make it can only be one [name, value] pair: no value
+		 * can carry a second member into the object
+		 */
+		for (int i = 0; problem == NULL && i < c.ndisclosed; i++)
+		{
+			const char *j = (const char *) c.disclosures[i] + HCL_SALT_LEN;
+			int			n = c.disclosurelen[i] - HCL_SALT_LEN;
+
+			if (!pg_verifymbstr(j, n, true) ||
+				pg_parse_json(hcl_json_lexer((char *) j, n, GetDatabaseEncoding(), true),
+							  &nullSemAction) != JSON_SUCCESS)
+				problem = "a disclosure is not valid JSON";
+		}
+		hcl_sd_claims(&c, &sd);
+		claims = sd.data;
+		claimslen = sd.len;
+	}
+	else if (problem == NULL)
+	{
+		claims = c.claims;
+		claimslen = c.claimslen;
+	}
+	if (problem == NULL && !pg_verifymbstr(claims, claimslen, true))
 		problem = "its claims are not valid UTF-8";
 	if (problem == NULL)
 	{
 		/* checked first, so that jsonb_in's messages (which quote) cannot show a claim */
-		JsonLexContext *lex = hcl_json_lexer((char *) c.claims, c.claimslen,
+		JsonLexContext *lex = hcl_json_lexer((char *) claims, claimslen,
 											 GetDatabaseEncoding(), true);
 
 		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
@@ -745,7 +721,79 @@ hcl_code_claims(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("not a health code: %s", problem)));
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(c.claims, c.claimslen)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(claims, claimslen)));
+}
+
+/*
+ * SQL function: code_disclose(payload text, claims text[]) returns text:
+ * an HCL3: code presenting only the named claims (each must be disclosed
+ * by the payload given).  Needs no key and reads no table: the traveller's
+ * own device can do the same from docs/health-codes.md.
+ */
+PG_FUNCTION_INFO_V1(hcl_code_disclose);
+Datum
+hcl_code_disclose(PG_FUNCTION_ARGS)
+{
+	HclCode		c;
+	const char *problem = hcl_code_decode_text(PG_GETARG_TEXT_PP(0), &c);
+	ArrayType  *names = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nnames;
+	bool		keep[HCL_SD_DIGESTS_MAX] = {false};
+	int			kept = 0;
+
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("not a health code: %s", problem)));
+	if (!c.selective)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only an HCL3: code discloses its claims one by one"),
+				 errhint("Issue it with issue_code(..., selective => true).")));
+	if (c.disclosure_problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the code cannot be presented: %s", c.disclosure_problem)));
+	if (ARR_NDIM(names) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("claims must be a one-dimensional array of names")));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nnames);
+	for (int i = 0; i < nnames; i++)
+	{
+		char	   *want;
+		int			j;
+
+		if (elemnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a claim's name must not be NULL")));
+		want = TextDatumGetCString(elems[i]);
+		for (j = 0; j < c.ndisclosed; j++)
+		{
+			const char *name;
+			int			namelen = hcl_disclosure_name(c.disclosures[j], c.disclosurelen[j], &name);
+
+			if (namelen == (int) strlen(want) && memcmp(name, want, namelen) == 0)
+				break;
+		}
+		if (j == c.ndisclosed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the code discloses no claim named \"%s\"", want)));
+		keep[j] = true;
+	}
+	for (int j = 0; j < c.ndisclosed; j++)
+		if (keep[j])
+		{
+			c.disclosures[kept] = c.disclosures[j];
+			c.disclosurelen[kept] = c.disclosurelen[j];
+			kept++;
+		}
+	c.ndisclosed = kept;
+	PG_RETURN_TEXT_P(hcl_code_payload(&c));
 }
 
 /* SQL function: pseudonym(authority text, document_number text) returns bytea */

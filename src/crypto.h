@@ -42,6 +42,9 @@ typedef enum hcl_key_kind
  */
 #define HCL_SM2_ID_MAX 8190
 
+/* The signer identity GM/T 0009 sets when none is agreed. */
+#define HCL_SM2_DEFAULT_ID "1234567812345678"
+
 /* Which form an ECDSA or SM2 signature is in. */
 typedef enum hcl_sig_format
 {

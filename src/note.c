@@ -51,6 +51,24 @@ hcl_note_key_id(const char *name, size_t namelen, const uint8_t pub[32],
 	return true;
 }
 
+bool
+hcl_note_sm2_key_id(const char *name, size_t namelen, const uint8_t pub[65],
+					uint8_t out[4])
+{
+	uint8_t		h[HCL_HASH_LEN];
+	uint8_t		tail[1 + HCL_NOTE_SM2_TYPE_LEN + 65];
+
+	/* SHA-256(name || 0x0A || 0xFF || "hcledger/sm2-sm3" || pub), keep 4 bytes */
+	tail[0] = 0x0a;
+	memcpy(tail + 1, HCL_NOTE_SM2_TYPE, HCL_NOTE_SM2_TYPE_LEN);
+	memcpy(tail + 1 + HCL_NOTE_SM2_TYPE_LEN, pub, 65);
+	if (namelen == 0 || !hcl_sha256_prefixed((uint8_t) name[0], name + 1, namelen - 1,
+											 tail, sizeof(tail), h))
+		return false;
+	memcpy(out, h, 4);
+	return true;
+}
+
 int
 hcl_b64_decode_strict(const char *src, size_t len, uint8_t *dst, size_t dstlen)
 {
@@ -332,5 +350,137 @@ hcl_checkpoint_verify(const hcl_checkpoint *cp, const hcl_trusted_key *keys,
 			return false;
 		}
 	}
+	return false;
+}
+
+/*
+ * Can an SM2 key that verified a line vouch for the checkpoint (at its
+ * hcledger-time)?  If not, false with the reason.
+ */
+static bool
+hcl_sm2_key_in_time(const hcl_checkpoint *cp, const hcl_trusted_sm2_key *key,
+					char *reason, size_t reasonlen)
+{
+	if (!cp->has_time)
+	{
+		if (key->valid_from == INT64_MIN && key->valid_until == HCL_TIME_NONE &&
+			key->revoked_at == HCL_TIME_NONE)
+			return true;
+		snprintf(reason, reasonlen,
+				 "the checkpoint has no hcledger-time line, so SM2 key %s (valid for a period) cannot vouch for it",
+				 key->label);
+	}
+	else if (cp->time >= key->revoked_at)
+		snprintf(reason, reasonlen,
+				 "signed with SM2 key %s at %lld, at or after its revocation at %lld",
+				 key->label, (long long) cp->time, (long long) key->revoked_at);
+	else if (cp->time < key->valid_from)
+		snprintf(reason, reasonlen,
+				 "signed with SM2 key %s at %lld, before it became valid at %lld",
+				 key->label, (long long) cp->time, (long long) key->valid_from);
+	else if (cp->time >= key->valid_until)
+		snprintf(reason, reasonlen,
+				 "signed with SM2 key %s at %lld, after it expired at %lld",
+				 key->label, (long long) cp->time, (long long) key->valid_until);
+	else
+		return true;
+	return false;
+}
+
+bool
+hcl_checkpoint_verify_sm2(const hcl_checkpoint *cp,
+						  const hcl_trusted_sm2_key *sm2keys, int nsm2,
+						  const hcl_trusted_key *edkeys, int ned,
+						  bool required, int *which,
+						  char *reason, size_t reasonlen)
+{
+	size_t		olen = strlen(cp->origin);
+	char		late[512];
+
+	*which = -1;
+	late[0] = '\0';
+	for (int i = 0; i < cp->nsigs; i++)
+	{
+		const hcl_note_sig *s = &cp->sigs[i];
+		int			matched = 0;
+		int			last = -1;
+		bool		verified = false;
+
+		if (s->namelen != olen || memcmp(s->name, cp->origin, olen) != 0)
+			continue;
+		/* as for Ed25519: every SM2 key with the line's key ID is tried */
+		for (int k = 0; k < nsm2; k++)
+		{
+			uint8_t		id[4];
+
+			if (!hcl_note_sm2_key_id(cp->origin, olen, sm2keys[k].pub, id))
+			{
+				snprintf(reason, reasonlen, "SHA-256 failed");
+				return false;
+			}
+			if (memcmp(id, s->key_id, 4) != 0)
+				continue;
+			matched++;
+			last = k;
+			if (s->siglen != 64 ||
+				hcl_sm2_verify(sm2keys[k].pub, 65,
+							   (const uint8_t *) HCL_NOTE_SM2_ID, HCL_NOTE_SM2_ID_LEN,
+							   (const uint8_t *) cp->text, cp->textlen,
+							   s->sig, s->siglen, HCL_SIG_RAW) != HCL_SIG_VALID)
+				continue;
+			verified = true;
+			if (*which < 0)
+			{
+				if (hcl_sm2_key_in_time(cp, &sm2keys[k], late, sizeof(late)))
+					*which = k;
+			}
+		}
+		if (matched > 0 && !verified)
+		{
+			snprintf(reason, reasonlen, "the SM2 signature by key %s%s does not verify",
+					 sm2keys[last].label,
+					 matched > 1 ? " (or any other SM2 key with its key id)" : "");
+			return false;
+		}
+		if (matched == 0 && required)
+		{
+			bool		known = false;
+
+			for (int k = 0; k < ned && !known; k++)
+			{
+				uint8_t		id[4];
+
+				if (!hcl_note_key_id(cp->origin, olen, edkeys[k].pub, id))
+				{
+					snprintf(reason, reasonlen, "SHA-256 failed");
+					return false;
+				}
+				known = memcmp(id, s->key_id, 4) == 0;
+			}
+			if (!known)
+			{
+				snprintf(reason, reasonlen,
+						 "signature line %d is under the origin's name with key id %02x%02x%02x%02x, which is none of the signer's registered keys",
+						 i + 1, s->key_id[0], s->key_id[1], s->key_id[2], s->key_id[3]);
+				return false;
+			}
+		}
+	}
+	if (*which >= 0)
+	{
+		snprintf(reason, reasonlen, "SM2 signature by key %s", sm2keys[*which].label);
+		return true;
+	}
+	if (!required)
+	{
+		snprintf(reason, reasonlen, "no SM2 signature is required%s%s",
+				 late[0] ? "; " : "", late);
+		return true;
+	}
+	if (late[0] != '\0')
+		snprintf(reason, reasonlen, "%s", late);
+	else
+		snprintf(reason, reasonlen,
+				 "the checkpoint has no SM2 signature line by a registered SM2 key of the signer");
 	return false;
 }

@@ -392,22 +392,69 @@ hcl_ledger_row_at(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(row);
 }
 
+static const char *const hcl_row_states[] = {"sealed", "pending", "missing", "altered"};
+
+/*
+ * A row's state within the first tree_size leaves of the prover's ledger:
+ * 0 sealed (and its content still hashes to its leaf), 1 pending (not yet
+ * sealed within tree_size), 2 missing (no such row), 3 altered (its content
+ * differs from its leaf, or a committed row below the sealed line is not
+ * in the log).
+ */
+static int
+hcl_row_state(HclProver *pr, int64 row, int64 tree_size)
+{
+	int			state = 0;
+	StringInfoData leaf;
+
+	initStringInfo(&leaf);
+	if (!hcl_row_leaf_of(pr->ledger, row, &leaf))
+		state = 2;
+	else if (row > pr->ledger->passed_row)
+		state = 1;
+	else
+	{
+		int64		pos = hcl_position_of(pr, row, true);
+		hcl_hash	h;
+
+		if (pos < 0)
+			state = hcl_row_unsettled(pr->ledger, row) ? 1 : 3;
+		else if (pos >= tree_size)
+			state = 1;
+		else
+		{
+			if (!hcl_leaf_hash(leaf.data, leaf.len, h))
+				hcl_crypto_failed("SHA-256");
+			if (memcmp(h, hcl_entry(pr, 0, pos), HCL_HASH_LEN) != 0)
+				state = 3;
+		}
+	}
+	pfree(leaf.data);
+	return state;
+}
+
+/* The rows of an int8[] argument (NULLs flagged), after checking SELECT on the ledger. */
+static void
+hcl_rows_arg(FunctionCallInfo fcinfo, Datum **elems, bool **nulls, int *n)
+{
+	if (pg_class_aclcheck(PG_GETARG_OID(0), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(PG_GETARG_OID(0)));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  elems, nulls, n);
+}
+
 /*
  * SQL function: ledger_rows_check(ledger regclass, rows bigint[],
  *   tree_size bigint, OUT state text, OUT row_number bigint)
  * Are these rows sealed within the first tree_size leaves, each still
- * matching its logged leaf hash?  The worst state and the row it is of:
- * 'altered' (the row's content differs from its leaf, or a committed row
- * below the sealed line is not in the log), 'missing' (no such row),
- * 'pending' (not yet sealed within tree_size), else 'sealed'.  NULL rows
- * are skipped.  For verify_code, which runs with the rights to read them.
+ * matching its logged leaf hash?  The worst state (hcl_row_state) and the
+ * first row in that state.  NULL rows are skipped.  For verify_code, which
+ * runs with the rights to read them.
  */
 PG_FUNCTION_INFO_V1(hcl_ledger_rows_check);
 Datum
 hcl_ledger_rows_check(PG_FUNCTION_ARGS)
 {
-	static const char *const states[] = {"sealed", "pending", "missing", "altered"};
-	ArrayType  *rows = PG_GETARG_ARRAYTYPE_P(1);
 	int64		tree_size = PG_GETARG_INT64(2);
 	Datum	   *elems;
 	bool	   *elemnulls;
@@ -421,52 +468,63 @@ hcl_ledger_rows_check(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "hcledger: return type must be a row type");
-	if (pg_class_aclcheck(PG_GETARG_OID(0), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(PG_GETARG_OID(0)));
-	deconstruct_array(rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &elemnulls, &n);
+	hcl_rows_arg(fcinfo, &elems, &elemnulls, &n);
 	SPI_connect();
 	hcl_prover_init(&pr, PG_GETARG_OID(0));
 	tree_size = Min(tree_size, pr.ledger->tree_size);
 	for (int i = 0; i < n; i++)
 	{
-		int64		row = DatumGetInt64(elems[i]);
-		int			state = 0;
-		StringInfoData leaf;
+		int			state;
 
 		if (elemnulls[i])
 			continue;
-		initStringInfo(&leaf);
-		if (!hcl_row_leaf_of(pr.ledger, row, &leaf))
-			state = 2;
-		else if (row > pr.ledger->passed_row)
-			state = 1;
-		else
-		{
-			int64		pos = hcl_position_of(&pr, row, true);
-			hcl_hash	h;
-
-			if (pos < 0)
-				state = hcl_row_unsettled(pr.ledger, row) ? 1 : 3;
-			else if (pos >= tree_size)
-				state = 1;
-			else
-			{
-				if (!hcl_leaf_hash(leaf.data, leaf.len, h))
-					hcl_crypto_failed("SHA-256");
-				if (memcmp(h, hcl_entry(&pr, 0, pos), HCL_HASH_LEN) != 0)
-					state = 3;
-			}
-		}
+		state = hcl_row_state(&pr, DatumGetInt64(elems[i]), tree_size);
 		if (state > worst)
 		{
 			worst = state;
-			worst_row = row;
+			worst_row = DatumGetInt64(elems[i]);
 		}
 	}
 	SPI_finish();
-	values[0] = CStringGetTextDatum(states[worst]);
+	values[0] = CStringGetTextDatum(hcl_row_states[worst]);
 	values[1] = Int64GetDatum(worst_row);
 	nulls[1] = (worst == 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * SQL function: ledger_rows_states(ledger regclass, rows bigint[],
+ *   tree_size bigint) RETURNS TABLE (row_number bigint, state text)
+ * ledger_rows_check row by row (each non-NULL element once, in order), for
+ * the status snapshots, which check the rows of every current code at once.
+ */
+PG_FUNCTION_INFO_V1(hcl_ledger_rows_states);
+Datum
+hcl_ledger_rows_states(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		tree_size = PG_GETARG_INT64(2);
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	HclProver	pr;
+
+	hcl_rows_arg(fcinfo, &elems, &elemnulls, &n);
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	hcl_prover_init(&pr, PG_GETARG_OID(0));
+	tree_size = Min(tree_size, pr.ledger->tree_size);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (elemnulls[i])
+			continue;
+		values[0] = elems[i];
+		values[1] = CStringGetTextDatum(hcl_row_states[hcl_row_state(&pr, DatumGetInt64(elems[i]), tree_size)]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }

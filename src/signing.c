@@ -229,6 +229,7 @@ hcl_sign_checkpoint(const char *origin, const char *body)
 {
 	uint8		sig[64];
 	uint8		pub[32];
+	uint8		sm2_pub[65];
 	uint8		key_id[4];
 	char	   *line;
 
@@ -237,7 +238,16 @@ hcl_sign_checkpoint(const char *origin, const char *body)
 	if (!hcl_note_key_id(origin, strlen(origin), pub, key_id))
 		elog(ERROR, "hcledger: SHA-256 failed");
 	line = hcl_note_signature_line(origin, key_id, sig);
-	return psprintf("%s\n%s", body, line);
+	/*
+	 * The SM2 line signs the same bytes, on the same path: whatever keeps
+	 * the Ed25519 key from signing two histories of a log keeps it too.
+	 */
+	if (!hcl_node_sm2_sign((const uint8 *) HCL_NOTE_SM2_ID, HCL_NOTE_SM2_ID_LEN,
+						   (const uint8 *) body, strlen(body), sig, sm2_pub))
+		return psprintf("%s\n%s", body, line);
+	if (!hcl_note_sm2_key_id(origin, strlen(origin), sm2_pub, key_id))
+		elog(ERROR, "hcledger: SHA-256 failed");
+	return psprintf("%s\n%s%s", body, line, hcl_note_signature_line(origin, key_id, sig));
 }
 
 bool

@@ -33,9 +33,18 @@ extern void hcl_define_signing_settings(void);
 extern void hcl_define_sm2_settings(void);
 
 /*
+ * Sign msg with the node's SM2 key for the signer identity id: r || s in
+ * sig[64], the key's point in pub[65].  false when no key is set; an error
+ * when one is set but cannot be used.
+ */
+extern bool hcl_node_sm2_sign(const uint8 *id, size_t idlen, const uint8 *msg,
+							  size_t len, uint8 sig[64], uint8 pub[65]);
+
+/*
  * The signed note of a checkpoint body: body, a blank line, and the Ed25519
- * signature line under the key name origin.  NULL when no key is set;
- * an error when one is set but cannot be used.
+ * signature line under the key name origin, then, when hcledger.sm2_key_file
+ * is set, the SM2 line over the same text (note.h).  NULL when no Ed25519
+ * key is set; an error when a key is set but cannot be used.
  */
 extern char *hcl_sign_checkpoint(const char *origin, const char *body);
 

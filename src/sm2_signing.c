@@ -134,30 +134,21 @@ hcl_sm2_public_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL function: sm2_sign(message bytea, signer_id bytea) returns bytea: the
- * raw r || s signature with the node's SM2 key (NULL: no key set).
+ * Sign msg with the node's SM2 key for identity id: the signature in sig and
+ * the key's point in pub.  False when no key is set; an error when one is
+ * set but cannot be used, or the file holds another key than was loaded.
  */
-PG_FUNCTION_INFO_V1(hcl_sm2_sign_sql);
-Datum
-hcl_sm2_sign_sql(PG_FUNCTION_ARGS)
+bool
+hcl_node_sm2_sign(const uint8 *id, size_t idlen, const uint8 *msg, size_t len,
+				  uint8 sig[64], uint8 pub[65])
 {
-	bytea	   *msg = PG_GETARG_BYTEA_PP(0);
-	bytea	   *id = PG_GETARG_BYTEA_PP(1);
-	HclSm2State *state;
-	uint8		pub[65];
+	HclSm2State *state = hcl_sm2_state();
 	char		problem[256];
-	bytea	   *result;
 
-	hcl_check_sm2_id(VARSIZE_ANY_EXHDR(id));
-	state = hcl_sm2_state();
 	if (state == NULL)
-		PG_RETURN_NULL();
-	result = palloc(VARHDRSZ + 64);
-	SET_VARSIZE(result, VARHDRSZ + 64);
-	if (!hcl_use_sm2_key_file(hcl_sm2_key_file,
-							  (const uint8 *) VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id),
-							  (const uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg),
-							  (uint8 *) VARDATA(result), pub, problem, sizeof(problem)))
+		return false;
+	if (!hcl_use_sm2_key_file(hcl_sm2_key_file, id, idlen, msg, len, sig, pub,
+							  problem, sizeof(problem)))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("could not sign with hcledger.sm2_key_file: %s", problem),
@@ -168,5 +159,28 @@ hcl_sm2_sign_sql(PG_FUNCTION_ARGS)
 				 errmsg("could not sign: SM2 key file \"%s\" holds another key than when the configuration was loaded",
 						hcl_sm2_key_file),
 				 errhint("Reload the configuration to rotate to the new key.")));
+	return true;
+}
+
+/*
+ * SQL function: sm2_sign(message bytea, signer_id bytea) returns bytea: the
+ * raw r || s signature with the node's SM2 key (NULL: no key set).
+ */
+PG_FUNCTION_INFO_V1(hcl_sm2_sign_sql);
+Datum
+hcl_sm2_sign_sql(PG_FUNCTION_ARGS)
+{
+	bytea	   *msg = PG_GETARG_BYTEA_PP(0);
+	bytea	   *id = PG_GETARG_BYTEA_PP(1);
+	uint8		pub[65];
+	bytea	   *result;
+
+	hcl_check_sm2_id(VARSIZE_ANY_EXHDR(id));
+	result = palloc(VARHDRSZ + 64);
+	SET_VARSIZE(result, VARHDRSZ + 64);
+	if (!hcl_node_sm2_sign((const uint8 *) VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id),
+						   (const uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg),
+						   (uint8 *) VARDATA(result), pub))
+		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(result);
 }

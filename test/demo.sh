@@ -93,6 +93,10 @@ wait_verdict() {
 echo
 echo "== 20. Guangdong issues a second code; then Guangdong's server is switched off"
 wait_verdict valid
+echo "At Macau, the traveller's Guangdong code is converted into a Macau one (convert_code), which says where it came from:"
+mo_code=$(psql -X -At -d "$mo_conn" -c "SELECT payload FROM hcledger.convert_code('$gd_code')")
+psql -X -q -d "$mo_conn" -c "SELECT hcledger.seal('hcledger.codes')" >/dev/null
+psql -X -q -d "$mo_conn" -c "SELECT verdict, colour, reason, authority FROM hcledger.verify_code('$mo_code')"
 hcl_stop_server "$gd_dir"
 echo "At the Macau border, with Guangdong's server off, the code still verifies:"
 psql -X -q -d "$mo_conn" -c "SELECT verdict, colour, authority FROM hcledger.verify_code('$gd_code')"
@@ -102,5 +106,7 @@ hcl_as_postgres "$HCL_PG_BIN/pg_ctl" -D "$gd_dir/data" -l "$gd_dir/server.log" -
 	-o "-c listen_addresses='' -k $gd_dir -p 5432 $gd_opts" start >/dev/null
 psql -X -q -d "$gd_conn" -c "SELECT hcledger.revoke_code(credential_id, 'test result withdrawn') FROM hcledger.codes WHERE entry = 'issue' ORDER BY hcl_row DESC LIMIT 1" >/dev/null
 wait_verdict revoked
+echo "and the Macau code converted from it is revoked with it:"
+psql -X -q -d "$mo_conn" -c "SELECT verdict, reason FROM hcledger.verify_code('$mo_code')"
 echo
 echo 'Demo finished; the throwaway servers are stopped and removed.'

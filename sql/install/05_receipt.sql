@@ -101,25 +101,37 @@ END $$;
 COMMENT ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz) IS 'register a public key of an authority, valid from valid_from until valid_until (admin only)';
 
 CREATE FUNCTION rotate_key(authority text, new_key_id text, algorithm text, public_key bytea,
-						   at timestamptz DEFAULT now())
+						   at timestamptz DEFAULT now(), replaces text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE n integer;
+DECLARE
+	n integer;
+	ids text;
 BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	-- the key(s) of that algorithm valid at "at": one, or the one named
+	SELECT count(*), string_agg(k.key_id, ', ' ORDER BY k.key_id) INTO n, ids FROM hcledger.keys k
+	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND (replaces IS NULL OR k.key_id = replaces)
+	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
+	IF n = 0 THEN
+		RAISE EXCEPTION 'authority "%" has no % key%valid at % to rotate', authority, algorithm,
+			coalesce(format(' "%s" ', replaces), ' '), at
+			USING ERRCODE = 'no_data_found', HINT = 'Use hcledger.add_key() for a first key.';
+	ELSIF n > 1 THEN
+		-- an SM2 credential key and an SM2 node key, say: never end both
+		RAISE EXCEPTION 'authority "%" has % % keys valid at % (%): name the one to retire', authority, n, algorithm, at, ids
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Call rotate_key(..., replaces => key_id).';
+	END IF;
 	UPDATE hcledger.keys k SET valid_until = at
 	 WHERE k.authority = rotate_key.authority AND k.algorithm = rotate_key.algorithm
+	   AND (replaces IS NULL OR k.key_id = replaces)
 	   AND k.revoked_at IS NULL AND k.valid_from < at AND (k.valid_until IS NULL OR k.valid_until > at);
-	GET DIAGNOSTICS n = ROW_COUNT;
-	IF n = 0 THEN
-		RAISE EXCEPTION 'authority "%" has no % key valid at % to rotate', authority, algorithm, at
-			USING ERRCODE = 'no_data_found', HINT = 'Use hcledger.add_key() for a first key.';
-	END IF;
 	PERFORM hcledger.add_key(authority, new_key_id, algorithm, public_key, at, NULL);
 END $$;
-COMMENT ON FUNCTION rotate_key(text, text, text, bytea, timestamptz) IS 'retire an authority''s current key at a time and make a new one valid from then (admin only)';
+COMMENT ON FUNCTION rotate_key(text, text, text, bytea, timestamptz, text) IS 'retire an authority''s current key of an algorithm (the one named by replaces, if it has several) at a time and make a new one valid from then (admin only)';
 
 CREATE FUNCTION revoke_key(authority text, key_id text, at timestamptz DEFAULT now(), reason text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -145,7 +157,7 @@ END $$;
 COMMENT ON FUNCTION revoke_key(text, text, timestamptz, text) IS 'revoke a key: nothing it signed at or after "at" verifies (admin only)';
 
 REVOKE EXECUTE ON FUNCTION add_key(text, text, text, bytea, timestamptz, timestamptz),
-	rotate_key(text, text, text, bytea, timestamptz),
+	rotate_key(text, text, text, bytea, timestamptz, text),
 	revoke_key(text, text, timestamptz, text) FROM PUBLIC;
 
 -- The statement an authority signs to vouch for one of its keys as it now
@@ -259,6 +271,10 @@ CREATE FUNCTION verify_checkpoint(checkpoint text, public_key bytea DEFAULT NULL
 	OUT signed_at timestamptz, OUT authority text, OUT key_id text)
 	AS 'MODULE_PATHNAME', 'hcl_verify_checkpoint' LANGUAGE C STABLE;
 COMMENT ON FUNCTION verify_checkpoint(text, bytea, text) IS 'check a signed checkpoint note against public_key, or against the key registry (of one authority if given) at its time';
+CREATE FUNCTION verify_checkpoint_sm2(checkpoint text, authority text, required boolean DEFAULT true,
+	OUT valid boolean, OUT reason text, OUT key_id text)
+	AS 'MODULE_PATHNAME', 'hcl_verify_checkpoint_sm2' LANGUAGE C STABLE;
+COMMENT ON FUNCTION verify_checkpoint_sm2(text, text, boolean) IS 'check a signed checkpoint note''s SM2 lines against the authority''s registered sm2 keys at its time (required: one must verify, and no line under the origin''s name may be by an unregistered key)';
 
 CREATE FUNCTION receipt_build(leaf bytea, leaf_hash hash256, leaf_index bigint, tree_size bigint,
 							  proof hash256[], checkpoint text) RETURNS text

@@ -53,29 +53,44 @@ COMMENT ON FUNCTION add_authority(text, text, boolean) IS 'register a health aut
 
 CREATE FUNCTION credential_public_key() RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_credential_public_key' LANGUAGE C STABLE;
-COMMENT ON FUNCTION credential_public_key() IS 'the raw ES256 public key (65-byte point) of hcledger.credential_key_file (NULL if none is set)';
+COMMENT ON FUNCTION credential_public_key() IS 'the raw public key (65-byte point, P-256 or SM2) of hcledger.credential_key_file (NULL if none is set)';
+CREATE FUNCTION credential_key_algorithm() RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_credential_key_algorithm' LANGUAGE C STABLE;
+COMMENT ON FUNCTION credential_key_algorithm() IS 'es256 or sm2: what the key of hcledger.credential_key_file signs codes with (NULL if none is set)';
 
 CREATE FUNCTION canonical_claims(claims jsonb) RETURNS text
 	AS 'MODULE_PATHNAME', 'hcl_canonical_claims_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION canonical_claims(jsonb) IS 'the canonical form of a health code''s claims (docs/health-codes.md, "Claims")';
 
 CREATE FUNCTION code_issue_parts(claims jsonb, authority text, key_id text, issued_at timestamptz,
-	valid_from timestamptz, valid_until timestamptz,
+	valid_from timestamptz, valid_until timestamptz, selective boolean DEFAULT false,
 	OUT credential_id bytea, OUT subject bytea, OUT commitment bytea, OUT signature bytea, OUT payload text)
 	AS 'MODULE_PATHNAME', 'hcl_code_issue_parts' LANGUAGE C VOLATILE;
 CREATE FUNCTION code_decode(payload text,
 	OUT problem text, OUT authority text, OUT key_id text, OUT credential_id bytea, OUT issued_at timestamptz,
 	OUT valid_from timestamptz, OUT valid_until timestamptz, OUT commitment bytea, OUT signature bytea,
-	OUT message bytea)
+	OUT message bytea, OUT algorithm text, OUT selective boolean, OUT disclosure_problem text)
 	AS 'MODULE_PATHNAME', 'hcl_code_decode_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION code_decode(text) IS 'the fields of a health code payload and the message its issuer signed (problem: why it is not one)';
+COMMENT ON FUNCTION code_decode(text) IS 'the fields of a health code payload and the message its issuer signed (problem: why it is not one; disclosure_problem: an HCL3: code disclosing a claim its issuer did not sign)';
 CREATE FUNCTION code_message(authority text, key_id text, credential_id bytea, issued_at timestamptz,
-	valid_from timestamptz, valid_until timestamptz, commitment bytea) RETURNS bytea
+	valid_from timestamptz, valid_until timestamptz, commitment bytea, algorithm text DEFAULT 'es256',
+	selective boolean DEFAULT false) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_code_message_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea) IS 'the message an authority signs for a credential (docs/health-codes.md, "Credential")';
+COMMENT ON FUNCTION code_message(text, text, bytea, timestamptz, timestamptz, timestamptz, bytea, text, boolean) IS 'the message an authority signs for a credential, ES256 or SM2, HCL3: (selective) or not (docs/health-codes.md, "Credential")';
+-- Does key (of algorithm, a code's) verify signature over a code's message?
+CREATE FUNCTION code_signature_valid(algorithm text, public_key bytea, message bytea, signature bytea) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE algorithm WHEN 'es256' THEN hcledger.ecdsa_p256_verify(public_key, message, signature)
+	                      WHEN 'sm2' THEN hcledger.sm2_verify(public_key, message, signature) END
+$$;
+COMMENT ON FUNCTION code_signature_valid(text, bytea, bytea, bytea) IS 'does the key verify a code''s ES256 or SM2 (default identity) signature? (NULL for another algorithm)';
 CREATE FUNCTION code_claims(payload text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'hcl_code_claims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION code_claims(text) IS 'the claims a payload carries (the traveller''s own data, for display); reads no table';
+COMMENT ON FUNCTION code_claims(text) IS 'the claims a payload carries (the traveller''s own data, for display; of an HCL3: code, those it discloses); reads no table';
+CREATE FUNCTION code_disclose(payload text, claims text[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'hcl_code_disclose' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION code_disclose(text, text[]) IS 'an HCL3: code presenting only the named claims (docs/health-codes.md, "Selective disclosure"); needs no key, reads no table';
 CREATE FUNCTION pseudonym(authority text, document_number text) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hcl_pseudonym_sql' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION pseudonym(text, text) IS 'the HMAC pseudonym of a document number (issuers only)';
@@ -140,21 +155,61 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION codes_ledger() FROM PUBLIC;
 
+-- Sign and record a code of the local authority: claims, colour, issued at
+-- t, valid from f until u, and for a converted code its provenance (the
+-- issue row's reason; docs/health-codes.md, "Converting a member's code").
+-- Inside issue_code and convert_code only.
+CREATE FUNCTION issue_entry(claims jsonb, colour text, t timestamptz, f timestamptz, u timestamptz,
+                            provenance text, selective boolean, OUT credential_id bytea, OUT payload text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	auth text;
+	kid text;
+	pub bytea := hcledger.credential_public_key();
+	alg text := hcledger.credential_key_algorithm();
+	p record;
+BEGIN
+	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
+	END IF;
+	IF pub IS NULL THEN
+		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'See docs/health-codes.md, "Deploying".';
+	END IF;
+	SELECT k.key_id INTO kid FROM hcledger.keys k
+	 WHERE k.authority = auth AND k.algorithm = alg AND k.public_key = pub
+	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
+	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid % key of authority "%"', alg, auth
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = format('An administrator registers it with hcledger.add_key(authority, key_id, %L, hcledger.credential_public_key()).', alg);
+	END IF;
+	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u, selective);
+	PERFORM hcledger.codes_ledger();
+	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
+	                            valid_until, key_id, signature, reason)
+	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature, provenance);
+	credential_id := p.credential_id;
+	payload := p.payload;
+END $$;
+REVOKE EXECUTE ON FUNCTION issue_entry(jsonb, text, timestamptz, timestamptz, timestamptz, text, boolean) FROM PUBLIC;
+
 CREATE FUNCTION issue_code(claims jsonb, colour text DEFAULT 'green', valid_for interval DEFAULT '7 days',
-						   valid_from timestamptz DEFAULT now(), OUT credential_id bytea, OUT payload text)
+						   valid_from timestamptz DEFAULT now(), selective boolean DEFAULT false,
+						   OUT credential_id bytea, OUT payload text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t timestamptz := date_trunc('second', clock_timestamp());	-- not a long transaction's start
 	f timestamptz := date_trunc('second', valid_from);
 	u timestamptz := date_trunc('second', date_trunc('second', valid_from) + valid_for);
-	auth text;
-	kid text;
-	pub bytea := hcledger.credential_public_key();
-	p record;
 BEGIN
-	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL THEN
-		RAISE EXCEPTION 'claims, colour, valid_for and valid_from must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	IF claims IS NULL OR colour IS NULL OR valid_for IS NULL OR valid_from IS NULL OR selective IS NULL THEN
+		RAISE EXCEPTION 'claims, colour, valid_for, valid_from and selective must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF colour NOT IN ('green', 'yellow', 'red') THEN
 		RAISE EXCEPTION 'colour must be green, yellow or red' USING ERRCODE = 'invalid_parameter_value';
@@ -166,33 +221,9 @@ BEGIN
 		RAISE EXCEPTION 'the code would have expired when issued (valid until %)', u USING ERRCODE = 'invalid_parameter_value',
 			HINT = 'Give a later valid_from or a longer valid_for.';
 	END IF;
-	SELECT a.authority INTO auth FROM hcledger.authorities a WHERE a.is_local;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'this database issues for no authority' USING ERRCODE = 'object_not_in_prerequisite_state',
-			HINT = 'An administrator registers it with hcledger.add_authority(name, display_name, true).';
-	END IF;
-	IF pub IS NULL THEN
-		RAISE EXCEPTION 'hcledger.credential_key_file is not set' USING ERRCODE = 'object_not_in_prerequisite_state',
-			HINT = 'See docs/health-codes.md, "Deploying".';
-	END IF;
-	SELECT k.key_id INTO kid FROM hcledger.keys k
-	 WHERE k.authority = auth AND k.algorithm = 'es256' AND k.public_key = pub
-	   AND date_trunc('second', k.valid_from) <= t AND (k.valid_until IS NULL OR t < date_trunc('second', k.valid_until))
-	   AND (k.revoked_at IS NULL OR t < date_trunc('second', k.revoked_at));
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'the key of hcledger.credential_key_file is not a registered, valid es256 key of authority "%"', auth
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      HINT = 'An administrator registers it with hcledger.add_key(authority, key_id, ''es256'', hcledger.credential_public_key()).';
-	END IF;
-	p := hcledger.code_issue_parts(claims, auth, kid, t, f, u);
-	PERFORM hcledger.codes_ledger();
-	INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from,
-	                            valid_until, key_id, signature)
-	VALUES ('issue', p.credential_id, auth, t, colour, p.subject, p.commitment, f, u, kid, p.signature);
-	credential_id := p.credential_id;
-	payload := p.payload;
+	SELECT e.credential_id, e.payload INTO credential_id, payload FROM hcledger.issue_entry(claims, colour, t, f, u, NULL, selective) e;
 END $$;
-COMMENT ON FUNCTION issue_code(jsonb, text, interval, timestamptz) IS 'issue a health code: records a commitment to the claims, never the claims; returns the traveller''s payload';
+COMMENT ON FUNCTION issue_code(jsonb, text, interval, timestamptz, boolean) IS 'issue a health code: records a commitment to the claims, never the claims; returns the traveller''s payload (selective: HCL3:, each claim disclosed or not on its own)';
 
 -- The issue row of a local credential, locked against concurrent changes; errors if there is none.
 CREATE FUNCTION local_code(credential_id bytea) RETURNS hcledger.codes
@@ -252,6 +283,123 @@ COMMENT ON FUNCTION revoke_code(bytea, text, timestamptz) IS 'revoke a health co
 
 -- VOLATILE: each query in it takes a fresh snapshot, so a verdict is never
 -- judged on the snapshot of a cursor or a long statement calling it.
+-- What an authority's ledger, as it is here, says of one credential at time
+-- t (verify_code's steps 4, 8 and 9 without the payload): its issue row, the
+-- colour and revocation after it, whether those rows are sealed, and what
+-- stands in the way for a member's code or a converted one.  Shared by
+-- verify_code and the status snapshots (docs/offline-verification.md), so
+-- that both read the ledger the same way.  issue_row is NULL if the ledger
+-- has no issue row of this credential.
+CREATE FUNCTION code_ledger_state(authority text, credential_id bytea, t timestamptz,
+	OUT issue_row bigint, OUT recorded_authority text, OUT commitment bytea, OUT issued_at timestamptz, OUT valid_from timestamptz,
+	OUT valid_until timestamptz, OUT key_id text, OUT colour text, OUT revoke_row bigint,
+	OUT revoke_at timestamptz, OUT revoke_reason text, OUT sealing text, OUT sealing_row bigint,
+	OUT checkpoint text, OUT member boolean, OUT missing_rows bigint, OUT stale_why text,
+	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e record;
+	issued hcledger.codes;
+	status_row bigint;
+	revoked hcledger.codes;
+	cp record;
+	chk record;
+	m hcledger.members;
+	src record;
+	src_state record;
+BEGIN
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = code_ledger_state.authority;
+	member := m.authority IS NOT NULL;
+	-- the ledger's entries of this credential: our own, or a member's as
+	-- replicated.  Its issue is the first in the log: a member's log may
+	-- hold a late row numbered below rows sealed before it (docs/format.md,
+	-- "Sealing order"), so a second issue numbered lower, sealed later,
+	-- cannot take the place of the one peers saw first.  Then its status
+	-- changes and revocation after it, in row-number order (each drawn after
+	-- the one before it committed).
+	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
+	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
+	           FROM (SELECT x.*, NULL::bigint AS log_position
+	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = code_ledger_state.credential_id
+	                 UNION ALL
+	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
+	                   FROM hcledger.peer_codes x
+	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+	                  WHERE x.authority = m.authority AND x.credential_id = code_ledger_state.credential_id) y
+	          WHERE y.entry = 'issue'
+	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
+		issued := e;
+		colour := e.colour;
+		status_row := e.hcl_row;
+	END LOOP;
+	IF issued.hcl_row IS NULL THEN
+		RETURN;
+	END IF;
+	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = code_ledger_state.credential_id
+	         UNION ALL
+	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
+	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
+	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = code_ledger_state.credential_id
+	         ORDER BY hcl_row LOOP
+		IF e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
+			CONTINUE;
+		ELSIF e.entry = 'status' THEN
+			colour := e.colour;
+			status_row := e.hcl_row;
+		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
+			revoked := e;
+		END IF;
+	END LOOP;
+	issue_row := issued.hcl_row;
+	recorded_authority := issued.authority;
+	commitment := issued.commitment;
+	issued_at := issued.at;
+	valid_from := issued.valid_from;
+	valid_until := issued.valid_until;
+	key_id := issued.key_id;
+	revoke_row := revoked.hcl_row;
+	revoke_at := revoked.effective_at;
+	revoke_reason := revoked.reason;
+	missing_rows := coalesce(m.missing_rows, 0);
+
+	-- A code converted from another's (convert_code): what its source says here (revoked, tampered,
+	-- incomplete, stale), and the worse of its own colour and its source's
+	src := hcledger.code_provenance_parts(issued.reason);
+	source_colour := false;
+	IF src.source_authority IS NOT NULL THEN
+		src_state := hcledger.code_source_state(src.source_authority, src.source_credential_id, issued.valid_until, t);
+		source_verdict := src_state.verdict;
+		source_reason := src_state.reason;
+		IF array_position(ARRAY['green', 'yellow', 'red'], src_state.colour) > array_position(ARRAY['green', 'yellow', 'red'], colour) THEN
+			colour := src_state.colour;
+			source_colour := true;
+		END IF;
+		converted_from := format('converted from %s code %s (verified against its checkpoint of size %s)',
+		                         src.source_authority, encode(src.source_credential_id, 'hex'), src.checkpoint_size);
+	END IF;
+
+	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
+	IF m.authority IS NULL THEN
+		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
+		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
+		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
+		 ORDER BY k2.tree_size DESC LIMIT 1;
+		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
+		                                  coalesce(cp.tree_size, 0));
+	ELSE
+		-- a member's: under the last checkpoint of theirs accepted here
+		SELECT m.checkpoint AS note, m.tree_size INTO cp;
+		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
+		stale_why := hcledger.member_state_stale(m.authority, t);
+	END IF;
+	checkpoint := cp.note;
+	sealing := chk.state;
+	sealing_row := chk.row_number;
+END $$;
+COMMENT ON FUNCTION code_ledger_state(text, bytea, timestamptz) IS 'what the ledger here says of one credential at a time: issue row, colour, revocation, sealing, and what stands in the way (verify_code''s ledger steps, shared with status snapshots)';
+
 CREATE FUNCTION verify_code(payload text)
 RETURNS TABLE (verdict text, colour text, reason text, authority text, valid_until timestamptz, checkpoint text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -260,14 +408,8 @@ DECLARE
 	t timestamptz := clock_timestamp();	-- real time: never the start of the caller's transaction
 	d record;
 	k record;
-	e record;
-	issued hcledger.codes;
-	status_row bigint;
-	revoked hcledger.codes;
-	cp record;
-	chk record;
-	m record;
-	stale_why text;
+	s record;
+	left_at timestamptz;
 BEGIN
 	IF current_setting('transaction_isolation') <> 'read committed' THEN
 		RAISE EXCEPTION 'verify_code cannot give a verdict in a % transaction', current_setting('transaction_isolation')
@@ -287,16 +429,16 @@ BEGIN
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	SELECT * INTO m FROM hcledger.members x WHERE x.authority = d.authority;
-	IF m.left_at IS NOT NULL THEN
+	SELECT x.left_at INTO left_at FROM hcledger.members x WHERE x.authority = d.authority;
+	IF left_at IS NOT NULL THEN
 		verdict := 'unknown authority';
-		reason := format('authority "%s" left the consortium at %s', d.authority, m.left_at);
+		reason := format('authority "%s" left the consortium at %s', d.authority, left_at);
 		RETURN NEXT;
 		RETURN;
 	END IF;
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
-	IF NOT FOUND OR k.algorithm <> 'es256' THEN
-		reason := format('authority "%s" has no es256 key "%s"', d.authority, d.key_id);
+	IF NOT FOUND OR k.algorithm <> d.algorithm THEN
+		reason := format('authority "%s" has no %s key "%s"', d.authority, d.algorithm, d.key_id);
 	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
 		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
 	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
@@ -308,140 +450,104 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- the ledger's entries of this credential: our own, or a member's as
-	-- replicated.  Its issue is the first in the log: a member's log may
-	-- hold a late row numbered below rows sealed before it (docs/format.md,
-	-- "Sealing order"), so a second issue numbered lower, sealed later,
-	-- cannot take the place of the one peers saw first.  Then its status
-	-- changes and revocation after it, in row-number order (each drawn after
-	-- the one before it committed).
-	FOR e IN SELECT y.entry, y.credential_id, y.authority, y.at, y.colour, y.subject, y.commitment, y.valid_from,
-	                y.valid_until, y.key_id, y.signature, y.effective_at, y.reason, y.hcl_row
-	           FROM (SELECT x.*, NULL::bigint AS log_position
-	                   FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
-	                 UNION ALL
-	                 SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
-	                        x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row, l.log_position
-	                   FROM hcledger.peer_codes x
-	                   LEFT JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
-	                  WHERE x.authority = m.authority AND x.credential_id = d.credential_id) y
-	          WHERE y.entry = 'issue'
-	          ORDER BY y.log_position NULLS LAST, y.hcl_row LIMIT 1 LOOP
-		issued := e;
-		colour := e.colour;
-		status_row := e.hcl_row;
-	END LOOP;
-	FOR e IN SELECT x.* FROM hcledger.codes x WHERE m.authority IS NULL AND x.credential_id = d.credential_id
-	         UNION ALL
-	         SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.subject, x.commitment, x.valid_from,
-	                x.valid_until, x.key_id, x.signature, x.effective_at, x.reason, x.hcl_row
-	           FROM hcledger.peer_codes x WHERE x.authority = m.authority AND x.credential_id = d.credential_id
-	         ORDER BY hcl_row LOOP
-		IF issued.hcl_row IS NULL OR e.hcl_row <= issued.hcl_row OR e.authority <> issued.authority THEN
-			CONTINUE;
-		ELSIF e.entry = 'status' THEN
-			colour := e.colour;
-			status_row := e.hcl_row;
-		ELSIF e.entry = 'revoke' AND revoked.hcl_row IS NULL THEN
-			revoked := e;
-		END IF;
-	END LOOP;
-
-	IF NOT hcledger.ecdsa_p256_verify(k.public_key, d.message, d.signature) THEN
-		IF issued.hcl_row IS NOT NULL AND issued.commitment <> d.commitment
-		   AND hcledger.ecdsa_p256_verify(k.public_key,
+	s := hcledger.code_ledger_state(d.authority, d.credential_id, t);
+	IF hcledger.code_signature_valid(d.algorithm, k.public_key, d.message, d.signature) IS NOT TRUE THEN
+		IF s.issue_row IS NOT NULL AND s.commitment <> d.commitment
+		   AND hcledger.code_signature_valid(d.algorithm, k.public_key,
 		         hcledger.code_message(d.authority, d.key_id, d.credential_id, d.issued_at, d.valid_from,
-		                               d.valid_until, issued.commitment), d.signature) THEN
+		                               d.valid_until, s.commitment, d.algorithm, d.selective), d.signature) THEN
 			verdict := 'tampered';
 			reason := 'the claims or salt are not those the authority signed';
 		ELSE
 			verdict := 'bad signature';
 			reason := 'the issuer''s signature does not verify';
 		END IF;
-		colour := NULL;
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	IF issued.hcl_row IS NULL THEN
+	IF s.issue_row IS NULL THEN
 		verdict := 'not found';
 		reason := format('the code is signed by "%s" but its ledger here has no record of it', d.authority);
-		colour := NULL;
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	IF issued.authority <> d.authority OR issued.key_id <> d.key_id OR issued.at <> d.issued_at
-	   OR issued.valid_from <> d.valid_from OR issued.valid_until <> d.valid_until
-	   OR issued.commitment <> d.commitment THEN
+	IF s.recorded_authority <> d.authority OR s.key_id <> d.key_id OR s.issued_at <> d.issued_at OR s.valid_from <> d.valid_from
+	   OR s.valid_until <> d.valid_until OR s.commitment <> d.commitment THEN
 		verdict := 'tampered';
-		reason := format('ledger row %s does not record this code as it was signed', issued.hcl_row);
-		colour := NULL;
+		reason := format('ledger row %s does not record this code as it was signed', s.issue_row);
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- an HCL3: code's shown claims: each must be one the authority signed a digest of
+	IF d.disclosure_problem IS NOT NULL THEN
+		verdict := 'tampered';
+		reason := d.disclosure_problem;
 		RETURN NEXT;
 		RETURN;
 	END IF;
 	valid_until := d.valid_until;
-
-	-- Are the facts used sealed under the latest signed checkpoint, unchanged?
-	IF m.authority IS NOT NULL THEN
-		stale_why := hcledger.member_state_stale(m.authority, t);
-	END IF;
-	IF m.authority IS NULL THEN
-		SELECT k2.note, k2.tree_size INTO cp FROM hcledger.checkpoints k2
-		 WHERE k2.ledger_id = (SELECT l.ledger_id FROM hcledger.ledgers l
-		                       WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL)
-		 ORDER BY k2.tree_size DESC LIMIT 1;
-		chk := hcledger.ledger_rows_check('hcledger.codes', ARRAY[issued.hcl_row, status_row, revoked.hcl_row],
-		                                  coalesce(cp.tree_size, 0));
-	ELSE
-		-- a member's: under the last checkpoint of theirs accepted here
-		SELECT m.checkpoint AS note, m.tree_size INTO cp;
-		chk := hcledger.peer_rows_check(m.authority, ARRAY[issued.hcl_row, status_row, revoked.hcl_row]);
-	END IF;
-	checkpoint := cp.note;
-	IF chk.state IN ('altered', 'missing') THEN
+	checkpoint := s.checkpoint;
+	colour := s.colour;
+	IF s.sealing IN ('altered', 'missing') THEN
 		verdict := 'tampered';
-		reason := format('ledger row %s does not match what was sealed', chk.row_number)
-		          || CASE WHEN m.authority IS NOT NULL THEN format(' in the log of "%s"', m.authority) ELSE '' END;
+		reason := format('ledger row %s does not match what was sealed', s.sealing_row)
+		          || CASE WHEN s.member THEN format(' in the log of "%s"', d.authority) ELSE '' END;
 		colour := NULL;
-	ELSIF revoked.hcl_row IS NOT NULL AND revoked.effective_at <= t THEN
+	ELSIF s.revoke_row IS NOT NULL AND s.revoke_at <= t THEN
 		verdict := 'revoked';
-		reason := revoked.reason || CASE WHEN chk.state = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+		reason := s.revoke_reason || CASE WHEN s.sealing = 'pending' THEN ' (revocation not yet sealed)' ELSE '' END;
+	ELSIF s.source_verdict = 'revoked' THEN
+		verdict := 'revoked';
+		reason := s.source_reason;
+	ELSIF s.source_verdict = 'tampered' THEN
+		verdict := 'tampered';
+		reason := s.source_reason;
+		colour := NULL;
 	ELSIF t >= d.valid_until THEN
 		verdict := 'expired';
 		reason := format('valid until %s', d.valid_until);
 	ELSIF t < d.valid_from THEN
 		verdict := 'not yet valid';
 		reason := format('valid from %s', d.valid_from);
-	ELSIF m.missing_rows > 0 THEN
+	ELSIF s.source_verdict IS NOT NULL THEN
+		-- its source here is incomplete or stale: a revocation of it may not have reached us
+		verdict := s.source_verdict;
+		reason := s.source_reason;
+	ELSIF s.missing_rows > 0 THEN
 		-- a partial view of the member's log: a withheld revocation may be among the missing rows
 		verdict := 'incomplete';
 		reason := format('the log of "%s" accepted here lacks %s sealed rows that have not arrived (or not as sealed); one may change this code',
-		                 m.authority, m.missing_rows);
-	ELSIF chk.state = 'pending' OR cp.note IS NULL THEN
+		                 d.authority, s.missing_rows);
+	ELSIF s.sealing = 'pending' OR s.checkpoint IS NULL THEN
 		verdict := 'not yet sealed';
-		reason := CASE WHEN chk.state = 'pending'
-		               THEN format('ledger row %s is not yet sealed under a checkpoint', chk.row_number)
+		reason := CASE WHEN s.sealing = 'pending'
+		               THEN format('ledger row %s is not yet sealed under a checkpoint', s.sealing_row)
 		               ELSE 'the ledger''s checkpoints are not signed' END;
-	ELSIF stale_why IS NOT NULL THEN
+	ELSIF s.stale_why IS NOT NULL THEN
 		-- a member's word as old as its last sign of life here: a revocation since cannot be known
 		verdict := 'stale';
-		reason := stale_why;
+		reason := s.stale_why;
 	ELSE
 		verdict := 'valid';
-		IF revoked.hcl_row IS NOT NULL THEN
-			reason := format('revocation scheduled for %s', revoked.effective_at);
+		IF s.revoke_row IS NOT NULL THEN
+			reason := format('revocation scheduled for %s', s.revoke_at);
 		END IF;
+		-- what it was converted from, as its issuer recorded it (never the recorded text itself)
+		reason := nullif(concat_ws('; ', reason, s.converted_from,
+		                           CASE WHEN s.source_colour THEN format('the source is now %s', colour) END), '');
 	END IF;
 	RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION verify_code(text) IS 'a border check: the verdict on a health code payload, its colour, and the signed checkpoint it was checked against';
 
-REVOKE EXECUTE ON FUNCTION add_authority(text, text, boolean), code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz),
-	pseudonym(text, text), issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
-	revoke_code(bytea, text, timestamptz), verify_code(text), ledger_rows_check(regclass, bigint[], bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz), set_status(bytea, text, text),
+REVOKE EXECUTE ON FUNCTION add_authority(text, text, boolean), code_issue_parts(jsonb, text, text, timestamptz, timestamptz, timestamptz, boolean),
+	pseudonym(text, text), issue_code(jsonb, text, interval, timestamptz, boolean), set_status(bytea, text, text),
+	revoke_code(bytea, text, timestamptz), verify_code(text), ledger_rows_check(regclass, bigint[], bigint),
+	code_ledger_state(text, bytea, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_code(jsonb, text, interval, timestamptz, boolean), set_status(bytea, text, text),
 	revoke_code(bytea, text, timestamptz), pseudonym(text, text) TO hcledger_issuer;
 GRANT EXECUTE ON FUNCTION verify_code(text) TO hcledger_verifier, hcledger_issuer, hcledger_auditor;
 GRANT EXECUTE ON FUNCTION add_authority(text, text, boolean),
-	add_key(text, text, text, bytea, timestamptz, timestamptz), rotate_key(text, text, text, bytea, timestamptz),
+	add_key(text, text, text, bytea, timestamptz, timestamptz), rotate_key(text, text, text, bytea, timestamptz, text),
 	revoke_key(text, text, timestamptz, text), seal_ledger(regclass), seal(regclass) TO hcledger_admin;
 

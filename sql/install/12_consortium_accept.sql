@@ -40,9 +40,11 @@ CREATE TABLE members (
 	frontier		bytea NOT NULL DEFAULT '\x',
 	checkpoint		text,
 	accepted_at		timestamptz,
-	missing_rows	bigint NOT NULL DEFAULT 0
+	missing_rows	bigint NOT NULL DEFAULT 0,
+	checkpoint_sm2	boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN members.missing_rows IS 'leaves of the accepted log whose row has not arrived (withheld, or still on its way): the member''s codes verify as incomplete meanwhile';
+COMMENT ON COLUMN members.checkpoint_sm2 IS 'the member''s card says its checkpoints carry an SM2 signature line: one that lacks it, or whose SM2 line does not verify under a key of the member valid at its time, is refused';
 COMMENT ON TABLE members IS 'the consortium members whose ledgers this database receives, and how far each is verified';
 
 -- When this node last knew a member's state to be current.  The member's
@@ -368,6 +370,7 @@ DECLARE
 	x record;
 	why text;
 	size bigint;
+	sm2 record;
 BEGIN
 	SELECT * INTO c FROM hcledger.peer_checkpoints p WHERE p.id = decide_checkpoint.id FOR UPDATE;
 	SELECT * INTO m FROM hcledger.members p WHERE p.authority = c.authority FOR UPDATE;
@@ -388,6 +391,17 @@ BEGIN
 			why := 'its body has no hcledger-row line';
 		ELSIF c.leaves IS NULL OR length(c.leaves) % 40 <> 0 OR n = 0 OR start < 0 THEN
 			why := 'its published log entries are missing or malformed';
+		END IF;
+		-- its SM2 line (docs/consortium.md, "SM2 checkpoint signatures"): required if the
+		-- member's card says so; a line by a registered SM2 key must verify in any case
+		IF why IS NULL THEN
+			sm2 := hcledger.verify_checkpoint_sm2(c.note, m.authority, m.checkpoint_sm2);
+			IF NOT sm2.valid THEN
+				why := CASE WHEN m.checkpoint_sm2
+				            THEN 'its SM2 signature, which the member''s card requires, is not good: '
+				            ELSE 'its SM2 signature line does not verify under the member''s registered keys: ' END
+				       || sm2.reason;
+			END IF;
 		END IF;
 	END IF;
 	IF why IS NULL AND start > m.tree_size THEN

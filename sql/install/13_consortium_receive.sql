@@ -96,6 +96,17 @@ BEGIN
 	RETURN NULL;
 END $$;
 
+-- Is public_key a key of algorithm in the raw form the registry keeps
+-- (what add_key stores)?  Never an error.
+CREATE FUNCTION key_usable(algorithm text, public_key bytea) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hcledger.public_key_raw(algorithm, public_key) = public_key;
+EXCEPTION WHEN invalid_parameter_value THEN
+	RETURN false;
+END $$;
+REVOKE EXECUTE ON FUNCTION key_usable(text, bytea) FROM PUBLIC;
+
 CREATE FUNCTION receive_key() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -131,6 +142,9 @@ BEGIN
 			why := 'a key''s validity can only be shortened';
 		ELSIF had.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revocation_reason) IS DISTINCT FROM (had.revoked_at, had.revocation_reason) THEN
 			why := 'a revocation cannot be changed';
+		ELSIF NOT hcledger.key_usable(NEW.algorithm, NEW.public_key) THEN
+			-- a key no signature check can use would make every check of it an error
+			why := format('its public key is not a valid %s key in raw form', NEW.algorithm);
 		ELSIF NOT hcledger.key_endorsed(NEW) THEN
 			-- a new key, or a change of one, is taken only on the word of a key the member already had
 			why := CASE WHEN NEW.endorsement IS NULL THEN 'it is not signed by a key the member already had (no endorsement)'

@@ -9,6 +9,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		'verifier_key', hcledger.verifier_key(l.origin, hcledger.signing_public_key()),
 		'connection', a.connection,
 		'publications', jsonb_build_array('hcledger_feed', 'hcledger_keys'),
+		-- its checkpoints carry an SM2 line (hcledger.sm2_key_file), by this registered key
+		'checkpoint_sm2', hcledger.sm2_public_key() IS NOT NULL,
+		'checkpoint_sm2_key_id', (SELECT k.key_id FROM hcledger.keys k
+		                           WHERE k.authority = a.authority AND k.algorithm = 'sm2'
+		                             AND k.public_key = hcledger.sm2_public_key() AND k.revoked_at IS NULL
+		                           ORDER BY k.valid_from DESC, k.key_id LIMIT 1),
 		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object(
 		                  'key_id', k.key_id, 'algorithm', k.algorithm, 'public_key', encode(k.public_key, 'hex'),
 		                  'valid_from', k.valid_from, 'valid_until', k.valid_until,
@@ -17,7 +23,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	  FROM hcledger.authorities a, hcledger.ledgers l
 	 WHERE a.is_local AND l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL
 $$;
-COMMENT ON FUNCTION member_card() IS 'this authority''s card for its peers: name, log origin, connection details and public keys (nothing secret)';
+COMMENT ON FUNCTION member_card() IS 'this authority''s card for its peers: name, log origin, connection details, public keys and whether its checkpoints carry an SM2 line (nothing secret)';
 
 CREATE FUNCTION local_authority() RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -46,6 +52,15 @@ BEGIN
 		RAISE EXCEPTION 'the key of hcledger.signing_key_file is not a registered, valid ed25519 key of authority "%"', me
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      HINT = 'Peers check checkpoints and cosignatures against it: hcledger.add_key(authority, key_id, ''ed25519'', hcledger.signing_public_key()).';
+	END IF;
+	IF hcledger.sm2_public_key() IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM hcledger.keys k WHERE k.authority = me AND k.algorithm = 'sm2'
+	                   AND k.public_key = hcledger.sm2_public_key() AND k.revoked_at IS NULL
+	                   AND k.valid_from <= now() AND (k.valid_until IS NULL OR k.valid_until > now())) THEN
+		RAISE EXCEPTION 'the key of hcledger.sm2_key_file is not a registered, valid sm2 key of authority "%"', me
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'With hcledger.sm2_key_file set, every checkpoint carries an SM2 signature line, and the card tells peers to require it.',
+			      HINT = 'Peers check that line against it: hcledger.add_key(authority, key_id, ''sm2'', hcledger.sm2_public_key()); or clear hcledger.sm2_key_file.';
 	END IF;
 	UPDATE hcledger.authorities a SET connection = publish.connection WHERE a.authority = me;
 	ledger := hcledger.codes_ledger();
@@ -191,6 +206,7 @@ DECLARE
 	had hcledger.keys;
 	was hcledger.members;
 	extra text;
+	sm2 boolean;
 BEGIN
 	IF card IS NULL OR conninfo IS NULL THEN
 		RAISE EXCEPTION 'card and conninfo must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -209,6 +225,17 @@ BEGIN
 	               AND e ->> 'revoked_at' IS NULL) THEN
 		RAISE EXCEPTION 'the card of "%" has no ed25519 key to check its checkpoints with', a USING ERRCODE = 'invalid_parameter_value',
 			HINT = 'The peer registers its node key (add_key with signing_public_key()) and calls publish() again for a new card.';
+	END IF;
+	IF jsonb_typeof(card -> 'checkpoint_sm2') NOT IN ('boolean', 'null') THEN
+		RAISE EXCEPTION 'the card of "%" says checkpoint_sm2 is %, not true or false', a, card -> 'checkpoint_sm2'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	sm2 := coalesce((card ->> 'checkpoint_sm2')::boolean, false);
+	IF sm2 AND NOT EXISTS (SELECT FROM jsonb_array_elements(card -> 'keys') e WHERE e ->> 'algorithm' = 'sm2'
+	                       AND e ->> 'revoked_at' IS NULL) THEN
+		RAISE EXCEPTION 'the card of "%" says its checkpoints carry an SM2 line but has no sm2 key to check it with', a
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'The peer registers its SM2 key (add_key with sm2_public_key()) and calls publish() again for a new card.';
 	END IF;
 	SELECT * INTO was FROM hcledger.members m WHERE m.authority = a;
 	IF FOUND AND was.left_at IS NULL THEN
@@ -238,11 +265,11 @@ BEGIN
 		END IF;
 	END LOOP;
 	IF was.authority IS NULL THEN
-		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription)
-		VALUES (a, origin, decode(substr(origin, 25), 'hex'), card ->> 'connection', sub);
+		INSERT INTO hcledger.members (authority, origin, ledger_uuid, connection, subscription, checkpoint_sm2)
+		VALUES (a, origin, decode(substr(origin, 25), 'hex'), card ->> 'connection', sub, sm2);
 	ELSE
 		UPDATE hcledger.members m SET left_at = NULL, connection = card ->> 'connection', joined_at = now(),
-		       joined_by = session_user
+		       joined_by = session_user, checkpoint_sm2 = sm2
 		 WHERE m.authority = a;
 	END IF;
 	-- made disabled: the tables it would write are checked before anything is received

@@ -75,7 +75,7 @@ $(B)/shim/%.o: $(FUZZ)/%.c $(HEADERS) $(FUZZ)/fuzz.mk
 	$(CC) $(CFLAGS_FUZZ) $(INCS) -c -o $@ $<
 
 # A harness that #includes a backend source depends on it.
-$(B)/h/fuzz_code_payload.o $(B)/h/fuzz_base45.o: $(SRC)/codes.c
+$(B)/h/fuzz_code_payload.o $(B)/h/fuzz_base45.o: $(SRC)/codes.c $(SRC)/code_payload.c
 $(B)/h/fuzz_log_entries.o: $(SRC)/consortium.c
 
 $(B)/h/fuzz_%.o: $(FUZZ)/fuzz_%.c $(HEADERS) $(FUZZ)/fuzz.mk

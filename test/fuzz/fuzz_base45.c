@@ -11,6 +11,7 @@
  * spelling per byte string); and that the decoder accepts exactly what a
  * reference check written here accepts.
  */
+#include "../../src/code_payload.c"
 #include "../../src/codes.c"
 
 #include "fuzz_common.h"

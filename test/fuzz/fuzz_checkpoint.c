@@ -10,7 +10,8 @@
  * first line, 1 to 64 signature lines with names inside the note), verifies
  * it against trusted keys (the seed corpus's key three times, with validity
  * bounds that the hcledger-time line falls inside or outside of, and a
- * stranger's key), and checks that hcl_note_signature_line rebuilds each
+ * stranger's key; its SM2 lines against an SM2 key, required or not), and
+ * checks that hcl_note_signature_line rebuilds each
  * Ed25519 line of the origin byte for byte.  Then it signs the note's text
  * with the seed key itself: the re-signed note must parse and verify, by
  * the key whose bounds its time falls in.
@@ -72,6 +73,48 @@ check_verify(const hcl_checkpoint *cp, const hcl_trusted_key *k, int nkeys)
 		FZ_CHECK(known && which >= 0 && which < nkeys);
 	if (nkeys == 0)
 		FZ_CHECK(!ok && !known);
+}
+
+/*
+ * The SM2 lines (hcl_checkpoint_verify_sm2) under one SM2 key, the curve's
+ * generator (a valid point, private key 1), and the Ed25519 keys k: a
+ * verdict with a reason always; when SM2 is required, valid only with the
+ * key that vouched; without SM2 keys, never valid when required.
+ */
+static void
+check_verify_sm2(const hcl_checkpoint *cp, const hcl_trusted_key *k, int nkeys)
+{
+	static hcl_trusted_sm2_key sm2key = {
+		.pub = {
+			0x04,
+			0x32, 0xc4, 0xae, 0x2c, 0x1f, 0x19, 0x81, 0x19, 0x5f, 0x99, 0x04, 0x46, 0x6a, 0x39, 0xc9, 0x94,
+			0x8f, 0xe3, 0x0b, 0xbf, 0xf2, 0x66, 0x0b, 0xe1, 0x71, 0x5a, 0x45, 0x89, 0x33, 0x4c, 0x74, 0xc7,
+			0xbc, 0x37, 0x36, 0xa2, 0xf4, 0xf6, 0x77, 0x9c, 0x59, 0xbd, 0xce, 0xe3, 0x6b, 0x69, 0x21, 0x53,
+			0xd0, 0xa9, 0x87, 0x7c, 0xc6, 0x2a, 0x47, 0x40, 0x02, 0xdf, 0x32, 0xe5, 0x21, 0x39, 0xf0, 0xa0
+		},
+		.valid_from = INT64_MIN,
+		.valid_until = HCL_TIME_NONE,
+		.revoked_at = HCL_TIME_NONE,
+		.label = "sm2/generator"
+	};
+
+	for (int nsm2 = 0; nsm2 <= 1; nsm2++)
+		for (int required = 0; required <= 1; required++)
+		{
+			char		reason[600];
+			int			which = 7;
+			bool		ok;
+
+			memset(reason, 0x7f, sizeof(reason));
+			ok = hcl_checkpoint_verify_sm2(cp, &sm2key, nsm2, k, nkeys, required, &which,
+										   reason, sizeof(reason));
+			FZ_CHECK(memchr(reason, '\0', sizeof(reason)) != NULL && reason[0] != '\0');
+			FZ_CHECK(which >= -1 && which < nsm2);
+			if (ok && required)
+				FZ_CHECK(which == 0);
+			if (nsm2 == 0 && required)
+				FZ_CHECK(!ok);
+		}
 }
 
 static void
@@ -178,6 +221,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_verify(cp, keys, 4);
 		check_verify(cp, &keys[3], 1);
 		check_verify(cp, keys, 0);
+		check_verify_sm2(cp, keys, 4);
 		check_resigned(cp);
 	}
 	else

@@ -596,7 +596,11 @@ gen_codes(void)
 	put_payload("claims-not-json", 16, "a", "b", "{\"document_number\":");
 	put_payload("claims-scalar", 20, "a", "b", "42");
 	put_str("code_payload", "prefix-only", "HCL1:");
-	put_str("code_payload", "other-version", "HCL2:QED8WEX0");
+	put_str("code_payload", "other-version", "HCL3:QED8WEX0");
+	/* the SM2 test vector of docs/health-codes.md (HCL2:) */
+	put_str("code_payload", "docs-sm2-vector",
+			"HCL2:PE0UFF*L8V/H5+VJDRFXT9VS*:L000H20BM2:F9000H20BM2:F9000H20XT3KTPST3/MOZ943YC3FVGJJ4$DYJD75TU8KR*F-717X1TO5Q70QC11QMVQ4HEP$+FQ4937UB5P+:NCQ7OQI6IP8CA9K9$14L2C9:J1VEKVK1YNPN30OHOU1:-EVCUPP1Y$E3/DGVC3/DEX5HNCTQEKF6NF6TF6020MPF%JC5LEY8DRFFGECWE41A6FA73Q5GVC PCF$DG/D+2C1%EYJCDJEWF7ITA2OA3W56466469F63Q5..DF$DWE4DF46$CSUEG7A4LE-3EIE42G41ECOPC..D7WETTCOH76LEG$C");
+	put_str("code_payload", "sm2-prefix-only", "HCL2:");
 	put_str("code_payload", "lower-case", "HCL1:qed8wex0");
 
 	put_str("base45", "rfc9285-ietf", "QED8WEX0");

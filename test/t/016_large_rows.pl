@@ -24,6 +24,7 @@ $node->init;
 $node->append_conf('postgresql.conf', authority_keys("$keys/large-") . q(
 shared_preload_libraries = 'hcledger'
 hcledger.seal_interval = 3600000
+hcledger.database = 'none'
 ));
 $node->start;
 sub sql { return $node->safe_psql('postgres', $_[0]); }

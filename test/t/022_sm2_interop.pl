@@ -8,7 +8,11 @@
 #  - 40 signatures over messages of 0 to 300 bytes, for the default,
 #    custom and empty identities: sm-crypto verifies every one;
 #  - and refuses each with its message, identity or signature changed
-#    (so a verifier that says yes to everything would fail here).
+#    (so a verifier that says yes to everything would fail here);
+#  - the same for health codes the node issues with that key as its SM2
+#    credential key (HCL2:): sm-crypto verifies each code's signature over
+#    the message docs/health-codes.md defines, and refuses it over a code
+#    with another credential id.
 use strict;
 use warnings;
 
@@ -35,7 +39,10 @@ system('openssl', 'genpkey', '-algorithm', 'SM2', '-out', "$dir/sm2.pem") == 0 o
 chmod 0600, "$dir/sm2.pem";
 my $node = PostgreSQL::Test::Cluster->new('sm2');
 $node->init;
-$node->append_conf('postgresql.conf', "hcledger.sm2_key_file = '$dir/sm2.pem'\n");
+system('openssl', 'rand', '-out', "$dir/pseudonym.key", '32') == 0 or die 'openssl rand failed';
+chmod 0600, "$dir/pseudonym.key";
+$node->append_conf('postgresql.conf', "hcledger.sm2_key_file = '$dir/sm2.pem'\nhcledger.credential_key_file = '$dir/sm2.pem'\n"
+	  . "hcledger.pseudonym_key_file = '$dir/pseudonym.key'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION hcledger');
 
@@ -73,5 +80,29 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM jsonb_array_elements('} .
 	WHERE hcledger.sm2_verify(decode(c->>'public_key', 'hex'), decode(c->>'message', 'hex'), decode(c->>'signature', 'hex'),
 	                          'raw', decode(c->>'id', 'hex')) <> ((c->>'alter')::int = 0)}), '0',
 	'sm2_verify in SQL agrees with sm-crypto on all 160');
+
+# SM2 health codes: sm-crypto checks each code's signature over its message.
+$node->safe_psql('postgres', q{
+	SELECT hcledger.add_authority('guangdong', 'Guangdong', true);
+	SELECT hcledger.add_key('guangdong', 'sm2-1', 'sm2', hcledger.credential_public_key(), now() - interval '1 minute');
+	CREATE TABLE issued AS SELECT g, c.payload FROM generate_series(1, 10) g,
+		LATERAL hcledger.issue_code(jsonb_build_object('name', 'Traveller ' || g, 'document_number', 'GD-' || g)) c;
+});
+$cases = $node->safe_psql('postgres', q{
+	SELECT jsonb_agg(jsonb_build_object('public_key', encode(hcledger.credential_public_key(), 'hex'),
+	                                    'message', encode(CASE WHEN k = 0 THEN d.message ELSE
+	                                                        hcledger.code_message(d.authority, d.key_id, decode(repeat('00', 16), 'hex'),
+	                                                          d.issued_at, d.valid_from, d.valid_until, d.commitment, 'sm2') END, 'hex'),
+	                                    'id', encode(convert_to('1234567812345678', 'UTF8'), 'hex'),
+	                                    'signature', encode(d.signature, 'hex'), 'format', 'raw')
+	                 ORDER BY k, g)
+	  FROM issued i, hcledger.code_decode(i.payload) d, generate_series(0, 1) k
+	 WHERE d.algorithm = 'sm2' AND i.payload LIKE 'HCL2:%'});
+run([ 'node', "$root/test/interop/sm_crypto.js", 'verify' ], '<', \$cases, '>', \$out, '2>', \$err,
+	init => sub { $ENV{NODE_PATH} = "$dir/node_modules" })
+  or die "sm_crypto.js failed: $err";
+@verdicts = map { (split / /)[1] } split /\n/, $out;
+is(join('', map { $_ eq 'true' ? 1 : 0 } @verdicts), ('1' x 10) . ('0' x 10),
+	'sm-crypto verifies the SM2 signature of each of 10 HCL2: codes, and refuses it over another credential id');
 
 done_testing();
