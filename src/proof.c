@@ -41,6 +41,7 @@ typedef struct HclProver
 {
 	HclLedger  *ledger;
 	HTAB	   *tiles;			/* tiles read so far */
+	int			runs_listed;	/* log_runs has rows for it: 0 not read yet, 1 no, 2 yes */
 } HclProver;
 
 /* One stored tile (cached); errors if it is missing. */
@@ -240,7 +241,16 @@ hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
 	uint64		nruns;
 
 	/* a catalog before its update to 0.3.0 has no runs: its log is in row order */
-	if (!pr->ledger->can_pend)
+	if (pr->ledger->can_pend && pr->runs_listed == 0)
+	{
+		/* a log never broken is one run, not listed: read once per prover */
+		hcl_kept_plan(&any_plan, "SELECT FROM hcledger.log_runs WHERE ledger_id = $1 LIMIT 1",
+					  1, argtypes);
+		if (SPI_execute_plan(any_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "hcledger: could not read the log's runs");
+		pr->runs_listed = SPI_processed == 0 ? 1 : 2;
+	}
+	if (!pr->ledger->can_pend || pr->runs_listed == 1)
 		pos = hcl_search_run(pr, row, 0, size - 1);
 	else
 	{
@@ -266,16 +276,6 @@ hcl_position_of(HclProver *pr, int64 row, bool missing_ok)
 			pos = hcl_search_run(pr, row, start, open ? size - 1 : Min(end, size - 1));
 		}
 		SPI_freetuptable(runs);
-		if (nruns == 0)
-		{
-			/* no run spans it: a log never broken is one run, not listed */
-			hcl_kept_plan(&any_plan, "SELECT FROM hcledger.log_runs WHERE ledger_id = $1 LIMIT 1",
-						  1, argtypes);
-			if (SPI_execute_plan(any_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "hcledger: could not read the log's runs");
-			if (SPI_processed == 0)
-				pos = hcl_search_run(pr, row, 0, size - 1);
-		}
 	}
 	if (pos >= 0 || missing_ok)
 		return pos;

@@ -28,6 +28,11 @@ RETURNS TABLE (credential_id bytea, issue_row bigint, recorded_authority text, c
 	checkpoint text, member boolean, missing_rows bigint, stale_why text, source_verdict text,
 	source_reason text, source_colour boolean, converted_from text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+-- the planner sees one row in each CTE (their filters are parameters):
+-- nested loops over them would take time quadratic in the codes; and
+-- the cost that forbidding them adds would have the query JIT-compiled
+-- (a second, for nothing)
+SET enable_nestloop = off SET jit = off
 AS $$
 DECLARE
 	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
@@ -141,6 +146,7 @@ REVOKE EXECUTE ON FUNCTION current_code_states(text, timestamptz) FROM PUBLIC;
 -- of the bundle (it draws random salts and decoys all the same).
 CREATE FUNCTION status_snapshot(authority text) RETURNS bytea
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off SET jit = off		-- as current_code_states
 AS $$
 DECLARE
 	t timestamptz := clock_timestamp();
