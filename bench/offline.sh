@@ -11,9 +11,15 @@
 #     (the bundle loaded once), and HCL_BENCH_OFFLINE_RUNS (default 300)
 #     processes of one payload each (the bundle loaded every time), p50/p99;
 #   - payload lengths of one set of claims as HCL1:, HCL3: in full and
-#     showing two claims, and the QR version each needs (alphanumeric, L).
+#     showing two claims, and the QR version each needs (alphanumeric, L);
+#   - for HCL_BENCH_OFFLINE_SNAPSHOT_SCALES codes (default 1.7*10^7, the
+#     seed's month; empty: none), the status snapshot alone: its build
+#     time and size over a codes ledger filled with INSERT ... SELECT
+#     (issue rows with random ids, commitments and signatures: a snapshot
+#     reads them and checks no signature) and sealed.
 set -euo pipefail
 scales=${HCL_BENCH_OFFLINE_SCALES:-100000 1000000}
+snapshot_scales=${HCL_BENCH_OFFLINE_SNAPSHOT_SCALES-17000000}
 batch_n=${HCL_BENCH_OFFLINE_BATCH:-100000}
 runs=${HCL_BENCH_OFFLINE_RUNS:-300}
 export PGOPTIONS="-c client_min_messages=warning" PGCLIENTENCODING=UTF8
@@ -88,6 +94,43 @@ read -r l1 l3 l3s < <(q -d "$db" -c "SELECT length(a.payload), length(b.payload)
 qr() { awk -v n="$1" 'BEGIN {split("25 47 77 114 154 195 224 279 335 395 468 535 619 667 758 854 938 1046 1153 1249 1352 1460 1588 1704 1853 1990 2132 2223 2369 2520 2677 2840 3009 3183 3351 3537 3729 3927 4087 4296", c, " "); for (v = 1; v <= 40; v++) if (c[v] >= n) {print v; exit} print "over 40"}'; }
 q -d postgres -c "DROP DATABASE $db" >/dev/null
 
+declare -A snap_s snap_b seal_s
+for n in $snapshot_scales; do
+	db=offline_snapshot
+	echo "offline: $n codes inserted and sealed, then the status snapshot ..." >&2
+	q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+	q -d "$db" >/dev/null <<SQL
+CREATE EXTENSION hcledger;
+SELECT hcledger.add_authority('macau-ssm', 'Macau', true);
+SELECT hcledger.codes_ledger();
+INSERT INTO hcledger.codes (entry, credential_id, authority, at, colour, subject, commitment, valid_from, valid_until, key_id, signature)
+SELECT 'issue', substr(sha256(int8send(i)), 1, 16), 'macau-ssm', now() - interval '1 hour', 'green',
+       sha256(int8send(-i)), sha256(int8send(i) || '\\x01'), now() - interval '1 hour', now() + interval '7 days',
+       'es256-1', sha256(int8send(i) || '\\x02') || sha256(int8send(i) || '\\x03')
+  FROM generate_series(1, $n) i;
+SQL
+	t0=$(now_ns)
+	q -d "$db" -c "SELECT count(*) FROM hcledger.seal('hcledger.codes')" -c 'VACUUM ANALYZE hcledger.codes' >/dev/null
+	seal_s[$n]=$(secs_since "$t0")
+	t0=$(now_ns)
+	snap_b[$n]=$(q -d "$db" -c "SELECT length(hcledger.status_snapshot('macau-ssm'))")
+	snap_s[$n]=$(secs_since "$t0")
+	q -d postgres -c "DROP DATABASE $db" >/dev/null
+done
+snapshot_table=""
+if [ -n "$snapshot_scales" ]; then
+	snapshot_table="The status snapshot alone, over issue rows inserted with \`INSERT ... SELECT\` and sealed (\`hcledger.status_snapshot('macau-ssm')\`):
+
+| current codes | sealing them | snapshot build | snapshot size | per million codes |
+|--:|--:|--:|--:|--:|
+"
+	for n in $snapshot_scales; do
+		snapshot_table+="| $(num "$n") | $(printf '%.1f s' "${seal_s[$n]}") | $(printf '%.1f s' "${snap_s[$n]}") | $(awk -v b="${snap_b[$n]}" 'BEGIN {printf "%.1f MB", b / 1e6}') | $(awk -v b="${snap_b[$n]}" -v n="$n" 'BEGIN {printf "%.2f MB", b / n}') |
+"
+	done
+	snapshot_table+=$'\n'
+fi
+
 cat <<EOF
 
 Offline verification: \`hcledger.trust_bundle()\` over one authority's current codes (issued by 2 sessions, sealed; each code in the status snapshot, 9 bytes, plus decoys):
@@ -107,5 +150,5 @@ cat <<EOF
 | batch, one process (bundle loaded once, $(printf '%.2f s' "$load_s")) | $(num "$batch_n") | $(printf '%.2f s' "$batch_s") | $(num "$(awk -v n="$batch_n" -v s="$batch_s" 'BEGIN {printf "%.0f", n / s}')") | | |
 | one process per payload (bundle loaded each time) | $(num "$runs") | | | $p50 ms | $p99 ms |
 
-Payload lengths (name, document number, birth date, test result and time), QR version at level L in alphanumeric mode: \`HCL1:\` $l1 characters (version $(qr "$l1")); \`HCL3:\` in full $l3 (version $(qr "$l3")); \`HCL3:\` showing name and test result $l3s (version $(qr "$l3s")).
+${snapshot_table}Payload lengths (name, document number, birth date, test result and time), QR version at level L in alphanumeric mode: \`HCL1:\` $l1 characters (version $(qr "$l1")); \`HCL3:\` in full $l3 (version $(qr "$l3")); \`HCL3:\` showing name and test result $l3s (version $(qr "$l3s")).
 EOF
