@@ -62,7 +62,7 @@ bench:
 
 # The offline verifier: the same crypto, Merkle, note and receipt code as the
 # extension, built for the frontend (libpgcommon for JSON and base64).
-VERIFY_SRCS = src/cli/hcledger_verify.c src/cli/offline_code.c src/code_payload.c src/crypto.c src/merkle.c src/note.c src/receipt.c
+VERIFY_SRCS = src/cli/hcledger_verify.c src/cli/offline_code.c src/code_payload.c src/status_snapshot.c src/crypto.c src/merkle.c src/note.c src/receipt.c
 PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 
 hcledger-verify: $(VERIFY_SRCS) $(wildcard src/*.h src/cli/*.h)

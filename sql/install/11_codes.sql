@@ -100,9 +100,12 @@ CREATE FUNCTION ledger_rows_check(ledger regclass, rows bigint[], tree_size bigi
 COMMENT ON FUNCTION ledger_rows_check(regclass, bigint[], bigint) IS 'are these rows sealed within tree_size leaves and unchanged? (sealed, pending, missing or altered, and the row)';
 
 -- The ledger of health codes.  Each row is one fact: a code issued, its
--- colour changed, or its revocation.  Nothing is updated or deleted.
+-- colour changed, its revocation, or a status snapshot this node put in a
+-- trust bundle (its salt as credential_id, the SHA-256 of its bytes as
+-- commitment, the authority it states as reason; docs/offline-verification.md).
+-- Nothing is updated or deleted.
 CREATE TABLE codes (
-	entry			text NOT NULL CHECK (entry IN ('issue', 'status', 'revoke')),
+	entry			text NOT NULL CHECK (entry IN ('issue', 'status', 'revoke', 'snapshot')),
 	credential_id	bytea NOT NULL CHECK (length(credential_id) = 16),
 	authority		text NOT NULL,
 	at				timestamptz NOT NULL,
@@ -121,13 +124,16 @@ CREATE TABLE codes (
 			AND signature IS NOT NULL AND effective_at IS NULL
 		WHEN 'status' THEN colour IS NOT NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
 			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NULL
-		ELSE colour IS NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
+		WHEN 'revoke' THEN colour IS NULL AND subject IS NULL AND commitment IS NULL AND valid_from IS NULL
 			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NOT NULL
+			AND reason IS NOT NULL
+		ELSE colour IS NULL AND subject IS NULL AND commitment IS NOT NULL AND valid_from IS NULL
+			AND valid_until IS NULL AND key_id IS NULL AND signature IS NULL AND effective_at IS NULL
 			AND reason IS NOT NULL END)
 );
 CREATE INDEX codes_credential ON codes (credential_id);
 CREATE INDEX codes_subject ON codes (subject) WHERE subject IS NOT NULL;
-COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes and revocations (no personal data)';
+COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes, revocations and status snapshots'' hashes (no personal data)';
 -- Prepared as a ledger table now; registered (its uuid and origin made) at
 -- first use, by codes_ledger(): so that a restore brings back the original
 -- registration from the dump instead of clashing with a new one.  No row

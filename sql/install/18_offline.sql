@@ -223,27 +223,17 @@ COMMENT ON FUNCTION status_snapshot(text) IS 'an authority''s status snapshot: e
 REVOKE EXECUTE ON FUNCTION status_snapshot(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION status_snapshot(text) TO hcledger_admin, hcledger_auditor;
 
--- The trust bundle ("The trust bundle"): a signed note naming the exporting
--- authority, the export time and the SHA-256 of the body, then the body:
--- the authorities, their keys, each one's latest checkpoint here and its
--- status snapshot.  STABLE: everything in it is read from one snapshot.
-CREATE FUNCTION trust_bundle() RETURNS bytea
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- The trust bundle's parts ("The trust bundle"), one per authority: its
+-- authority, key and checkpoint lines, and its status snapshot.  STABLE:
+-- all read from one snapshot of the database, so that each status
+-- snapshot refers to the checkpoint next to it.
+CREATE FUNCTION trust_bundle_parts()
+RETURNS TABLE (authority text, lines bytea, snapshot bytea)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	me text := hcledger.local_authority();
-	t bigint := hcledger.unix_seconds(clock_timestamp());
-	origin text := 'hcledger-bundle/' || me;
-	body bytea := '';
 	a record;
-	snap bytea;
-	text_part text;
-	note text;
 BEGIN
-	IF hcledger.signing_public_key() IS NULL THEN
-		RAISE EXCEPTION 'this node has no signing key: a trust bundle must be signed'
-			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set hcledger.signing_key_file.';
-	END IF;
 	FOR a IN SELECT x.authority,
 	                CASE WHEN x.is_local THEN
 	                  (SELECT k.note FROM hcledger.checkpoints k
@@ -254,8 +244,9 @@ BEGIN
 	           FROM hcledger.authorities x
 	          WHERE NOT EXISTS (SELECT FROM hcledger.members m WHERE m.authority = x.authority AND m.left_at IS NOT NULL)
 	          ORDER BY x.authority COLLATE "C" LOOP
-		snap := hcledger.status_snapshot(a.authority);
-		body := body || convert_to(format(E'authority %s\n', a.authority), 'UTF8')
+		authority := a.authority;
+		snapshot := hcledger.status_snapshot(a.authority);
+		lines := convert_to(format(E'authority %s\n', a.authority), 'UTF8')
 		        || coalesce((SELECT convert_to(string_agg(format(E'key %s %s %s %s %s %s %s\n', a.authority,
 		                                               translate(encode(convert_to(k.key_id, 'UTF8'), 'base64'), E'\n', ''),
 		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
@@ -266,8 +257,50 @@ BEGIN
 		                       FROM hcledger.keys k WHERE k.authority = a.authority), '')
 		        || CASE WHEN a.checkpoint IS NULL THEN '' ELSE
 		           convert_to(format(E'checkpoint %s %s\n', a.authority,
-		                             translate(encode(convert_to(a.checkpoint, 'UTF8'), 'base64'), E'\n', '')), 'UTF8') END
-		        || convert_to(format(E'snapshot %s %s\n', a.authority, length(snap)), 'UTF8') || snap;
+		                             translate(encode(convert_to(a.checkpoint, 'UTF8'), 'base64'), E'\n', '')), 'UTF8') END;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+REVOKE EXECUTE ON FUNCTION trust_bundle_parts() FROM PUBLIC;
+
+-- The trust bundle ("The trust bundle"): a signed note naming the exporting
+-- authority, the export time and the SHA-256 of the body, then the body:
+-- the authorities, their keys, each one's latest checkpoint here and its
+-- status snapshot.  Each snapshot it signs is first recorded in this
+-- node's codes ledger ("Snapshots in the ledger"): a snapshot entry with
+-- its salt and hash, which the sealer puts under the next checkpoint and
+-- the consortium carries to every member, so that none can be handed out
+-- unlogged and any member can check it (check_status_snapshot).
+CREATE FUNCTION trust_bundle() RETURNS bytea
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	me text := hcledger.local_authority();
+	t bigint := hcledger.unix_seconds(clock_timestamp());
+	origin text := 'hcledger-bundle/' || me;
+	body bytea := '';
+	parts record;
+	h record;
+	text_part text;
+	note text;
+BEGIN
+	IF hcledger.signing_public_key() IS NULL THEN
+		RAISE EXCEPTION 'this node has no signing key: a trust bundle must be signed'
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Set hcledger.signing_key_file.';
+	END IF;
+	PERFORM hcledger.codes_ledger();
+	-- one call: every part read from one snapshot of the database
+	SELECT array_agg(p.authority ORDER BY p.authority COLLATE "C") AS authorities,
+	       array_agg(p.lines ORDER BY p.authority COLLATE "C") AS lines,
+	       array_agg(p.snapshot ORDER BY p.authority COLLATE "C") AS snapshots
+	  INTO parts FROM hcledger.trust_bundle_parts() p;
+	FOR i IN 1 .. coalesce(array_length(parts.authorities, 1), 0) LOOP
+		h := hcledger.status_snapshot_header(parts.snapshots[i]);
+		INSERT INTO hcledger.codes (entry, credential_id, authority, at, commitment, reason)
+		VALUES ('snapshot', h.salt, me, to_timestamp(h.made_at), sha256(parts.snapshots[i]), parts.authorities[i]);
+		body := body || parts.lines[i]
+		        || convert_to(format(E'snapshot %s %s\n', parts.authorities[i], length(parts.snapshots[i])), 'UTF8')
+		        || parts.snapshots[i];
 	END LOOP;
 	text_part := format(E'%s\n%s\n%s\nhcledger-time %s\n', origin, t,
 	                    translate(encode(sha256(body), 'base64'), E'\n', ''), t);
@@ -276,6 +309,159 @@ BEGIN
 	                            || hcledger.node_sign(convert_to(text_part, 'UTF8')), 'base64'), E'\n', '') || E'\n';
 	RETURN convert_to(format(E'hcledger-bundle/1\n%s\n', octet_length(note)) || note, 'UTF8') || body;
 END $$;
-COMMENT ON FUNCTION trust_bundle() IS 'what an offline verifier needs, signed by this node: authorities, keys, checkpoints and status snapshots (docs/offline-verification.md)';
+COMMENT ON FUNCTION trust_bundle() IS 'what an offline verifier needs, signed by this node: authorities, keys, checkpoints and status snapshots, each snapshot first recorded in the codes ledger (docs/offline-verification.md)';
 REVOKE EXECUTE ON FUNCTION trust_bundle() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin, hcledger_auditor;
+
+-- A status snapshot's header and entries, read from its bytes (src/status_snapshot.c).
+CREATE FUNCTION status_snapshot_header(snapshot bytea, OUT authority text, OUT as_of bigint, OUT made_at bigint,
+	OUT tree_size bigint, OUT missing_rows bigint, OUT salt bytea, OUT entries bigint)
+	AS 'MODULE_PATHNAME', 'hcl_status_snapshot_header' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION status_snapshot_header(bytea) IS 'a status snapshot''s header: its authority, times, tree size, missing rows, salt and entry count';
+CREATE FUNCTION status_snapshot_entries(snapshot bytea) RETURNS TABLE (entry bytea, state integer, revoked_at bigint)
+	AS 'MODULE_PATHNAME', 'hcl_status_snapshot_entries' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION status_snapshot_entries(bytea) IS 'a status snapshot''s entries: key and check (8 bytes), state byte, revocation time (unix microseconds)';
+
+-- Check a status snapshot ("Checking a snapshot"): is it recorded in a
+-- ledger here (this node's, or a member's as replicated), and does it
+-- agree with this node's copy of its authority's log up to its tree size?
+-- Agreeing means: every code issued in that prefix and unexpired when the
+-- snapshot was made has an entry, and no entry that could make it valid
+-- offline shows it greener than the prefix's latest colour, or hides or
+-- moves a revocation the prefix holds.
+CREATE FUNCTION check_status_snapshot(snapshot bytea)
+RETURNS TABLE (verdict text, authority text, made_at timestamptz, tree_size bigint, committed_by text,
+	commitment_row bigint, commitment_sealing text, codes_checked bigint, problems bigint, first_problem text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off SET jit = off		-- as current_code_states
+AS $$
+DECLARE
+	me text := (SELECT a.authority FROM hcledger.authorities a WHERE a.is_local);
+	codes_id integer := (SELECT l.ledger_id FROM hcledger.ledgers l
+	                      WHERE l.relid = 'hcledger.codes'::regclass AND l.dropped_at IS NULL);
+	h record;
+	m hcledger.members;
+	w record;
+	have bigint;
+	t timestamptz;
+	res record;
+BEGIN
+	h := hcledger.status_snapshot_header(snapshot);
+	authority := h.authority;
+	made_at := to_timestamp(h.made_at);
+	tree_size := h.tree_size;
+	t := made_at;
+
+	-- the record of it: a snapshot entry with its salt, hash and authority
+	SELECT x.authority, x.hcl_row INTO w FROM hcledger.codes x
+	 WHERE x.entry = 'snapshot' AND x.credential_id = h.salt AND x.commitment = sha256(snapshot)
+	   AND x.reason = h.authority AND x.authority = me
+	 ORDER BY x.hcl_row LIMIT 1;
+	IF FOUND THEN
+		commitment_sealing := (SELECT s.state FROM hcledger.ledger_rows_states('hcledger.codes', ARRAY[w.hcl_row],
+		                         coalesce((SELECT max(k.tree_size) FROM hcledger.checkpoints k
+		                                    WHERE k.ledger_id = codes_id), 0)) s);
+	ELSE
+		SELECT x.authority, x.hcl_row INTO w FROM hcledger.peer_codes x
+		 WHERE x.entry = 'snapshot' AND x.credential_id = h.salt AND x.commitment = sha256(snapshot)
+		   AND x.reason = h.authority
+		 ORDER BY (SELECT (hcledger.peer_rows_check(x.authority, ARRAY[x.hcl_row])).state = 'sealed') DESC, x.hcl_row
+		 LIMIT 1;
+		IF FOUND THEN
+			commitment_sealing := (hcledger.peer_rows_check(w.authority, ARRAY[w.hcl_row])).state;
+		END IF;
+	END IF;
+	committed_by := w.authority;
+	commitment_row := w.hcl_row;
+
+	-- this node's copy of the authority's log must reach the snapshot's tree size
+	SELECT * INTO m FROM hcledger.members x WHERE x.authority = h.authority;
+	IF m.authority IS NOT NULL THEN
+		have := m.tree_size;
+	ELSIF h.authority = me THEN
+		have := coalesce((SELECT max(k.tree_size) FROM hcledger.checkpoints k
+		                   WHERE k.ledger_id = codes_id), 0);
+	END IF;
+	IF have IS NULL OR have < h.tree_size THEN
+		verdict := 'cannot check';
+		codes_checked := 0;
+		problems := 0;
+		first_problem := CASE WHEN have IS NULL
+		                      THEN format('the log of "%s" does not reach this node', h.authority)
+		                      ELSE format('this node has %s leaves of the log of "%s", the snapshot %s', have, h.authority, h.tree_size) END;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	WITH e AS MATERIALIZED (
+		-- the authority's rows here, and whether each is in the log's first tree_size leaves, unchanged
+		SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.commitment, x.valid_from, x.valid_until,
+		       x.key_id, x.effective_at, x.hcl_row, NULL::bigint AS log_position
+		  FROM hcledger.codes x WHERE m.authority IS NULL AND x.authority = me
+		UNION ALL
+		SELECT x.entry, x.credential_id, x.authority, x.at, x.colour, x.commitment, x.valid_from, x.valid_until,
+		       x.key_id, x.effective_at, x.hcl_row, l.log_position
+		  FROM hcledger.peer_codes x
+		  JOIN hcledger.peer_leaves l ON l.authority = x.authority AND l.row_number = x.hcl_row
+		 WHERE x.authority = m.authority AND l.log_position < h.tree_size
+		   AND hcledger.peer_leaf_hash('hcledger.codes', m.ledger_uuid, x) OPERATOR(hcledger.=) l.leaf_hash),
+	home AS (
+		SELECT s.row_number FROM hcledger.ledger_rows_states('hcledger.codes',
+		         (SELECT coalesce(array_agg(e.hcl_row), '{}') FROM e WHERE m.authority IS NULL), h.tree_size) s
+		 WHERE m.authority IS NULL AND s.state = 'sealed'),
+	p AS MATERIALIZED (
+		SELECT e.* FROM e WHERE m.authority IS NOT NULL
+		UNION ALL
+		SELECT e.* FROM e JOIN home ON home.row_number = e.hcl_row),
+	iss AS (
+		SELECT DISTINCT ON (p.credential_id) p.*
+		  FROM p WHERE p.entry = 'issue'
+		 ORDER BY p.credential_id, p.log_position NULLS LAST, p.hcl_row),
+	cur AS MATERIALIZED (
+		SELECT i.*,
+		       substr(sha256(convert_to(E'hcledger-status-key/1\n', 'UTF8') || h.salt || i.credential_id), 1, 4)
+		       || substr(sha256(convert_to(E'hcledger-status-check/1\n', 'UTF8') || h.salt || i.credential_id
+		                        || i.commitment || convert_to(i.key_id, 'UTF8') || '\x0a'::bytea
+		                        || int8send(hcledger.unix_seconds(i.at))
+		                        || int8send(hcledger.unix_seconds(i.valid_from))
+		                        || int8send(hcledger.unix_seconds(i.valid_until))), 1, 4) AS kc
+		  FROM iss i WHERE i.valid_until > t),
+	later AS (
+		SELECT c.credential_id,
+		       (array_agg(y.colour ORDER BY y.hcl_row DESC) FILTER (WHERE y.entry = 'status'))[1] AS status_colour,
+		       (array_agg(y.effective_at ORDER BY y.hcl_row) FILTER (WHERE y.entry = 'revoke'))[1] AS revoke_at
+		  FROM cur c JOIN p y ON y.credential_id = c.credential_id AND y.hcl_row > c.hcl_row AND y.authority = c.authority
+		 GROUP BY c.credential_id),
+	s AS MATERIALIZED (
+		SELECT * FROM hcledger.status_snapshot_entries(snapshot)),
+	judged AS (
+		-- an entry "vouches" if the offline verifier could read it as valid:
+		-- none of the bits pending, tampered, source tampered or unsure (216),
+		-- and no rows missing
+		SELECT c.credential_id,
+		       CASE WHEN count(s.entry) = 0 THEN 'has no entry'
+		            WHEN bool_or(l.revoke_at IS NOT NULL AND s.state & 216 = 0 AND h.missing_rows = 0
+		                         AND (s.state & 4 = 0 OR s.revoked_at <> floor(extract(epoch FROM l.revoke_at) * 1000000)::bigint))
+		              THEN format('is revoked at %s in the log, not in the snapshot', l.revoke_at)
+		            WHEN bool_or(s.state & 216 = 0 AND h.missing_rows = 0
+		                         AND s.state & 3 < array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)) - 1)
+		              THEN format('is %s in the log, greener in the snapshot', coalesce(l.status_colour, c.colour))
+		       END AS problem
+		  FROM cur c
+		  LEFT JOIN later l ON l.credential_id = c.credential_id
+		  LEFT JOIN s ON s.entry = c.kc
+		 GROUP BY c.credential_id, c.colour, l.revoke_at, l.status_colour)
+	SELECT count(*) AS n, count(j.problem) AS bad,
+	       min(format('code %s %s', encode(j.credential_id, 'hex'), j.problem)) FILTER (WHERE j.problem IS NOT NULL) AS first
+	  INTO res FROM judged j;
+	codes_checked := res.n;
+	problems := res.bad;
+	first_problem := res.first;
+	verdict := CASE WHEN res.bad > 0 THEN 'inconsistent'
+	                WHEN committed_by IS NULL THEN 'not committed'
+	                ELSE 'consistent' END;
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION check_status_snapshot(bytea) IS 'is a status snapshot recorded in a ledger here, and does it agree with this node''s copy of its authority''s log? (docs/offline-verification.md)';
+REVOKE EXECUTE ON FUNCTION check_status_snapshot(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION check_status_snapshot(bytea) TO hcledger_admin, hcledger_auditor;

@@ -29,6 +29,7 @@
 #include "../code_payload.h"
 #include "../crypto.h"
 #include "../note.h"
+#include "../status_snapshot.h"
 #include "offline_code.h"
 
 #define HCL_MAX_AUTHORITIES 256
@@ -45,22 +46,7 @@ typedef struct BundleKey
 	int64_t		revoked_at;		/* HCL_TIME_NONE: not revoked */
 } BundleKey;
 
-typedef struct SnapEntry
-{
-	uint8_t		key[4];
-	uint8_t		check[4];
-	uint8_t		state;
-	int64_t		revoke_at_us;	/* state & HCL_ST_REVOKED */
-} SnapEntry;
-
-/* the state byte (docs/offline-verification.md, "Entries") */
-#define HCL_ST_COLOUR		0x03
-#define HCL_ST_REVOKED		0x04
-#define HCL_ST_PENDING		0x08
-#define HCL_ST_TAMPERED		0x10
-#define HCL_ST_SRC_REVOKED	0x20
-#define HCL_ST_SRC_TAMPERED	0x40
-#define HCL_ST_SRC_UNSURE	0x80
+typedef HclSnapEntry SnapEntry;
 
 typedef struct BundleAuthority
 {
@@ -144,71 +130,24 @@ entry_cmp(const void *a, const void *b)
 	return memcmp(((const SnapEntry *) a)->key, ((const SnapEntry *) b)->key, 4);
 }
 
-/* One snapshot (docs/offline-verification.md, "The snapshot"). */
+/* One snapshot (docs/offline-verification.md, "Layout"). */
 static const char *
 parse_snapshot(BundleAuthority *a, const char *s, size_t len)
 {
-	const char *p = s;
-	const char *end = s + len;
-	const char *line;
-	size_t		ll;
-	int64_t		v[5];
-	int64_t		count;
-	uint8_t		salthex[16];
+	HclSnapshot snap;
+	const char *why = hcl_snapshot_parse(s, len, &snap);
 
-	if (!take_line(&p, end, &line, &ll) || ll != 17 || memcmp(line, "hcledger-status/1", 17) != 0)
-		return "a snapshot does not start with hcledger-status/1";
-	if (!take_line(&p, end, &line, &ll) || ll != strlen(a->name) || memcmp(line, a->name, ll) != 0)
+	if (why != NULL)
+		return psprintf("the snapshot is malformed: %s", why);
+	if (strcmp(snap.authority, a->name) != 0)
 		return "a snapshot names another authority than its line";
-	for (int i = 0; i < 4; i++)
-		if (!take_line(&p, end, &line, &ll) || !hcl_parse_decimal(line, ll, &v[i]))
-			return "a snapshot's header is malformed";
-	a->as_of = v[0];
-	a->made_at = v[1];
-	a->tree_size = (uint64_t) v[2];
-	a->missing_rows = v[3];
-	if (!take_line(&p, end, &line, &ll) || ll != 32)
-		return "a snapshot's salt is not 32 hex digits";
-	for (int i = 0; i < 16; i++)
-	{
-		unsigned int x;
-
-		if (sscanf(line + 2 * i, "%2x", &x) != 1 || !isxdigit((unsigned char) line[2 * i]) ||
-			!isxdigit((unsigned char) line[2 * i + 1]))
-			return "a snapshot's salt is not 32 hex digits";
-		salthex[i] = (uint8_t) x;
-	}
-	memcpy(a->salt, salthex, 16);
-	if (!take_line(&p, end, &line, &ll) || !hcl_parse_decimal(line, ll, &count) ||
-		count > (int64_t) ((end - p) / 9))
-		return "a snapshot's entry count is malformed";
-	a->entries = pg_malloc0(sizeof(SnapEntry) * (count > 0 ? count : 1));
-	a->nentries = count;
-	for (int64_t i = 0; i < count; i++)
-	{
-		SnapEntry  *e = &a->entries[i];
-
-		if (end - p < 9)
-			return "a snapshot is truncated";
-		memcpy(e->key, p, 4);
-		memcpy(e->check, p + 4, 4);
-		e->state = (uint8_t) p[8];
-		p += 9;
-		if ((e->state & HCL_ST_COLOUR) == 3)
-			return "a snapshot entry has an unknown colour";
-		if (e->state & HCL_ST_REVOKED)
-		{
-			uint64_t	be;
-
-			if (end - p < 8)
-				return "a snapshot is truncated";
-			memcpy(&be, p, 8);
-			e->revoke_at_us = (int64_t) pg_ntoh64(be);
-			p += 8;
-		}
-	}
-	if (p != end)
-		return "a snapshot has bytes after its entries";
+	a->as_of = snap.as_of;
+	a->made_at = snap.made_at;
+	a->tree_size = (uint64_t) snap.tree_size;
+	a->missing_rows = snap.missing_rows;
+	memcpy(a->salt, snap.salt, 16);
+	a->entries = snap.entries;
+	a->nentries = snap.nentries;
 	qsort(a->entries, a->nentries, sizeof(SnapEntry), entry_cmp);
 	a->has_snapshot = true;
 	return NULL;

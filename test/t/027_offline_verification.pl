@@ -12,7 +12,11 @@
 #    misses a later revocation, a new one has it;
 #  - a bundle with any byte changed, or signed by another key, is refused;
 #  - privacy: no credential id, subject or commitment appears in the
-#    bundle, and two snapshots of the same state share no entry.
+#    bundle, and two snapshots of the same state share no entry;
+#  - each snapshot of a bundle is recorded in the exporter's codes ledger,
+#    and every member finds it recorded, sealed and in agreement with its
+#    own copy of the log (check_status_snapshot); a snapshot hiding a
+#    revocation is inconsistent, recorded or not.
 use strict;
 use warnings;
 
@@ -175,7 +179,7 @@ my ($o2) = run_command([ 'hcledger-verify', 'code', '--bundle', "$dir/bundle", '
 like($o2, qr/^REFUSED: the bundle: the bundle's signature/, 'a bundle signed by another key than the one trusted is refused');
 
 # privacy: nothing that names a code, and two snapshots of one state share no entry
-my $ids = value($mo, "SELECT string_agg(encode(credential_id, 'hex') || ' ' || encode(coalesce(subject, '\\x'), 'hex') || ' ' || encode(coalesce(commitment, '\\x'), 'hex'), ' ') FROM (SELECT credential_id, subject, commitment FROM hcledger.codes UNION ALL SELECT credential_id, subject, commitment FROM hcledger.peer_codes) x");
+my $ids = value($mo, "SELECT string_agg(encode(credential_id, 'hex') || ' ' || encode(coalesce(subject, '\\x'), 'hex') || ' ' || encode(coalesce(commitment, '\\x'), 'hex'), ' ') FROM (SELECT credential_id, subject, commitment, entry FROM hcledger.codes UNION ALL SELECT credential_id, subject, commitment, entry FROM hcledger.peer_codes) x WHERE entry <> 'snapshot'");  # a snapshot entry's id is its salt, in the bundle by design
 my $leak = 0;
 for my $h (grep { length($_) >= 32 } split / /, $ids)
 {
@@ -200,5 +204,87 @@ my $entries = sub {
 my ($s1, $s2) = ($entries->(), $entries->());
 is(scalar(grep { $s2->{$_} } keys %$s1), 0, 'two snapshots of the same state share no entry (fresh salt)');
 cmp_ok(scalar(keys %$s1), '>=', 64 + 5, 'a snapshot holds its codes and at least 64 decoys');
+
+# Snapshots in the ledger: each snapshot of a bundle is recorded in the
+# exporting node's codes ledger, sealed there and carried to the members,
+# each of which checks it against its own copy of the log
+sub bundle_snapshots
+{
+	my ($b) = @_;
+	my %snap;
+	$b =~ s/^hcledger-bundle\/1\n(\d+)\n//s or die "not a bundle";
+	my $body = substr($b, $1);
+	while ($body =~ s/^([^\n]*)\n//s)
+	{
+		my @f = split / /, $1;
+		next unless $f[0] eq 'snapshot';
+		$snap{ $f[1] } = substr($body, 0, $f[2]);
+		$body = substr($body, $f[2]);
+	}
+	return \%snap;
+}
+my $snaps = bundle_snapshots(slurp("$dir/bundle2"));
+is(join(',', sort keys %$snaps), 'guangdong,macau', 'the last bundle has a snapshot of each authority');
+is(value($mo, "SELECT count(*) FROM hcledger.codes WHERE entry = 'snapshot'"), '6',
+   'three bundles exported at Macau: six snapshot entries in its codes ledger');
+sub check_snapshot
+{
+	my ($node, $snap) = @_;
+	return value($node, "SELECT verdict || '|' || coalesce(committed_by, '-') || '|' || coalesce(commitment_sealing, '-') || '|'
+	                            || problems || '|' || coalesce(first_problem, '-')
+	                       FROM hcledger.check_status_snapshot('\\x" . unpack('H*', $snap) . "')");
+}
+for my $a ('macau', 'guangdong')
+{
+	my $q = "SELECT verdict = 'consistent' AND commitment_sealing = 'sealed'
+	           FROM hcledger.check_status_snapshot('\\x" . unpack('H*', $snaps->{$a}) . "')";
+	ok($mo->poll_query_until('postgres', $q), "Macau: its snapshot of $a is recorded, sealed and agrees with its log")
+	  or diag(check_snapshot($mo, $snaps->{$a}));
+	ok($gd->poll_query_until('postgres', $q), "Guangdong: Macau's snapshot of $a is recorded (by macau), sealed and agrees with Guangdong's copy")
+	  or diag(check_snapshot($gd, $snaps->{$a}));
+}
+like(check_snapshot($gd, $snaps->{guangdong}), qr/^consistent\|macau\|sealed\|0\|-$/, 'Guangdong names Macau as the recorder');
+
+# a snapshot hiding a revocation: Guangdong's revoked code shown unrevoked
+my $gd_snap = $snaps->{guangdong};
+my $hex = unpack('H*', $gd_snap);
+my $key = value($mo, "SELECT encode(substr(sha256(convert_to(E'hcledger-status-key/1\\n', 'UTF8')
+                                    || (hcledger.status_snapshot_header('\\x$hex')).salt
+                                    || (hcledger.code_decode('$code{'gd-revoked'}')).credential_id), 1, 4), 'hex')");
+my ($head, $body) = ($gd_snap =~ /^((?:[^\n]*\n){8})(.*)$/s);
+my ($lie, $found) = ('', 0);
+while (length $body)
+{
+	my $state = ord(substr($body, 8, 1));
+	my $len = ($state & 4) ? 17 : 9;
+	my $e = substr($body, 0, $len);
+	$body = substr($body, $len);
+	if (unpack('H*', substr($e, 0, 4)) eq $key && ($state & 4))
+	{
+		$e = substr($e, 0, 8) . chr($state & ~4);
+		$found++;
+	}
+	$lie .= $e;
+}
+is($found, 1, 'the revoked code has one entry in the snapshot');
+$lie = $head . $lie;
+like(check_snapshot($gd, $lie), qr/^inconsistent\|-\|-\|1\|code [0-9a-f]{32} is revoked at .* in the log, not in the snapshot$/,
+	 'Guangdong: a snapshot hiding its revocation is inconsistent, and recorded nowhere');
+# a superuser at Macau records it behind hcledger's back: caught and named at Guangdong once sealed
+value($mo, "INSERT INTO hcledger.codes (entry, credential_id, authority, at, commitment, reason)
+            VALUES ('snapshot', (hcledger.status_snapshot_header('\\x" . unpack('H*', $lie) . "')).salt, 'macau', now(),
+                    sha256('\\x" . unpack('H*', $lie) . "'), 'guangdong')");
+ok($gd->poll_query_until('postgres', "SELECT committed_by = 'macau' AND commitment_sealing = 'sealed'
+                                        FROM hcledger.check_status_snapshot('\\x" . unpack('H*', $lie) . "')"),
+   'the forged record reaches Guangdong sealed');
+like(check_snapshot($gd, $lie), qr/^inconsistent\|macau\|sealed\|1\|/, 'and the snapshot it records is inconsistent, with its recorder named');
+# made but never put in a bundle: not committed; a log this node lacks: cannot check
+like(check_snapshot($mo, pack('H*', value($mo, "SELECT encode(hcledger.status_snapshot('guangdong'), 'hex')"))),
+	 qr/^not committed\|-\|-\|0\|-$/, 'a snapshot made but never put in a bundle is not committed');
+(my $ahead = $gd_snap) =~ s/^((?:[^\n]*\n){4})\d+\n/${1}999999\n/s or die;
+like(check_snapshot($gd, $ahead), qr/^cannot check\|-\|-\|0\|this node has \d+ leaves of the log of "guangdong", the snapshot 999999$/,
+	 'a snapshot of a longer log than this node has cannot be checked');
+my ($ret, $stdout, $stderr) = $gd->psql('postgres', "SELECT * FROM hcledger.check_status_snapshot('\\x" . unpack('H*', substr($gd_snap, 0, -3)) . "')");
+like($stderr, qr/the status snapshot is malformed: it (is truncated|has bytes after its entries)/, 'a truncated snapshot is refused');
 
 done_testing();
