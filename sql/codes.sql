@@ -3,7 +3,7 @@
 -- what each role may do.  The regression server has a credential key and a
 -- pseudonym key (test/regress.conf); it seals only when asked (seal()).
 SET search_path = public, hcledger;
-SELECT plan(141);
+SELECT plan(151);
 
 -- Base45 (RFC 9285) written again here, independently of src/codes.c, to
 -- take payloads apart and build altered ones.
@@ -413,6 +413,60 @@ SELECT throws_ok($$SELECT code_disclose(pg_temp.p('sid'), '{passport}')$$, '2202
 SELECT throws_ok($$SELECT code_disclose(pg_temp.p('sid'), ARRAY[NULL])$$, '22004', NULL, 'a NULL name is refused');
 SELECT throws_ok($$SELECT code_disclose('HCL3:', '{name}')$$, '22P02', NULL, 'as is a payload that is no code');
 
+-- Status snapshots recorded in the ledger (docs/offline-verification.md)
+CREATE FUNCTION pg_temp.bundle_snapshot(b bytea, auth text) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	head text := convert_from(substr(b, 1, position('\x0a'::bytea IN substr(b, position('\x0a'::bytea IN b) + 1)) + position('\x0a'::bytea IN b)), 'UTF8');
+	pos int := octet_length(convert_to(head, 'UTF8')) + split_part(head, E'\n', 2)::int + 1;
+	nl int;
+	f text[];
+BEGIN
+	LOOP
+		nl := position('\x0a'::bytea IN substr(b, pos));
+		EXIT WHEN nl = 0;
+		f := string_to_array(convert_from(substr(b, pos, nl - 1), 'UTF8'), ' ');
+		pos := pos + nl;
+		IF f[1] = 'snapshot' THEN
+			IF f[2] = auth THEN RETURN substr(b, pos, f[3]::int); END IF;
+			pos := pos + f[3]::int;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END $$;
+SELECT seal('hcledger.codes');
+CREATE TEMP TABLE bundle AS SELECT trust_bundle() AS b;
+GRANT SELECT ON bundle TO regress_auditor;
+SELECT is((SELECT count(*) FROM hcledger.codes WHERE entry = 'snapshot'), (SELECT count(*) FROM hcledger.authorities),
+          'a trust bundle records each of its snapshots in the codes ledger');
+SELECT is((SELECT count(*) FROM hcledger.codes c, bundle
+            WHERE c.entry = 'snapshot' AND c.authority = 'regress-health' AND c.reason = 'regress-health'
+              AND c.commitment = sha256(pg_temp.bundle_snapshot(bundle.b, 'regress-health'))
+              AND c.credential_id = (status_snapshot_header(pg_temp.bundle_snapshot(bundle.b, 'regress-health'))).salt),
+          1::bigint, 'its record holds the snapshot''s salt and SHA-256, the recorder and the authority stated');
+SELECT throws_ok($$INSERT INTO hcledger.codes (entry, credential_id, authority, at, reason)
+                   VALUES ('snapshot', '\x00000000000000000000000000000000', 'regress-health', now(), 'regress-health')$$,
+                 '23514', NULL, 'a snapshot entry without its hash is refused');
+SELECT results_eq($$SELECT verdict, commitment_sealing, problems FROM bundle, check_status_snapshot(pg_temp.bundle_snapshot(b, 'regress-health'))$$,
+                  $$VALUES ('consistent', 'pending', 0::bigint)$$,
+                  'the bundle''s snapshot is recorded, not yet sealed, and agrees with the log');
+SELECT seal('hcledger.codes');
+SELECT results_eq($$SELECT verdict, commitment_sealing, authority FROM bundle, check_status_snapshot(pg_temp.bundle_snapshot(b, 'regress-health'))$$,
+                  $$VALUES ('consistent', 'sealed', 'regress-health')$$,
+                  'sealed after the next seal');
+SELECT ok((SELECT codes_checked > 0 FROM bundle, check_status_snapshot(pg_temp.bundle_snapshot(b, 'regress-health'))),
+          'and the check covers the authority''s codes');
+SELECT is((SELECT verdict FROM check_status_snapshot(status_snapshot('regress-health'))), 'not committed',
+          'a snapshot made outside a bundle is not recorded');
+SELECT throws_ok($$SELECT * FROM check_status_snapshot('\x00')$$, '22P03',
+                 'the status snapshot is malformed: it does not start with hcledger-status/1', 'a malformed snapshot is refused');
+SET ROLE regress_auditor;
+SELECT is((SELECT verdict FROM bundle, check_status_snapshot(pg_temp.bundle_snapshot(b, 'regress-health'))), 'consistent',
+          'an auditor checks a snapshot');
+RESET ROLE;
+SET ROLE regress_officer;
+SELECT throws_ok($$SELECT * FROM check_status_snapshot('\x00')$$, '42501', NULL, 'a verifier may not');
+RESET ROLE;
+
 -- Key revocation: codes issued before it stay valid, after it do not
 SELECT pg_sleep(1.1);
 INSERT INTO issued SELECT 'gil', * FROM issue_code(pg_temp.traveller('Gil Sa', 'G7000007'));
@@ -425,6 +479,6 @@ SELECT is(pg_temp.verdict(pg_temp.p('ana')), 'valid', 'a code signed before the 
 SELECT throws_ok($$SELECT issue_code(pg_temp.traveller('H', 'H8'))$$, '55000', NULL, 'no code is issued with a revoked key');
 
 SELECT * FROM finish();
-DROP TABLE issued, kept;
+DROP TABLE issued, kept, bundle;
 DROP OWNED BY regress_issuer, regress_officer, regress_auditor, regress_admin;
 DROP ROLE regress_issuer, regress_officer, regress_auditor, regress_admin;

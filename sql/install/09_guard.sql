@@ -141,9 +141,13 @@ CREATE FUNCTION ddl_before() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	-- each ledger's id alone ("7:"), then its defects ("7:<defect>")
 	PERFORM hcledger.ddl_defects_push(
-		coalesce((SELECT string_agg(l.ledger_id || ':' || d, E'\n')
-		            FROM hcledger.ledgers l, unnest(hcledger.ledger_defects(l.relid)) d
+		coalesce((SELECT string_agg(x.note, E'\n')
+		            FROM hcledger.ledgers l,
+		                 LATERAL (SELECT l.ledger_id || ':' AS note
+		                          UNION ALL
+		                          SELECT l.ledger_id || ':' || d FROM unnest(hcledger.ledger_defects(l.relid)) d) x
 		           WHERE l.dropped_at IS NULL), ''));
 END
 $$;
@@ -158,8 +162,10 @@ DECLARE
 	shape text;
 	unlocked boolean;
 	problem text;
-	-- the defects noted as this command started (taken off the stack at its end)
-	before text[] := string_to_array(coalesce(hcledger.ddl_defects_pop(tg_event = 'ddl_command_end'), ''), E'\n');
+	-- the ledgers and their defects noted as this command started (taken
+	-- off the stack at its end); NULL if nothing was noted
+	noted text := hcledger.ddl_defects_pop(tg_event = 'ddl_command_end');
+	before text[] := string_to_array(coalesce(noted, ''), E'\n');
 BEGIN
 	FOR l IN SELECT * FROM hcledger.ledgers WHERE dropped_at IS NULL LOOP
 		unlocked := EXISTS (SELECT 1 FROM hcledger.ledger_events e WHERE e.ledger_id = l.ledger_id
@@ -170,8 +176,10 @@ BEGIN
 			problem := 'the table would be dropped';
 		ELSIF shape <> l.table_shape AND NOT unlocked THEN
 			problem := format('its name or columns would change, from %s to %s', l.table_shape, shape);
-		ELSE
-			-- the first defect this command brought (those there before it are not its doing)
+		ELSIF noted IS NULL OR (l.ledger_id || ':') = ANY (before) THEN
+			-- the first defect this command brought (those there before it are
+			-- not its doing; nor are those of a ledger another session committed
+			-- meanwhile, as a parallel pg_restore does: not seen as it started)
 			SELECT d INTO problem FROM unnest(hcledger.ledger_defects(l.relid)) d
 			 WHERE NOT (l.ledger_id || ':' || d) = ANY (before) LIMIT 1;
 		END IF;

@@ -269,8 +269,8 @@ REVOKE EXECUTE ON FUNCTION trust_bundle_parts() FROM PUBLIC;
 -- status snapshot.  Each snapshot it signs is first recorded in this
 -- node's codes ledger ("Snapshots in the ledger"): a snapshot entry with
 -- its salt and hash, which the sealer puts under the next checkpoint and
--- the consortium carries to every member, so that none can be handed out
--- unlogged and any member can check it (check_status_snapshot).
+-- the consortium carries to every member, so that no bundle carries an
+-- unlogged snapshot and any member can check one (check_status_snapshot).
 CREATE FUNCTION trust_bundle() RETURNS bytea
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -321,6 +321,8 @@ COMMENT ON FUNCTION status_snapshot_header(bytea) IS 'a status snapshot''s heade
 CREATE FUNCTION status_snapshot_entries(snapshot bytea) RETURNS TABLE (entry bytea, state integer, revoked_at bigint)
 	AS 'MODULE_PATHNAME', 'hcl_status_snapshot_entries' LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION status_snapshot_entries(bytea) IS 'a status snapshot''s entries: key and check (8 bytes), state byte, revocation time (unix microseconds)';
+REVOKE EXECUTE ON FUNCTION status_snapshot_header(bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION status_snapshot_entries(bytea) FROM PUBLIC;
 
 -- Check a status snapshot ("Checking a snapshot"): is it recorded in a
 -- ledger here (this node's, or a member's as replicated), and does it

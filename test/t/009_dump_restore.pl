@@ -169,4 +169,33 @@ for my $format ('custom', 'parallel', 'plain', 'dumpall')
 	$dst->stop;
 }
 
+# What a parallel pg_restore does to the DDL guard: one session's command
+# started while another session had not yet committed a ledger, whose
+# sequence is then behind its sealed rows until a third restores it.  The
+# defect is not the command's doing: it is let through (it failed the
+# restore before, at random).
+$src->safe_psql('postgres', 'CREATE DATABASE raced');
+$src->safe_psql('raced', q{CREATE EXTENSION hcledger; CREATE TABLE plain (a int);});
+my ($lock_in, $lock_out, $lock_err, $ddl_in, $ddl_out, $ddl_err) = ('', '', '', '', '', '');
+my $locker = IPC::Run::start([ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $src->connstr('raced'), '-f', '-' ],
+	'<', \$lock_in, '>', \$lock_out, '2>', \$lock_err);
+$lock_in = "BEGIN; LOCK TABLE plain IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n";
+$locker->pump until $lock_out =~ /locked/;
+my $ddl = IPC::Run::start([ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $src->connstr('raced'),
+	'-c', 'CREATE INDEX plain_a ON plain (a)' ], '<', \$ddl_in, '>', \$ddl_out, '2>', \$ddl_err);
+ok($src->poll_query_until('raced', "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX plain_a%' AND wait_event_type = 'Lock'"),
+	'a DDL command started and waits for a lock');
+$src->safe_psql('raced', q{
+	CREATE TABLE late (note text); SELECT hcledger.create_ledger('late');
+	INSERT INTO late SELECT 'row ' || g FROM generate_series(1, 5) g;
+	SELECT hcledger.seal('late');
+	SELECT setval(pg_get_serial_sequence('late', 'hcl_row'), 1, false);
+});
+$lock_in .= "COMMIT;\n";
+$locker->finish;
+$ddl->finish;
+is($ddl_err, '', 'once the lock is released, it ends without error: the defect of a ledger it never saw is not its doing');
+like($src->safe_psql('raced', q{SELECT array_to_string(hcledger.ledger_defects('late'), ';')}),
+	qr/its row-number sequence would give row 1 next/, 'the defect is still reported, for the ledger\'s owner to see');
+
 done_testing();
