@@ -807,7 +807,8 @@ CREATE FUNCTION code_ledger_state(authority text, credential_id bytea, t timesta
 	OUT valid_until timestamptz, OUT key_id text, OUT colour text, OUT revoke_row bigint,
 	OUT revoke_at timestamptz, OUT revoke_reason text, OUT sealing text, OUT sealing_row bigint,
 	OUT checkpoint text, OUT member boolean, OUT missing_rows bigint, OUT stale_why text,
-	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text)
+	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text,
+	OUT source_revoke_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -882,6 +883,7 @@ BEGIN
 	source_colour := false;
 	IF src.source_authority IS NOT NULL THEN
 		src_state := hcledger.code_source_state(src.source_authority, src.source_credential_id, issued.valid_until, t);
+		source_revoke_at := src_state.revoked_from;
 		source_verdict := src_state.verdict;
 		source_reason := src_state.reason;
 		IF array_position(ARRAY['green', 'yellow', 'red'], src_state.colour) > array_position(ARRAY['green', 'yellow', 'red'], colour) THEN
@@ -1991,7 +1993,9 @@ ALTER TABLE member_events DROP CONSTRAINT member_events_event_check,
 CREATE OR REPLACE FUNCTION member_heard_at(authority text) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT greatest(
-	         to_timestamp(substring(m.checkpoint FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint),
+	         -- its signing time, but never later than we received it (a member's
+	         -- clock set ahead, or a time forged forward, would keep it fresh)
+	         least(to_timestamp(substring(m.checkpoint FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint), n.received_at),
 	         CASE WHEN n.received_at IS NULL OR n.received_at - n.signed_at <= hcledger.peer_max_age()
 	                   OR hcledger.peer_max_age() = interval '0'
 	              THEN (SELECT st.last_msg_receipt_time
@@ -2522,7 +2526,8 @@ COMMENT ON FUNCTION code_provenance_parts(text) IS 'the source and checkpoint a 
 -- latest colour.  A source whose authority's log is not followed here (or
 -- no longer) is stale: its revocation could not be known.
 CREATE FUNCTION code_source_state(source_authority text, source_credential_id bytea, converted_until timestamptz,
-                                  t timestamptz, OUT verdict text, OUT reason text, OUT colour text)
+                                  t timestamptz, OUT verdict text, OUT reason text, OUT colour text,
+                                  OUT revoked_from timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -2581,6 +2586,7 @@ BEGIN
 	        SELECT x.hcl_row, x.effective_at, x.reason FROM hcledger.peer_codes x
 	         WHERE NOT is_local AND x.authority = source_authority AND x.credential_id = source_credential_id AND x.entry = 'revoke') y
 	 WHERE y.hcl_row > iss.hcl_row ORDER BY y.hcl_row LIMIT 1;
+	revoked_from := rev.effective_at;	-- scheduled or not (status snapshots carry it)
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = source_authority AND x.key_id = iss.key_id;
 	IF rev.hcl_row IS NOT NULL AND rev.effective_at <= t THEN
 		verdict := 'revoked';
@@ -2615,7 +2621,7 @@ BEGIN
 		reason := format('of %s: %s', what, stale_why);
 	END IF;
 END $$;
-COMMENT ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) IS 'what stands in the way of a converted code here because of its source (revoked, tampered, incomplete, stale), and the source''s colour';
+COMMENT ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) IS 'what stands in the way of a converted code here because of its source (revoked, tampered, incomplete, stale), the source''s colour, and when its revocation takes effect';
 REVOKE EXECUTE ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION convert_code(source_payload text, valid_for interval DEFAULT '7 days',
@@ -3066,10 +3072,19 @@ COMMENT ON TABLE codes IS 'the health-code ledger: issues, status changes, revoc
 -- the trust bundle a border post verifies codes from with no connection.
 
 -- Unix seconds of a time, truncated to the second (as verify_code compares key times).
+-- Infinite times (a member may send any) are the extremes of bigint.
 CREATE FUNCTION unix_seconds(t timestamptz) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT floor(extract(epoch FROM t))::bigint
+	SELECT CASE WHEN isfinite(t) THEN floor(extract(epoch FROM t))::bigint
+	            WHEN t > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END
 $$;
+-- Unix microseconds, the same way.
+CREATE FUNCTION unix_micros(t timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN isfinite(t) THEN floor(extract(epoch FROM t) * 1000000)::bigint
+	            WHEN t > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END
+$$;
+REVOKE EXECUTE ON FUNCTION unix_micros(timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION unix_seconds(timestamptz) FROM PUBLIC;
 
 -- ledger_rows_check row by row (docs/format.md): for checking the rows of
@@ -3090,7 +3105,7 @@ RETURNS TABLE (credential_id bytea, issue_row bigint, recorded_authority text, c
 	issued_at timestamptz, valid_from timestamptz, valid_until timestamptz, key_id text, colour text,
 	revoke_row bigint, revoke_at timestamptz, revoke_reason text, sealing text, sealing_row bigint,
 	checkpoint text, member boolean, missing_rows bigint, stale_why text, source_verdict text,
-	source_reason text, source_colour boolean, converted_from text)
+	source_reason text, source_colour boolean, converted_from text, source_revoke_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 -- the planner sees one row in each CTE (their filters are parameters):
 -- nested loops over them would take time quadratic in the codes; and
@@ -3194,7 +3209,8 @@ BEGIN
 	                > array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)), false),
 	       CASE WHEN s.source_authority IS NOT NULL THEN
 	         format('converted from %s code %s (verified against its checkpoint of size %s)',
-	                s.source_authority, encode(s.source_credential_id, 'hex'), s.checkpoint_size) END
+	                s.source_authority, encode(s.source_credential_id, 'hex'), s.checkpoint_size) END,
+	       (s.st).revoked_from
 	  FROM cur c
 	  LEFT JOIN later l ON l.credential_id = c.credential_id
 	  LEFT JOIN worst w ON w.credential_id = c.credential_id
@@ -3230,7 +3246,7 @@ BEGIN
 	SELECT NULL::bigint AS tree_size, NULL::text AS note INTO cp;
 	IF m.authority IS NOT NULL THEN
 		-- a member's: its log as accepted here, known as of its last sign of life
-		as_of := coalesce(hcledger.member_heard_at(authority), '-infinity');
+		as_of := least(coalesce(hcledger.member_heard_at(authority), '-infinity'), t);
 		SELECT m.tree_size, m.checkpoint AS note INTO cp;
 	ELSIF authority = me THEN
 		as_of := t;
@@ -3245,24 +3261,34 @@ BEGIN
 
 	-- each code: key and check, then its state byte and a revocation's time;
 	-- decoys: random keys and checks, each with the state of a code drawn at random
-	WITH x AS MATERIALIZED (
+	WITH c AS (
+		-- a member's rows are whatever it sent: no field may make an entry NULL
+		-- (string_agg would drop it and the count would be wrong); an unknown
+		-- colour reads red, and the earlier of the code's own revocation and
+		-- its source's (a converted code) is the one kept
+		SELECT y.*, least(CASE WHEN y.revoke_row IS NOT NULL THEN y.revoke_at END, y.source_revoke_at) AS revoked_from
+		  FROM hcledger.current_code_states(status_snapshot.authority, t) y),
+	x AS MATERIALIZED (
 		SELECT row_number() OVER () AS rn,
 		       substr(sha256(convert_to(E'hcledger-status-key/1\n', 'UTF8') || salt || c.credential_id), 1, 4)
 		       || substr(sha256(convert_to(E'hcledger-status-check/1\n', 'UTF8') || salt || c.credential_id
-		                        || c.commitment || convert_to(c.key_id, 'UTF8') || '\x0a'::bytea
-		                        || int8send(hcledger.unix_seconds(c.issued_at))
-		                        || int8send(hcledger.unix_seconds(c.valid_from))
-		                        || int8send(hcledger.unix_seconds(c.valid_until))), 1, 4) AS kc,
+		                        || coalesce(c.commitment, '\x') || convert_to(coalesce(c.key_id, ''), 'UTF8') || '\x0a'::bytea
+		                        || int8send(coalesce(hcledger.unix_seconds(c.issued_at), 0))
+		                        || int8send(coalesce(hcledger.unix_seconds(c.valid_from), 0))
+		                        || int8send(coalesce(hcledger.unix_seconds(c.valid_until), 0))), 1, 4) AS kc,
 		       set_byte('\x00'::bytea, 0,
-		         array_position(ARRAY['green', 'yellow', 'red'], c.colour) - 1
-		         + CASE WHEN c.revoke_row IS NOT NULL THEN 4 ELSE 0 END
+		         coalesce(array_position(ARRAY['green', 'yellow', 'red'], c.colour) - 1, 2)
+		         + CASE WHEN c.revoked_from IS NOT NULL THEN 4 ELSE 0 END
 		         + CASE WHEN c.sealing = 'pending' OR c.checkpoint IS NULL THEN 8 ELSE 0 END
 		         + CASE WHEN c.sealing IN ('altered', 'missing') THEN 16 ELSE 0 END
 		         + CASE c.source_verdict WHEN 'revoked' THEN 32 WHEN 'tampered' THEN 64
 		                                 WHEN 'incomplete' THEN 128 WHEN 'stale' THEN 128 ELSE 0 END)
-		       || CASE WHEN c.revoke_row IS NOT NULL
-		               THEN int8send(floor(extract(epoch FROM c.revoke_at) * 1000000)::bigint) ELSE '' END AS state
-		  FROM hcledger.current_code_states(status_snapshot.authority, t) c),
+		       -- a revocation in effect when the snapshot is made: time 0 (its
+		       -- exact time would tell one code's entries apart across snapshots)
+		       || CASE WHEN c.revoked_from IS NULL THEN ''::bytea
+		               WHEN c.revoked_from <= t THEN int8send(0)
+		               ELSE int8send(hcledger.unix_micros(c.revoked_from)) END AS state
+		  FROM c),
 	cnt AS MATERIALIZED (
 		SELECT count(*) AS n, 64 + floor(random() * (count(*) / 32 + 1))::integer AS decoys FROM x),
 	picks AS MATERIALIZED (
@@ -3314,9 +3340,12 @@ BEGIN
 		        || coalesce((SELECT convert_to(string_agg(format(E'key %s %s %s %s %s %s %s\n', a.authority,
 		                                               translate(encode(convert_to(k.key_id, 'UTF8'), 'base64'), E'\n', ''),
 		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
-		                                               hcledger.unix_seconds(k.valid_from),
-		                                               coalesce(hcledger.unix_seconds(k.valid_until)::text, '-'),
-		                                               coalesce(hcledger.unix_seconds(k.revoked_at)::text, '-')),
+		                                               -- before 1970 is written 0: the format has no sign
+		                                               greatest(hcledger.unix_seconds(k.valid_from), 0),
+		                                               coalesce((CASE WHEN k.valid_until IS NOT NULL
+		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until), 0) END)::text, '-'),
+		                                               coalesce((CASE WHEN k.revoked_at IS NOT NULL
+		                                                              THEN greatest(hcledger.unix_seconds(k.revoked_at), 0) END)::text, '-')),
 		                                        '' ORDER BY k.key_id COLLATE "C"), 'UTF8')
 		                       FROM hcledger.keys k WHERE k.authority = a.authority), '')
 		        || CASE WHEN a.checkpoint IS NULL THEN '' ELSE
@@ -3375,7 +3404,8 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION trust_bundle() IS 'what an offline verifier needs, signed by this node: authorities, keys, checkpoints and status snapshots, each snapshot first recorded in the codes ledger (docs/offline-verification.md)';
 REVOKE EXECUTE ON FUNCTION trust_bundle() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin, hcledger_auditor;
+-- an administrator's: it signs with the node's key and writes to the ledger
+GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin;
 
 -- A status snapshot's header and entries, read from its bytes (src/status_snapshot.c).
 CREATE FUNCTION status_snapshot_header(snapshot bytea, OUT authority text, OUT as_of bigint, OUT made_at bigint,
@@ -3507,8 +3537,8 @@ BEGIN
 		SELECT c.credential_id,
 		       CASE WHEN count(s.entry) = 0 THEN 'has no entry'
 		            WHEN bool_or(l.revoke_at IS NOT NULL AND s.state & 216 = 0 AND h.missing_rows = 0
-		                         AND (s.state & 4 = 0 OR s.revoked_at <> floor(extract(epoch FROM l.revoke_at) * 1000000)::bigint))
-		              THEN format('is revoked at %s in the log, not in the snapshot', l.revoke_at)
+		                         AND (s.state & 4 = 0 OR s.revoked_at > hcledger.unix_micros(l.revoke_at)))
+		              THEN format('is revoked from %s in the log, not as early in the snapshot', l.revoke_at)
 		            WHEN bool_or(s.state & 216 = 0 AND h.missing_rows = 0
 		                         AND s.state & 3 < array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)) - 1)
 		              THEN format('is %s in the log, greener in the snapshot', coalesce(l.status_colour, c.colour))

@@ -301,7 +301,8 @@ CREATE FUNCTION code_ledger_state(authority text, credential_id bytea, t timesta
 	OUT valid_until timestamptz, OUT key_id text, OUT colour text, OUT revoke_row bigint,
 	OUT revoke_at timestamptz, OUT revoke_reason text, OUT sealing text, OUT sealing_row bigint,
 	OUT checkpoint text, OUT member boolean, OUT missing_rows bigint, OUT stale_why text,
-	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text)
+	OUT source_verdict text, OUT source_reason text, OUT source_colour boolean, OUT converted_from text,
+	OUT source_revoke_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -376,6 +377,7 @@ BEGIN
 	source_colour := false;
 	IF src.source_authority IS NOT NULL THEN
 		src_state := hcledger.code_source_state(src.source_authority, src.source_credential_id, issued.valid_until, t);
+		source_revoke_at := src_state.revoked_from;
 		source_verdict := src_state.verdict;
 		source_reason := src_state.reason;
 		IF array_position(ARRAY['green', 'yellow', 'red'], src_state.colour) > array_position(ARRAY['green', 'yellow', 'red'], colour) THEN

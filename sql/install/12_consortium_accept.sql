@@ -61,7 +61,9 @@ COMMENT ON TABLE members IS 'the consortium members whose ledgers this database 
 CREATE FUNCTION member_heard_at(authority text) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT greatest(
-	         to_timestamp(substring(m.checkpoint FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint),
+	         -- its signing time, but never later than we received it (a member's
+	         -- clock set ahead, or a time forged forward, would keep it fresh)
+	         least(to_timestamp(substring(m.checkpoint FROM E'\nhcledger-time ([0-9]{1,12})\n')::bigint), n.received_at),
 	         CASE WHEN n.received_at IS NULL OR n.received_at - n.signed_at <= hcledger.peer_max_age()
 	                   OR hcledger.peer_max_age() = interval '0'
 	              THEN (SELECT st.last_msg_receipt_time

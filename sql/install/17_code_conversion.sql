@@ -33,7 +33,8 @@ COMMENT ON FUNCTION code_provenance_parts(text) IS 'the source and checkpoint a 
 -- latest colour.  A source whose authority's log is not followed here (or
 -- no longer) is stale: its revocation could not be known.
 CREATE FUNCTION code_source_state(source_authority text, source_credential_id bytea, converted_until timestamptz,
-                                  t timestamptz, OUT verdict text, OUT reason text, OUT colour text)
+                                  t timestamptz, OUT verdict text, OUT reason text, OUT colour text,
+                                  OUT revoked_from timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -92,6 +93,7 @@ BEGIN
 	        SELECT x.hcl_row, x.effective_at, x.reason FROM hcledger.peer_codes x
 	         WHERE NOT is_local AND x.authority = source_authority AND x.credential_id = source_credential_id AND x.entry = 'revoke') y
 	 WHERE y.hcl_row > iss.hcl_row ORDER BY y.hcl_row LIMIT 1;
+	revoked_from := rev.effective_at;	-- scheduled or not (status snapshots carry it)
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = source_authority AND x.key_id = iss.key_id;
 	IF rev.hcl_row IS NOT NULL AND rev.effective_at <= t THEN
 		verdict := 'revoked';
@@ -126,7 +128,7 @@ BEGIN
 		reason := format('of %s: %s', what, stale_why);
 	END IF;
 END $$;
-COMMENT ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) IS 'what stands in the way of a converted code here because of its source (revoked, tampered, incomplete, stale), and the source''s colour';
+COMMENT ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) IS 'what stands in the way of a converted code here because of its source (revoked, tampered, incomplete, stale), the source''s colour, and when its revocation takes effect';
 REVOKE EXECUTE ON FUNCTION code_source_state(text, bytea, timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION convert_code(source_payload text, valid_for interval DEFAULT '7 days',

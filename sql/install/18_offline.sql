@@ -2,10 +2,19 @@
 -- the trust bundle a border post verifies codes from with no connection.
 
 -- Unix seconds of a time, truncated to the second (as verify_code compares key times).
+-- Infinite times (a member may send any) are the extremes of bigint.
 CREATE FUNCTION unix_seconds(t timestamptz) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT floor(extract(epoch FROM t))::bigint
+	SELECT CASE WHEN isfinite(t) THEN floor(extract(epoch FROM t))::bigint
+	            WHEN t > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END
 $$;
+-- Unix microseconds, the same way.
+CREATE FUNCTION unix_micros(t timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN isfinite(t) THEN floor(extract(epoch FROM t) * 1000000)::bigint
+	            WHEN t > 'epoch' THEN 9223372036854775807 ELSE -9223372036854775808 END
+$$;
+REVOKE EXECUTE ON FUNCTION unix_micros(timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION unix_seconds(timestamptz) FROM PUBLIC;
 
 -- ledger_rows_check row by row (docs/format.md): for checking the rows of
@@ -26,7 +35,7 @@ RETURNS TABLE (credential_id bytea, issue_row bigint, recorded_authority text, c
 	issued_at timestamptz, valid_from timestamptz, valid_until timestamptz, key_id text, colour text,
 	revoke_row bigint, revoke_at timestamptz, revoke_reason text, sealing text, sealing_row bigint,
 	checkpoint text, member boolean, missing_rows bigint, stale_why text, source_verdict text,
-	source_reason text, source_colour boolean, converted_from text)
+	source_reason text, source_colour boolean, converted_from text, source_revoke_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 -- the planner sees one row in each CTE (their filters are parameters):
 -- nested loops over them would take time quadratic in the codes; and
@@ -130,7 +139,8 @@ BEGIN
 	                > array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)), false),
 	       CASE WHEN s.source_authority IS NOT NULL THEN
 	         format('converted from %s code %s (verified against its checkpoint of size %s)',
-	                s.source_authority, encode(s.source_credential_id, 'hex'), s.checkpoint_size) END
+	                s.source_authority, encode(s.source_credential_id, 'hex'), s.checkpoint_size) END,
+	       (s.st).revoked_from
 	  FROM cur c
 	  LEFT JOIN later l ON l.credential_id = c.credential_id
 	  LEFT JOIN worst w ON w.credential_id = c.credential_id
@@ -166,7 +176,7 @@ BEGIN
 	SELECT NULL::bigint AS tree_size, NULL::text AS note INTO cp;
 	IF m.authority IS NOT NULL THEN
 		-- a member's: its log as accepted here, known as of its last sign of life
-		as_of := coalesce(hcledger.member_heard_at(authority), '-infinity');
+		as_of := least(coalesce(hcledger.member_heard_at(authority), '-infinity'), t);
 		SELECT m.tree_size, m.checkpoint AS note INTO cp;
 	ELSIF authority = me THEN
 		as_of := t;
@@ -181,24 +191,34 @@ BEGIN
 
 	-- each code: key and check, then its state byte and a revocation's time;
 	-- decoys: random keys and checks, each with the state of a code drawn at random
-	WITH x AS MATERIALIZED (
+	WITH c AS (
+		-- a member's rows are whatever it sent: no field may make an entry NULL
+		-- (string_agg would drop it and the count would be wrong); an unknown
+		-- colour reads red, and the earlier of the code's own revocation and
+		-- its source's (a converted code) is the one kept
+		SELECT y.*, least(CASE WHEN y.revoke_row IS NOT NULL THEN y.revoke_at END, y.source_revoke_at) AS revoked_from
+		  FROM hcledger.current_code_states(status_snapshot.authority, t) y),
+	x AS MATERIALIZED (
 		SELECT row_number() OVER () AS rn,
 		       substr(sha256(convert_to(E'hcledger-status-key/1\n', 'UTF8') || salt || c.credential_id), 1, 4)
 		       || substr(sha256(convert_to(E'hcledger-status-check/1\n', 'UTF8') || salt || c.credential_id
-		                        || c.commitment || convert_to(c.key_id, 'UTF8') || '\x0a'::bytea
-		                        || int8send(hcledger.unix_seconds(c.issued_at))
-		                        || int8send(hcledger.unix_seconds(c.valid_from))
-		                        || int8send(hcledger.unix_seconds(c.valid_until))), 1, 4) AS kc,
+		                        || coalesce(c.commitment, '\x') || convert_to(coalesce(c.key_id, ''), 'UTF8') || '\x0a'::bytea
+		                        || int8send(coalesce(hcledger.unix_seconds(c.issued_at), 0))
+		                        || int8send(coalesce(hcledger.unix_seconds(c.valid_from), 0))
+		                        || int8send(coalesce(hcledger.unix_seconds(c.valid_until), 0))), 1, 4) AS kc,
 		       set_byte('\x00'::bytea, 0,
-		         array_position(ARRAY['green', 'yellow', 'red'], c.colour) - 1
-		         + CASE WHEN c.revoke_row IS NOT NULL THEN 4 ELSE 0 END
+		         coalesce(array_position(ARRAY['green', 'yellow', 'red'], c.colour) - 1, 2)
+		         + CASE WHEN c.revoked_from IS NOT NULL THEN 4 ELSE 0 END
 		         + CASE WHEN c.sealing = 'pending' OR c.checkpoint IS NULL THEN 8 ELSE 0 END
 		         + CASE WHEN c.sealing IN ('altered', 'missing') THEN 16 ELSE 0 END
 		         + CASE c.source_verdict WHEN 'revoked' THEN 32 WHEN 'tampered' THEN 64
 		                                 WHEN 'incomplete' THEN 128 WHEN 'stale' THEN 128 ELSE 0 END)
-		       || CASE WHEN c.revoke_row IS NOT NULL
-		               THEN int8send(floor(extract(epoch FROM c.revoke_at) * 1000000)::bigint) ELSE '' END AS state
-		  FROM hcledger.current_code_states(status_snapshot.authority, t) c),
+		       -- a revocation in effect when the snapshot is made: time 0 (its
+		       -- exact time would tell one code's entries apart across snapshots)
+		       || CASE WHEN c.revoked_from IS NULL THEN ''::bytea
+		               WHEN c.revoked_from <= t THEN int8send(0)
+		               ELSE int8send(hcledger.unix_micros(c.revoked_from)) END AS state
+		  FROM c),
 	cnt AS MATERIALIZED (
 		SELECT count(*) AS n, 64 + floor(random() * (count(*) / 32 + 1))::integer AS decoys FROM x),
 	picks AS MATERIALIZED (
@@ -250,9 +270,12 @@ BEGIN
 		        || coalesce((SELECT convert_to(string_agg(format(E'key %s %s %s %s %s %s %s\n', a.authority,
 		                                               translate(encode(convert_to(k.key_id, 'UTF8'), 'base64'), E'\n', ''),
 		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
-		                                               hcledger.unix_seconds(k.valid_from),
-		                                               coalesce(hcledger.unix_seconds(k.valid_until)::text, '-'),
-		                                               coalesce(hcledger.unix_seconds(k.revoked_at)::text, '-')),
+		                                               -- before 1970 is written 0: the format has no sign
+		                                               greatest(hcledger.unix_seconds(k.valid_from), 0),
+		                                               coalesce((CASE WHEN k.valid_until IS NOT NULL
+		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until), 0) END)::text, '-'),
+		                                               coalesce((CASE WHEN k.revoked_at IS NOT NULL
+		                                                              THEN greatest(hcledger.unix_seconds(k.revoked_at), 0) END)::text, '-')),
 		                                        '' ORDER BY k.key_id COLLATE "C"), 'UTF8')
 		                       FROM hcledger.keys k WHERE k.authority = a.authority), '')
 		        || CASE WHEN a.checkpoint IS NULL THEN '' ELSE
@@ -311,7 +334,8 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION trust_bundle() IS 'what an offline verifier needs, signed by this node: authorities, keys, checkpoints and status snapshots, each snapshot first recorded in the codes ledger (docs/offline-verification.md)';
 REVOKE EXECUTE ON FUNCTION trust_bundle() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin, hcledger_auditor;
+-- an administrator's: it signs with the node's key and writes to the ledger
+GRANT EXECUTE ON FUNCTION trust_bundle() TO hcledger_admin;
 
 -- A status snapshot's header and entries, read from its bytes (src/status_snapshot.c).
 CREATE FUNCTION status_snapshot_header(snapshot bytea, OUT authority text, OUT as_of bigint, OUT made_at bigint,
@@ -443,8 +467,8 @@ BEGIN
 		SELECT c.credential_id,
 		       CASE WHEN count(s.entry) = 0 THEN 'has no entry'
 		            WHEN bool_or(l.revoke_at IS NOT NULL AND s.state & 216 = 0 AND h.missing_rows = 0
-		                         AND (s.state & 4 = 0 OR s.revoked_at <> floor(extract(epoch FROM l.revoke_at) * 1000000)::bigint))
-		              THEN format('is revoked at %s in the log, not in the snapshot', l.revoke_at)
+		                         AND (s.state & 4 = 0 OR s.revoked_at > hcledger.unix_micros(l.revoke_at)))
+		              THEN format('is revoked from %s in the log, not as early in the snapshot', l.revoke_at)
 		            WHEN bool_or(s.state & 216 = 0 AND h.missing_rows = 0
 		                         AND s.state & 3 < array_position(ARRAY['green', 'yellow', 'red'], coalesce(l.status_colour, c.colour)) - 1)
 		              THEN format('is %s in the log, greener in the snapshot', coalesce(l.status_colour, c.colour))

@@ -53,7 +53,8 @@ usage(FILE *to)
 			"Verifies health codes offline from a trust bundle signed by one of the keys\n"
 			"(hcledger.trust_bundle()); - reads payloads one per line.  Prints per payload\n"
 			"verdict, colour, authority, age of the bundle's knowledge (s) and reason,\n"
-			"tab-separated; exits 0 (all valid), 1 (one not valid), 2 (error, refused bundle).\n");
+			"tab-separated; exits 0 (all valid), 1 (one not valid), 2 (error, refused bundle).\n"
+			"--max-age (default 86400): knowledge older than this many seconds is stale.\n");
 }
 
 /* The whole file (NUL-terminated), or exit 2. */
@@ -164,7 +165,7 @@ code_main(int argc, char **argv)
 	int			nkeys = 0;
 	const char *bundle_path = NULL;
 	const char *payload = NULL;
-	int64_t		max_age = -1;
+	int64_t		max_age = HCL_OFFLINE_MAX_AGE;
 	bool		at_given = false;
 	int64_t		now_us = 0;
 	struct timespec ts;

@@ -32,8 +32,6 @@
 #include "../status_snapshot.h"
 #include "offline_code.h"
 
-#define HCL_MAX_AUTHORITIES 256
-#define HCL_MAX_BUNDLE_KEYS 64
 
 typedef struct BundleKey
 {
@@ -51,8 +49,9 @@ typedef HclSnapEntry SnapEntry;
 typedef struct BundleAuthority
 {
 	char	   *name;
-	BundleKey	keys[HCL_MAX_BUNDLE_KEYS];
+	BundleKey  *keys;
 	int			nkeys;
+	int			keys_cap;
 	bool		has_checkpoint;
 	uint64_t	checkpoint_size;
 	bool		has_snapshot;
@@ -69,8 +68,9 @@ typedef struct Bundle
 {
 	int64_t		exported_at;
 	char	   *exporter;
-	BundleAuthority auth[HCL_MAX_AUTHORITIES];
+	BundleAuthority *auth;
 	int			nauth;
+	int			auth_cap;
 } Bundle;
 
 /* A line of the body: from *p to its newline, which must be there. */
@@ -221,8 +221,14 @@ hcl_bundle_load(const char *file, size_t len, const hcl_trusted_key *keys, int n
 			return "the bundle's body has a malformed line";
 		if (strcmp(f[0], "authority") == 0 && nf == 2)
 		{
-			if (b->nauth == HCL_MAX_AUTHORITIES || find_authority(b, f[1]) != NULL)
-				return "the bundle names too many authorities, or one twice";
+			if (find_authority(b, f[1]) != NULL)
+				return "the bundle names an authority twice";
+			if (b->nauth == b->auth_cap)
+			{
+				b->auth_cap = b->auth_cap * 2 + 8;
+				b->auth = pg_realloc(b->auth, sizeof(BundleAuthority) * b->auth_cap);
+			}
+			memset(&b->auth[b->nauth], 0, sizeof(BundleAuthority));
 			b->auth[b->nauth++].name = pstrdup(f[1]);
 			continue;
 		}
@@ -231,16 +237,25 @@ hcl_bundle_load(const char *file, size_t len, const hcl_trusted_key *keys, int n
 		if (strcmp(f[0], "key") == 0 && nf == 8)
 		{
 			BundleKey  *k;
-			uint8_t		kid[256 + 3];
+			size_t		kidcap = strlen(f[2]);
+			uint8_t    *kid = pg_malloc(kidcap + 1);
 			int			n;
 
-			if (a->nkeys == HCL_MAX_BUNDLE_KEYS)
-				return "the bundle has too many keys of one authority";
+			if (a->nkeys == a->keys_cap)
+			{
+				a->keys_cap = a->keys_cap * 2 + 8;
+				a->keys = pg_realloc(a->keys, sizeof(BundleKey) * a->keys_cap);
+			}
 			k = &a->keys[a->nkeys++];
-			n = hcl_b64_decode_strict(f[2], strlen(f[2]), kid, sizeof(kid) - 3);
+			memset(k, 0, sizeof(*k));
+			n = hcl_b64_decode_strict(f[2], strlen(f[2]), kid, kidcap);
 			if (n < 1)
 				return "a key line's key id is not base64";
 			k->key_id = pnstrdup((char *) kid, n);
+			pg_free(kid);
+			for (int j = 0; j < a->nkeys - 1; j++)
+				if (strcmp(a->keys[j].key_id, k->key_id) == 0)
+					return "a key line repeats a key id of its authority";
 			if (strlen(f[3]) >= sizeof(k->algorithm))
 				return "a key line's algorithm is unknown";
 			strcpy(k->algorithm, f[3]);
@@ -256,16 +271,21 @@ hcl_bundle_load(const char *file, size_t len, const hcl_trusted_key *keys, int n
 		else if (strcmp(f[0], "checkpoint") == 0 && nf == 3)
 		{
 			hcl_checkpoint cp;
-			hcl_trusted_key nk[HCL_MAX_BUNDLE_KEYS];
+			hcl_trusted_key *nk = pg_malloc0(sizeof(hcl_trusted_key) * (a->nkeys + 1));
 			int			nn = trusted_node_keys(a, nk);
 			size_t		b64len = strlen(f[2]);
 			char	   *text = pg_malloc(b64len + 4);
 			int			n = hcl_b64_decode_strict(f[2], b64len, (uint8_t *) text, b64len);
 
+			if (a->has_checkpoint)
+				return "a checkpoint line is repeated";
 			if (n < 1)
 				return "a checkpoint line is not base64";
 			if ((why = hcl_checkpoint_parse(text, (size_t) n, &cp)) != NULL)
 				return psprintf("the checkpoint of \"%s\": %s", a->name, why);
+			/* the codes ledger's (docs/format.md: origin hcledger/<table>/<uuid>) */
+			if (strncmp(cp.origin, "hcledger/hcledger.codes/", 24) != 0)
+				return psprintf("the checkpoint of \"%s\" is not of a codes ledger (origin \"%s\")", a->name, cp.origin);
 			if (!hcl_checkpoint_verify(&cp, nk, nn, &which, NULL, reason, sizeof(reason)))
 				return psprintf("the checkpoint of \"%s\" is not signed by a key of its own in the bundle: %s",
 								a->name, reason);
@@ -375,8 +395,15 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	bool		keyed = false;
 	char		t1[40];
 	int64_t		now = now_us / 1000000;
+	int64_t		known_until;
 
 	memset(r, 0, sizeof(*r));
+	/* a clock behind the bundle's export cannot be right: never before it */
+	if (now < b->exported_at)
+	{
+		now = b->exported_at;
+		now_us = now * 1000000;
+	}
 	r->age = now - b->exported_at;
 	if (max_age >= 0 && r->age > max_age)
 	{
@@ -460,17 +487,23 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	}
 	if (!keyed)
 	{
+		/*
+		 * Not in the snapshot: a code issued before what the snapshot knows
+		 * of its authority (when it was made; for a member, when it was last
+		 * heard from) should be there; one issued since cannot be.
+		 */
+		known_until = Min(a->made_at, a->as_of);
 		if (c.valid_until <= a->made_at)
 		{
 			r->verdict = "expired";
 			r->reason = psprintf("valid until %s (the snapshot keeps no code expired when it was made)",
 								 iso_time(c.valid_until, t1, sizeof(t1)));
 		}
-		else if (c.issued_at >= a->made_at)
+		else if (c.issued_at >= known_until)
 		{
 			r->verdict = "not yet sealed";
-			r->reason = psprintf("issued after the bundle's snapshot of \"%s\" was made (%s): verify it online or with a newer bundle",
-								 c.authority, iso_time(a->made_at, t1, sizeof(t1)));
+			r->reason = psprintf("issued after the bundle's knowledge of \"%s\" ends (%s): verify it online or with a newer bundle",
+								 c.authority, iso_time(known_until, t1, sizeof(t1)));
 		}
 		else
 		{
@@ -492,11 +525,11 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 		return;
 	}
 	r->colour = colours[match->state & HCL_ST_COLOUR];
-	if (match->state & (HCL_ST_TAMPERED | HCL_ST_SRC_TAMPERED))
+	/* verify_code's order: own rows, own revocation, source revoked, source rows */
+	if (match->state & HCL_ST_TAMPERED)
 	{
 		r->verdict = "tampered";
-		r->reason = match->state & HCL_ST_TAMPERED ? "a ledger row of this code does not match what was sealed"
-			: "the code it was converted from does not match what was sealed";
+		r->reason = "a ledger row of this code does not match what was sealed";
 		r->colour = NULL;
 	}
 	else if ((match->state & HCL_ST_REVOKED) && match->revoke_at_us <= now_us)
@@ -508,6 +541,12 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	{
 		r->verdict = "revoked";
 		r->reason = "source revoked: the code it was converted from is revoked";
+	}
+	else if (match->state & HCL_ST_SRC_TAMPERED)
+	{
+		r->verdict = "tampered";
+		r->reason = "the code it was converted from does not match what was sealed";
+		r->colour = NULL;
 	}
 	else if (now >= c.valid_until)
 	{

@@ -10,6 +10,9 @@
 
 #include "../note.h"
 
+/* --max-age when not given: a day (docs/offline-verification.md) */
+#define HCL_OFFLINE_MAX_AGE 86400
+
 typedef struct Bundle Bundle;
 
 typedef struct hcl_offline_result

@@ -158,6 +158,30 @@ export("$dir/bundle2");
 ($out) = offline($code{'gd-valid'}, "$dir/bundle2");
 like($out, qr/^revoked\t/, 'a bundle exported after the revocation has it');
 
+# with no --max-age, a day: a bundle two days old is stale
+($out) = offline($code{'mo-valid'}, "$dir/bundle2", '--at', $now + 2 * 86400);
+like($out, qr/^stale\t.*older than the limit of 86400 s/, 'with no --max-age, a bundle two days old is stale');
+# a device clock behind the export: verified as of the export, so a revocation in effect then counts
+($out) = offline($code{'gd-revoked'}, "$dir/bundle2", '--at', $now - 86400);
+like($out, qr/^revoked\t/, 'a clock a day behind the export does not undo a revocation in effect at the export');
+# a converted code whose source's revocation is scheduled: known to the bundle, in effect offline when due
+my $conv = value($mo, "SELECT payload FROM hcledger.convert_code('$code{'gd-sd'}')");
+value($gd, "SELECT hcledger.revoke_code((hcledger.code_decode('$code{'gd-sd'}')).credential_id, 'trip cancelled', now() + interval '1 hour')");
+ok($mo->poll_query_until('postgres', "SELECT count(*) = 1 FROM hcledger.peer_codes WHERE entry = 'revoke' AND reason = 'trip cancelled'"),
+   'a scheduled revocation of the source reaches Macau');
+export("$dir/bundle4");
+($out) = offline($conv, "$dir/bundle4");
+like($out, qr/^valid\t/, 'offline, the converted code is valid before its source\'s revocation is due');
+($out) = offline($conv, "$dir/bundle4", '--at', $now + 7200, '--max-age', 86400);
+like($out, qr/^revoked\t/, 'and revoked after it is due (the snapshot carries when)');
+# what a member sends may hold infinite times; a bundle still exports, and still loads
+value($mo, "UPDATE hcledger.peer_codes SET effective_at = 'infinity' WHERE authority = 'guangdong' AND entry = 'revoke' AND reason = 'trip cancelled'");
+value($mo, "UPDATE hcledger.keys SET valid_from = '1960-01-01' WHERE authority = 'guangdong'");
+export("$dir/bundle5");
+($out) = offline($code{'gd-red'}, "$dir/bundle5");
+unlike($out, qr/^REFUSED/, 'a member\'s infinite revocation time and a key valid from 1960 still make a bundle that loads');
+value($mo, "UPDATE hcledger.keys SET valid_from = now() - interval '1 minute' WHERE authority = 'guangdong' AND valid_from = '1960-01-01'");
+
 # a byte changed anywhere: refused (every byte of the header and signed note, and
 # 150 spread over the body: the keys, checkpoints and snapshots)
 my $bytes = slurp("$dir/bundle");
@@ -225,8 +249,8 @@ sub bundle_snapshots
 }
 my $snaps = bundle_snapshots(slurp("$dir/bundle2"));
 is(join(',', sort keys %$snaps), 'guangdong,macau', 'the last bundle has a snapshot of each authority');
-is(value($mo, "SELECT count(*) FROM hcledger.codes WHERE entry = 'snapshot'"), '6',
-   'three bundles exported at Macau: six snapshot entries in its codes ledger');
+is(value($mo, "SELECT count(*) FROM hcledger.codes WHERE entry = 'snapshot'"), '10',
+   'five bundles exported at Macau: ten snapshot entries in its codes ledger');
 sub check_snapshot
 {
 	my ($node, $snap) = @_;
@@ -268,7 +292,7 @@ while (length $body)
 }
 is($found, 1, 'the revoked code has one entry in the snapshot');
 $lie = $head . $lie;
-like(check_snapshot($gd, $lie), qr/^inconsistent\|-\|-\|1\|code [0-9a-f]{32} is revoked at .* in the log, not in the snapshot$/,
+like(check_snapshot($gd, $lie), qr/^inconsistent\|-\|-\|1\|code [0-9a-f]{32} is revoked from .* in the log, not as early in the snapshot$/,
 	 'Guangdong: a snapshot hiding its revocation is inconsistent, and recorded nowhere');
 # a superuser at Macau records it behind hcledger's back: caught and named at Guangdong once sealed
 value($mo, "INSERT INTO hcledger.codes (entry, credential_id, authority, at, commitment, reason)
