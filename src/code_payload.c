@@ -344,6 +344,7 @@ hcl_code_decode(const char *s, size_t len, HclCode *c)
 	else
 		return "the payload is of an unknown version (only HCL1:, HCL2: and HCL3: are known)";
 	bin = palloc(len);
+	c->buffer = bin;
 	n = hcl_base45_decode(s + HCL_CODE_PREFIX_LEN, len - HCL_CODE_PREFIX_LEN, bin);
 	if (n < 0)
 		return "the payload is not valid Base45";
@@ -408,3 +409,17 @@ hcl_code_decode(const char *s, size_t len, HclCode *c)
 	return hcl_code_times_problem(c);
 }
 
+
+void
+hcl_code_release(HclCode *c)
+{
+	if (c->buffer != NULL)
+		pfree(c->buffer);
+	if (c->authority != NULL)
+		pfree(c->authority);
+	if (c->key_id != NULL)
+		pfree(c->key_id);
+	c->buffer = NULL;
+	c->authority = NULL;
+	c->key_id = NULL;
+}

@@ -55,6 +55,7 @@ typedef struct HclCode
 	const uint8 *disclosures[HCL_SD_DIGESTS_MAX];	/* salt || ["name",value] */
 	int			disclosurelen[HCL_SD_DIGESTS_MAX];
 	const char *disclosure_problem; /* a disclosure the digests do not hold */
+	uint8	   *buffer;			/* the decoded bytes (claims and digests point into it) */
 } HclCode;
 
 extern bool hcl_key_name_ok(const char *s, int len);
@@ -70,5 +71,7 @@ extern bool hcl_commitment(const HclCode *c, uint8 out[32]);
 extern int	hcl_disclosure_name(const uint8 *d, int len, const char **name);
 extern const char *hcl_code_times_problem(const HclCode *c);
 extern const char *hcl_code_decode(const char *s, size_t len, HclCode *c);
+/* Free what hcl_code_decode allocated (a verifier's loop over many payloads). */
+extern void hcl_code_release(HclCode *c);
 
 #endif							/* HCL_CODE_PAYLOAD_H */

@@ -377,11 +377,10 @@ iso_time(int64_t t, char *buf, size_t len)
 
 static const char *const colours[] = {"green", "yellow", "red"};
 
-void
-hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t now_us,
-					int64_t max_age, hcl_offline_result *r)
+static void
+offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t now_us,
+				int64_t max_age, hcl_offline_result *r, HclCode *cp)
 {
-	HclCode		c;
 	const char *problem;
 	const BundleAuthority *a;
 	const BundleKey *k = NULL;
@@ -412,45 +411,46 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 							 (long long) r->age, (long long) max_age);
 		return;
 	}
-	problem = hcl_code_decode(payload, len, &c);
+	problem = hcl_code_decode(payload, len, cp);
 	if (problem != NULL)
 	{
 		r->verdict = "invalid";
 		r->reason = pstrdup(problem);
 		return;
 	}
-	r->authority = c.authority;
+	strlcpy(r->authority_buf, cp->authority, sizeof(r->authority_buf));
+	r->authority = r->authority_buf;
 	a = NULL;
 	for (int i = 0; i < b->nauth; i++)
-		if (strcmp(b->auth[i].name, c.authority) == 0)
+		if (strcmp(b->auth[i].name, cp->authority) == 0)
 			a = &b->auth[i];
 	if (a == NULL)
 	{
 		r->verdict = "unknown authority";
-		r->reason = psprintf("authority \"%s\" is not in the bundle", c.authority);
+		r->reason = psprintf("authority \"%s\" is not in the bundle", cp->authority);
 		return;
 	}
 	r->age = now - a->as_of;
-	p256 = c.alg == HCL_KEY_KIND_P256;
+	p256 = cp->alg == HCL_KEY_KIND_P256;
 	for (int i = 0; i < a->nkeys; i++)
-		if (strcmp(a->keys[i].key_id, c.key_id) == 0)
+		if (strcmp(a->keys[i].key_id, cp->key_id) == 0)
 			k = &a->keys[i];
 	r->verdict = "bad signature";
 	if (k == NULL || strcmp(k->algorithm, p256 ? "es256" : "sm2") != 0)
-		r->reason = psprintf("authority \"%s\" has no %s key \"%s\"", c.authority, p256 ? "es256" : "sm2", c.key_id);
-	else if (k->valid_from > c.issued_at || (k->valid_until != HCL_TIME_NONE && k->valid_until <= c.issued_at))
-		r->reason = psprintf("key \"%s\" was not valid when the code was issued (%s)", c.key_id,
-							 iso_time(c.issued_at, t1, sizeof(t1)));
-	else if (k->revoked_at != HCL_TIME_NONE && k->revoked_at <= c.issued_at)
+		r->reason = psprintf("authority \"%s\" has no %s key \"%s\"", cp->authority, p256 ? "es256" : "sm2", cp->key_id);
+	else if (k->valid_from > cp->issued_at || (k->valid_until != HCL_TIME_NONE && k->valid_until <= cp->issued_at))
+		r->reason = psprintf("key \"%s\" was not valid when the code was issued (%s)", cp->key_id,
+							 iso_time(cp->issued_at, t1, sizeof(t1)));
+	else if (k->revoked_at != HCL_TIME_NONE && k->revoked_at <= cp->issued_at)
 		r->reason = psprintf("key \"%s\" was revoked at %s, at or before the second the code was issued",
-							 c.key_id, iso_time(k->revoked_at, t1, sizeof(t1)));
+							 cp->key_id, iso_time(k->revoked_at, t1, sizeof(t1)));
 	if (r->reason != NULL)
 		return;
 
 	/* the snapshot's entries of this credential: the one recording it as signed */
-	if (!hcl_commitment(&c, commitment))
+	if (!hcl_commitment(cp, commitment))
 		hash_failed();
-	entry_key_check(a, &c, commitment, key, check);
+	entry_key_check(a, cp, commitment, key, check);
 	{
 		SnapEntry	probe;
 		const SnapEntry *hit;
@@ -469,11 +469,12 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	}
 
 	initStringInfo(&msg);
-	hcl_code_message_append(&msg, c.alg, c.selective, c.authority, c.key_id, c.id, c.issued_at,
-							c.valid_from, c.valid_until, commitment);
-	sig = p256 ? hcl_p256_verify(k->pub, k->publen, (uint8_t *) msg.data, msg.len, c.sig, 64, HCL_SIG_RAW)
+	hcl_code_message_append(&msg, cp->alg, cp->selective, cp->authority, cp->key_id, cp->id, cp->issued_at,
+							cp->valid_from, cp->valid_until, commitment);
+	sig = p256 ? hcl_p256_verify(k->pub, k->publen, (uint8_t *) msg.data, msg.len, cp->sig, 64, HCL_SIG_RAW)
 		: hcl_sm2_verify(k->pub, k->publen, (const uint8_t *) HCL_NOTE_SM2_ID, HCL_NOTE_SM2_ID_LEN,
-						 (uint8_t *) msg.data, msg.len, c.sig, 64, HCL_SIG_RAW);
+						 (uint8_t *) msg.data, msg.len, cp->sig, 64, HCL_SIG_RAW);
+	pfree(msg.data);
 	if (sig != HCL_SIG_VALID)
 	{
 		if (keyed && match == NULL)
@@ -493,22 +494,22 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 		 * heard from) should be there; one issued since cannot be.
 		 */
 		known_until = Min(a->made_at, a->as_of);
-		if (c.valid_until <= a->made_at)
+		if (cp->valid_until <= a->made_at)
 		{
 			r->verdict = "expired";
 			r->reason = psprintf("valid until %s (the snapshot keeps no code expired when it was made)",
-								 iso_time(c.valid_until, t1, sizeof(t1)));
+								 iso_time(cp->valid_until, t1, sizeof(t1)));
 		}
-		else if (c.issued_at >= known_until)
+		else if (cp->issued_at >= known_until)
 		{
 			r->verdict = "not yet sealed";
 			r->reason = psprintf("issued after the bundle's knowledge of \"%s\" ends (%s): verify it online or with a newer bundle",
-								 c.authority, iso_time(known_until, t1, sizeof(t1)));
+								 cp->authority, iso_time(known_until, t1, sizeof(t1)));
 		}
 		else
 		{
 			r->verdict = "not found";
-			r->reason = psprintf("the code is signed by \"%s\" but its ledger has no record of it", c.authority);
+			r->reason = psprintf("the code is signed by \"%s\" but its ledger has no record of it", cp->authority);
 		}
 		return;
 	}
@@ -518,10 +519,10 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 		r->reason = "the ledger does not record this code as it was signed";
 		return;
 	}
-	if (c.disclosure_problem != NULL)
+	if (cp->disclosure_problem != NULL)
 	{
 		r->verdict = "tampered";
-		r->reason = c.disclosure_problem;
+		r->reason = cp->disclosure_problem;
 		return;
 	}
 	r->colour = colours[match->state & HCL_ST_COLOUR];
@@ -548,15 +549,15 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 		r->reason = "the code it was converted from does not match what was sealed";
 		r->colour = NULL;
 	}
-	else if (now >= c.valid_until)
+	else if (now >= cp->valid_until)
 	{
 		r->verdict = "expired";
-		r->reason = psprintf("valid until %s", iso_time(c.valid_until, t1, sizeof(t1)));
+		r->reason = psprintf("valid until %s", iso_time(cp->valid_until, t1, sizeof(t1)));
 	}
-	else if (now < c.valid_from)
+	else if (now < cp->valid_from)
 	{
 		r->verdict = "not yet valid";
-		r->reason = psprintf("valid from %s", iso_time(c.valid_from, t1, sizeof(t1)));
+		r->reason = psprintf("valid from %s", iso_time(cp->valid_from, t1, sizeof(t1)));
 	}
 	else if (match->state & HCL_ST_SRC_UNSURE)
 	{
@@ -567,7 +568,7 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	{
 		r->verdict = "incomplete";
 		r->reason = psprintf("the log of \"%s\" lacked %lld sealed rows when the bundle was made; one may change this code",
-							 c.authority, (long long) a->missing_rows);
+							 cp->authority, (long long) a->missing_rows);
 	}
 	else if (match->state & HCL_ST_PENDING)
 	{
@@ -578,7 +579,7 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 	{
 		r->verdict = "stale";
 		r->reason = psprintf("the bundle's knowledge of \"%s\" is %lld s old, older than the limit of %lld s",
-							 c.authority, (long long) r->age, (long long) max_age);
+							 cp->authority, (long long) r->age, (long long) max_age);
 	}
 	else
 	{
@@ -586,4 +587,15 @@ hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t no
 		if (match->state & HCL_ST_REVOKED)
 			r->reason = psprintf("revocation scheduled for %s", iso_time(match->revoke_at_us / 1000000, t1, sizeof(t1)));
 	}
+}
+
+void
+hcl_offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t now_us,
+					int64_t max_age, hcl_offline_result *r)
+{
+	HclCode		c;
+
+	memset(&c, 0, sizeof(c));
+	offline_verdict(b, payload, len, now_us, max_age, r, &c);
+	hcl_code_release(&c);
 }

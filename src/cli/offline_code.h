@@ -19,8 +19,9 @@ typedef struct hcl_offline_result
 {
 	const char *verdict;		/* verify_code's verdicts, or "stale" for an old bundle */
 	const char *colour;			/* NULL where verify_code's is NULL */
-	const char *authority;
+	const char *authority;		/* points into authority_buf */
 	const char *reason;			/* NULL if none */
+	char		authority_buf[256];
 	int64_t		age;			/* seconds: how old the bundle's knowledge is */
 } hcl_offline_result;
 

@@ -169,6 +169,7 @@ my $conv = value($mo, "SELECT payload FROM hcledger.convert_code('$code{'gd-sd'}
 value($gd, "SELECT hcledger.revoke_code((hcledger.code_decode('$code{'gd-sd'}')).credential_id, 'trip cancelled', now() + interval '1 hour')");
 ok($mo->poll_query_until('postgres', "SELECT count(*) = 1 FROM hcledger.peer_codes WHERE entry = 'revoke' AND reason = 'trip cancelled'"),
    'a scheduled revocation of the source reaches Macau');
+wait_verdict($mo, $conv, 'valid', 'Macau online: the converted code is sealed and valid');
 export("$dir/bundle4");
 ($out) = offline($conv, "$dir/bundle4");
 like($out, qr/^valid\t/, 'offline, the converted code is valid before its source\'s revocation is due');
