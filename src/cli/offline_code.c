@@ -536,7 +536,8 @@ offline_verdict(const Bundle *b, const char *payload, size_t len, int64_t now_us
 	else if ((match->state & HCL_ST_REVOKED) && match->revoke_at_us <= now_us)
 	{
 		r->verdict = "revoked";
-		r->reason = psprintf("revoked at %s", iso_time(match->revoke_at_us / 1000000, t1, sizeof(t1)));
+		r->reason = match->revoke_at_us <= 0 ? "revoked (in effect when the bundle's snapshot was made)"
+			: psprintf("revoked at %s", iso_time(match->revoke_at_us / 1000000, t1, sizeof(t1)));
 	}
 	else if (match->state & HCL_ST_SRC_REVOKED)
 	{
