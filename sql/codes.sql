@@ -3,7 +3,7 @@
 -- what each role may do.  The regression server has a credential key and a
 -- pseudonym key (test/regress.conf); it seals only when asked (seal()).
 SET search_path = public, hcledger;
-SELECT plan(151);
+SELECT plan(153);
 
 -- Base45 (RFC 9285) written again here, independently of src/codes.c, to
 -- take payloads apart and build altered ones.
@@ -477,6 +477,16 @@ SELECT results_eq($$SELECT verdict, left(reason, 29) FROM verify_code(pg_temp.p(
                   'a code signed at or after its key''s revocation is refused');
 SELECT is(pg_temp.verdict(pg_temp.p('ana')), 'valid', 'a code signed before the revocation stays valid');
 SELECT throws_ok($$SELECT issue_code(pg_temp.traveller('H', 'H8'))$$, '55000', NULL, 'no code is issued with a revoked key');
+
+-- A key rotated within the second a code was issued (issue times are whole
+-- seconds) still signed that code
+SELECT add_key('regress-health', 'es256-3', 'es256', credential_public_key(), now() - interval '1 second');
+INSERT INTO issued SELECT 'rot', * FROM issue_code(pg_temp.traveller('Rui Tam', 'R9000009'));
+SELECT is((SELECT key_id FROM code_decode(pg_temp.p('rot'))), 'es256-3', 'a code signed with the key registered after the revocation');
+SELECT rotate_key('regress-health', 'es256-4', 'es256', credential_public_key(),
+                  (SELECT issued_at FROM code_decode(pg_temp.p('rot'))) + interval '0.5 second', replaces => 'es256-3');
+SELECT seal('hcledger.codes');
+SELECT is(pg_temp.verdict(pg_temp.p('rot')), 'valid', 'stays valid when its key is rotated half a second into the second it was issued');
 
 SELECT * FROM finish();
 DROP TABLE issued, kept, bundle;

@@ -955,7 +955,9 @@ BEGIN
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
 	IF NOT FOUND OR k.algorithm <> d.algorithm THEN
 		reason := format('authority "%s" has no %s key "%s"', d.authority, d.algorithm, d.key_id);
-	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
+	-- issued_at is a whole second; a key retired within it (rotate_key at
+	-- now()) still signed the codes issued in that second before it
+	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR k.valid_until <= d.issued_at THEN
 		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
 	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
 		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);
@@ -3342,8 +3344,12 @@ BEGIN
 		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
 		                                               -- before 1970 is written 0: the format has no sign
 		                                               greatest(hcledger.unix_seconds(k.valid_from), 0),
+		                                               -- valid until: the next whole second (verify_code compares it exactly)
 		                                               coalesce((CASE WHEN k.valid_until IS NOT NULL
-		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until), 0) END)::text, '-'),
+		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until)
+		                                                                            + CASE WHEN isfinite(k.valid_until) AND k.valid_until
+		                                                                                        > to_timestamp(hcledger.unix_seconds(k.valid_until))
+		                                                                                   THEN 1 ELSE 0 END, 0) END)::text, '-'),
 		                                               coalesce((CASE WHEN k.revoked_at IS NOT NULL
 		                                                              THEN greatest(hcledger.unix_seconds(k.revoked_at), 0) END)::text, '-')),
 		                                        '' ORDER BY k.key_id COLLATE "C"), 'UTF8')

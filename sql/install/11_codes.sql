@@ -447,7 +447,9 @@ BEGIN
 	SELECT * INTO k FROM hcledger.keys x WHERE x.authority = d.authority AND x.key_id = d.key_id;
 	IF NOT FOUND OR k.algorithm <> d.algorithm THEN
 		reason := format('authority "%s" has no %s key "%s"', d.authority, d.algorithm, d.key_id);
-	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR date_trunc('second', k.valid_until) <= d.issued_at THEN
+	-- issued_at is a whole second; a key retired within it (rotate_key at
+	-- now()) still signed the codes issued in that second before it
+	ELSIF date_trunc('second', k.valid_from) > d.issued_at OR k.valid_until <= d.issued_at THEN
 		reason := format('key "%s" was not valid when the code was issued (%s)', d.key_id, d.issued_at);
 	ELSIF date_trunc('second', k.revoked_at) <= d.issued_at THEN
 		reason := format('key "%s" was revoked at %s, at or before the second the code was issued', d.key_id, k.revoked_at);

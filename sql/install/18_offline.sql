@@ -272,8 +272,12 @@ BEGIN
 		                                               k.algorithm, translate(encode(k.public_key, 'base64'), E'\n', ''),
 		                                               -- before 1970 is written 0: the format has no sign
 		                                               greatest(hcledger.unix_seconds(k.valid_from), 0),
+		                                               -- valid until: the next whole second (verify_code compares it exactly)
 		                                               coalesce((CASE WHEN k.valid_until IS NOT NULL
-		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until), 0) END)::text, '-'),
+		                                                              THEN greatest(hcledger.unix_seconds(k.valid_until)
+		                                                                            + CASE WHEN isfinite(k.valid_until) AND k.valid_until
+		                                                                                        > to_timestamp(hcledger.unix_seconds(k.valid_until))
+		                                                                                   THEN 1 ELSE 0 END, 0) END)::text, '-'),
 		                                               coalesce((CASE WHEN k.revoked_at IS NOT NULL
 		                                                              THEN greatest(hcledger.unix_seconds(k.revoked_at), 0) END)::text, '-')),
 		                                        '' ORDER BY k.key_id COLLATE "C"), 'UTF8')
