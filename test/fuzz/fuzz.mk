@@ -30,7 +30,7 @@ LIBS   := -L$(PGLIB) -lpgcommon -lpgport -lcrypto -lm
 HEADERS := $(wildcard $(SRC)/*.h) $(wildcard $(FUZZ)/*.h)
 
 HARNESSES := hash256 proof receipt checkpoint decimal base64 public_key \
-             signature code_payload base45 log_entries
+             signature code_payload base45 log_entries status_snapshot
 
 # Which objects each harness links, besides its own and the shim.
 FE_crypto := $(B)/fe/crypto.o
@@ -48,6 +48,7 @@ OBJS_signature    := $(FE_crypto)
 OBJS_code_payload := $(BE_hash)
 OBJS_base45       := $(BE_hash)
 OBJS_log_entries  := $(BE_hash)
+OBJS_status_snapshot := $(B)/fe/status_snapshot.o $(FE_all)
 
 # Harnesses compiled against the server's headers.
 BACKEND_HARNESSES := hash256 code_payload base45 log_entries

@@ -23,7 +23,7 @@ ROOT=$(cd "$FUZZ_DIR/../.." && pwd)
 
 ALL_HARNESSES="fuzz_hash256 fuzz_proof fuzz_receipt fuzz_checkpoint fuzz_decimal
                fuzz_base64 fuzz_public_key fuzz_signature fuzz_code_payload
-               fuzz_base45 fuzz_log_entries"
+               fuzz_base45 fuzz_log_entries fuzz_status_snapshot"
 
 mode=fuzz
 harnesses=()
