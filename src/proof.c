@@ -19,6 +19,7 @@
 #include "utils/hsearch.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "hash256.h"
 #include "ledger.h"
@@ -41,6 +42,7 @@ typedef struct HclProver
 {
 	HclLedger  *ledger;
 	HTAB	   *tiles;			/* tiles read so far */
+	MemoryContext cxt;			/* where they are kept */
 	int			runs_listed;	/* log_runs has rows for it: 0 not read yet, 1 no, 2 yes */
 } HclProver;
 
@@ -60,8 +62,11 @@ hcl_tile(HclProver *pr, int level, int64 tile)
 	{
 		bytea	   *hashes;
 		bytea	   *rows;
+		MemoryContext old = MemoryContextSwitchTo(pr->cxt);
+		bool		have = hcl_read_tile(pr->ledger, level, tile, false, &hashes, &rows);
 
-		if (!hcl_read_tile(pr->ledger, level, tile, false, &hashes, &rows))
+		MemoryContextSwitchTo(old);
+		if (!have)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the Merkle log of ledger \"%s\" is missing tile %lld of level %d",
@@ -141,6 +146,7 @@ hcl_prover_init(HclProver *pr, Oid relid)
 	HASHCTL		ctl;
 
 	memset(pr, 0, sizeof(*pr));
+	pr->cxt = CurrentMemoryContext;
 	pr->ledger = hcl_ledger_load(relid, HCL_LOAD_READ);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(HclTileKey);
@@ -508,23 +514,31 @@ hcl_ledger_rows_states(PG_FUNCTION_ARGS)
 	bool	   *elemnulls;
 	int			n;
 	HclProver	pr;
+	MemoryContext rowcxt;
 
 	hcl_rows_arg(fcinfo, &elems, &elemnulls, &n);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	hcl_prover_init(&pr, PG_GETARG_OID(0));
 	tree_size = Min(tree_size, pr.ledger->tree_size);
+	/* what checking one row allocates (its index scan) is freed after it */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hcledger row state", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
+		MemoryContext old;
 
 		if (elemnulls[i])
 			continue;
+		old = MemoryContextSwitchTo(rowcxt);
 		values[0] = elems[i];
 		values[1] = CStringGetTextDatum(hcl_row_states[hcl_row_state(&pr, DatumGetInt64(elems[i]), tree_size)]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
+	MemoryContextDelete(rowcxt);
 	SPI_finish();
 	return (Datum) 0;
 }
